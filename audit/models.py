@@ -1,0 +1,171 @@
+"""The ledger: inbound FreshBooks events, one Delivery per (event, channel), one row per Slack attempt,
+and the hash-chained activity log of who did what. Payloads, names and message text are encrypted."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from connector.crypto import EncryptedJSONField, EncryptedTextField
+from tenants.models import Tenant, TenantOwned
+
+
+class InboundEvent(TenantOwned):
+    """One webhook FreshBooks sent us, verified, as received; then what processing made of it."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"  # persisted, processing queued
+        PROCESSED = "processed", "Processed"  # normalised, rules matched, deliveries made
+        IGNORED = "ignored", "Ignored"  # an event name the product does not handle
+        DUPLICATE = "duplicate", "Duplicate"  # same create, or same update stamp, seen before
+        RETRYING = "retrying", "Retrying"  # FreshBooks rate limited or failed: trying again later
+        HELD = "held", "Held"  # the FreshBooks connection needs the user (authorisation lost)
+        FAILED = "failed", "Failed"  # a bug or a permanent refusal
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="inbound_events")
+    name = models.CharField(max_length=64)  # FreshBooks event name, e.g. invoice.create
+    object_id = models.CharField(max_length=64)
+    account_id = models.CharField(max_length=32, blank=True)
+    business_id = models.CharField(max_length=32, blank=True)
+    raw_body = EncryptedTextField()  # the form body exactly as FreshBooks sent it
+    signature_valid = models.BooleanField(default=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    status_reason = models.CharField(max_length=300, blank=True)
+    # creates and deletes: "name:object_id" at intake; updates: "name:object_id:updated" once fetched.
+    dedupe_key = models.CharField(max_length=200, null=True, blank=True)
+    fetched_object = EncryptedJSONField(null=True, blank=True)  # the FreshBooks object(s) as fetched
+    financial_event = EncryptedJSONField(null=True, blank=True)  # FinancialEvent.to_dict()
+    matched_rules = models.JSONField(default=list, blank=True)  # [{"id", "name", "channel_id"}]
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "dedupe_key"], condition=Q(dedupe_key__isnull=False),
+                                    name="inbound_event_dedupe"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="inbound_due"),
+            models.Index(fields=["tenant", "-received_at"], name="inbound_tenant_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.object_id}"
+
+
+class Delivery(TenantOwned):
+    """One message for one channel about one event. Unique per (event, channel), replays aside."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Retrying"
+        HELD = "held", "Held"
+        POSTED = "posted", "Posted"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deliveries")
+    inbound_event = models.ForeignKey(InboundEvent, on_delete=models.CASCADE, related_name="deliveries")
+    event_name = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16)
+    action = models.CharField(max_length=16)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    counterparty = EncryptedTextField(blank=True)
+    counterparty_index = models.CharField(max_length=64, blank=True)  # blind index: exact search
+    document_number = EncryptedTextField(blank=True)
+    document_number_index = models.CharField(max_length=64, blank=True)
+    slack_team_id = models.CharField(max_length=32)
+    channel_id = models.CharField(max_length=32)
+    channel_name = models.CharField(max_length=100, blank=True)
+    rule_ids = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    held_reason = models.CharField(max_length=64, blank=True)  # a Slack error code or our own reason
+    message_text = EncryptedTextField(blank=True)
+    message_blocks = EncryptedJSONField(null=True, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=64, blank=True)
+    slack_channel = models.CharField(max_length=32, blank=True)  # the channel id Slack answered with
+    slack_ts = models.CharField(max_length=32, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="replays")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["inbound_event", "channel_id"], condition=Q(replay_of__isnull=True),
+                                    name="delivery_once_per_event_channel"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="delivery_tenant_recent"),
+            models.Index(fields=["tenant", "status", "-created_at"], name="delivery_tenant_status"),
+            models.Index(fields=["slack_team_id", "channel_id", "status", "id"], name="delivery_channel_queue"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["tenant", "counterparty_index"], name="delivery_counterparty"),
+            models.Index(fields=["tenant", "document_number_index"], name="delivery_document"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_name} {self.object_id} -> {self.channel_id} ({self.status})"
+
+
+class DeliveryAttempt(TenantOwned):
+    """One try at posting a Delivery to Slack, whatever came of it."""
+
+    class Outcome(models.TextChoices):
+        POSTED = "posted", "Posted"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+        TRANSIENT = "transient", "Transient failure"
+        INSTALLATION_DEAD = "installation_dead", "Installation dead"
+        DESTINATION_BROKEN = "destination_broken", "Destination broken"
+        PAYLOAD_BUG = "payload_bug", "Payload rejected"
+        UNKNOWN = "unknown", "Outcome unknown"  # timeout after sending: check history before re-posting
+        DUPLICATE_FOUND = "duplicate_found", "Already posted"  # found in channel history
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    error_code = models.CharField(max_length=64, blank=True)
+    http_status = models.PositiveIntegerField(null=True, blank=True)
+    retry_after = models.PositiveIntegerField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+
+
+class ActivityLog(TenantOwned):
+    """Append-only: who did what. Each tenant's entries form a hash chain (see audit.activity)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="activity")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    actor_label = models.CharField(max_length=254)  # the email (or "system") when it happened
+    action = models.CharField(max_length=64)
+    target = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)  # set before hashing
+    prev_hash = models.CharField(max_length=64)
+    entry_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["tenant", "id"], name="activity_tenant_chain")]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("The activity log is append-only")
+        super().save(*args, **kwargs)

@@ -1,0 +1,20 @@
+"""The Celery application: Redis broker, JSON only, late acks (tasks are idempotent and id-based)."""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_ready
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
+
+app = Celery("connector")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _say_connected(sender, **kwargs):
+    # Operators look for this line to know the worker reached the broker (URL shown without password).
+    from kombu.utils.url import maybe_sanitize_url
+
+    print(f"ml-connector worker connected to Redis at {maybe_sanitize_url(app.conf.broker_url)}", flush=True)

@@ -1,0 +1,105 @@
+"""FinancialEvent: what one FreshBooks event means, independent of FreshBooks' payload shapes.
+
+Made by the FreshBooks normalisers, read by the routing rules and the Slack message builders, stored
+(encrypted) with the inbound event so the audit trail and rule previews can reuse it.
+"""
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    INVOICE = "invoice"
+    PAYMENT = "payment"
+    BILL = "bill"
+    EXPENSE = "expense"
+
+
+class Action(StrEnum):
+    CREATED = "created"
+    SENT = "sent"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+# FreshBooks event name -> (kind, action). The product's supported events; everything else is ignored.
+SUPPORTED_EVENTS: dict[str, tuple[Kind, Action]] = {
+    "invoice.create": (Kind.INVOICE, Action.CREATED),
+    "invoice.sendByEmail": (Kind.INVOICE, Action.SENT),
+    "invoice.update": (Kind.INVOICE, Action.UPDATED),
+    "invoice.delete": (Kind.INVOICE, Action.DELETED),
+    "payment.create": (Kind.PAYMENT, Action.CREATED),
+    "payment.update": (Kind.PAYMENT, Action.UPDATED),
+    "payment.delete": (Kind.PAYMENT, Action.DELETED),
+    "bill.create": (Kind.BILL, Action.CREATED),
+    "bill.update": (Kind.BILL, Action.UPDATED),
+    "bill.delete": (Kind.BILL, Action.DELETED),
+    "expense.create": (Kind.EXPENSE, Action.CREATED),
+    "expense.update": (Kind.EXPENSE, Action.UPDATED),
+    "expense.delete": (Kind.EXPENSE, Action.DELETED),
+}
+
+# How people say each event: "invoice created", "payment received", "bill posted", "expense submitted".
+EVENT_LABELS: dict[str, str] = {
+    "invoice.create": "Invoice created",
+    "invoice.sendByEmail": "Invoice sent",
+    "invoice.update": "Invoice updated",
+    "invoice.delete": "Invoice deleted",
+    "payment.create": "Payment received",
+    "payment.update": "Payment updated",
+    "payment.delete": "Payment deleted",
+    "bill.create": "Bill posted",
+    "bill.update": "Bill updated",
+    "bill.delete": "Bill deleted",
+    "expense.create": "Expense submitted",
+    "expense.update": "Expense updated",
+    "expense.delete": "Expense deleted",
+}
+
+
+@dataclass(frozen=True)
+class FinancialEvent:
+    event_name: str  # the FreshBooks event name, e.g. "invoice.update"
+    kind: Kind
+    action: Action
+    object_id: str
+    amount: Decimal | None = None
+    currency: str | None = None  # ISO 4217
+    counterparty: str = ""  # client organisation or name; bill vendor; expense vendor
+    document_number: str = ""  # invoice / bill number; for a payment, its invoice's number
+    status: str = ""
+    issue_date: str | None = None  # YYYY-MM-DD
+    due_date: str | None = None
+    link: str = ""  # the object in FreshBooks' web app
+    updated: str = ""  # FreshBooks' `updated` stamp of the fetched object (dedupes updates)
+    changes: dict[str, list] = field(default_factory=dict)  # field -> [old, new], for updates
+    category: str = ""  # expenses
+    has_client: bool | None = None  # expenses: billable to a client
+    client_name: str = ""  # expenses billed to a client
+    payment_method: str = ""  # payments
+    notes: str = ""
+
+    @property
+    def label(self) -> str:
+        return EVENT_LABELS.get(self.event_name, self.event_name)
+
+    @property
+    def status_changed(self) -> bool:
+        return "status" in self.changes
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["kind"] = str(self.kind)
+        data["action"] = str(self.action)
+        data["amount"] = None if self.amount is None else str(self.amount)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FinancialEvent":
+        data = dict(data)
+        data["kind"] = Kind(data["kind"])
+        data["action"] = Action(data["action"])
+        data["amount"] = None if data.get("amount") in (None, "") else Decimal(str(data["amount"]))
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,28 @@
+"""Test settings: PostgreSQL and real Redis (as in production), fast hashing, no outbound network."""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+# Two fixed test keys so every run (and every process of an end-to-end test) shares them.
+os.environ.setdefault(
+    "ENCRYPTION_KEYS", "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0=,pzFYkc5zPYT66OieBKYsTDYqu-T6j3S-RemkCMWy4bM="
+)
+os.environ["DATABASE_URL"] = os.environ.get(
+    "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ml_connector"
+)
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]
+
+from connector.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = False
+FRESHBOOKS_CLIENT_ID = "fb-client-id"
+FRESHBOOKS_CLIENT_SECRET = "fb-client-secret"
+SLACK_CLIENT_ID = "slack-client-id"
+SLACK_CLIENT_SECRET = "slack-client-secret"
+SLACK_SIGNING_SECRET = "slack-signing-secret"
+PUBLIC_BASE_URL = "https://connector.example.com"
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405

@@ -1,0 +1,128 @@
+"""Tenants (customer businesses), their members and roles, and API tokens.
+
+Every tenant-owned model derives from TenantOwned: a non-null tenant key and a manager whose only
+way in for user-facing code is `for_tenant(tenant)`.
+"""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from connector.crypto import EncryptedTextField
+
+DEFAULT_RETENTION_DAYS = 90  # how long the audit trail keeps deliveries unless the tenant says otherwise
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_webhook_token() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits: unguessable, URL-safe
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    base_currency = models.CharField(max_length=3, default="USD")
+    time_zone = models.CharField(max_length=64, default="UTC")  # an IANA name; forms offer the list
+    # The webhook URL's token: looked up by hash, kept encrypted only so the UI can show it again.
+    webhook_token_hash = models.CharField(max_length=64, unique=True)
+    webhook_token = EncryptedTextField()
+    retention_days = models.PositiveIntegerField(default=DEFAULT_RETENTION_DAYS)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_webhook_token(self, token: str | None = None) -> str:
+        token = token or new_webhook_token()
+        self.webhook_token = token
+        self.webhook_token_hash = _token_hash(token)
+        return token
+
+    @classmethod
+    def hash_webhook_token(cls, token: str) -> str:
+        return _token_hash(token)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/webhooks/freshbooks/{self.webhook_token}/"
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Tenant):
+        if tenant is None:
+            raise ValueError("for_tenant() needs a tenant: refusing an unscoped query")
+        return self.filter(tenant=tenant)
+
+
+class TenantOwned(models.Model):
+    """Base for every tenant-owned model."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    VIEWER = "viewer", "Viewer"
+
+
+ROLE_RANK = {Role.VIEWER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
+class Membership(TenantOwned):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_per_tenant")]
+        ordering = ["tenant__name"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} ({self.role})"
+
+    def has_role(self, role: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+    @property
+    def can_change(self) -> bool:
+        """Owners and admins change things; viewers only look."""
+        return self.has_role(Role.ADMIN)
+
+
+class ApiToken(TenantOwned):
+    """A REST API key bound to one user and one tenant. Only its hash is stored."""
+
+    PREFIX_LENGTH = 8
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=PREFIX_LENGTH)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return _token_hash(key)

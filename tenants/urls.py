@@ -1,0 +1,21 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from tenants import views
+
+urlpatterns = [
+    path("signup/", views.signup, name="signup"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
+         name="password_reset_confirm"),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("businesses/new/", views.tenant_create, name="tenant_create"),
+    path("businesses/switch/", views.tenant_switch, name="tenant_switch"),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/webhook-token/rotate/", views.webhook_token_rotate, name="webhook_token_rotate"),
+    path("settings/api-tokens/", views.api_token_create, name="api_token_create"),
+    path("settings/api-tokens/<int:pk>/delete/", views.api_token_delete, name="api_token_delete"),
+]
