@@ -1,6 +1,12 @@
 """Test settings: PostgreSQL and real Redis (as in production), fast hashing, no outbound network."""
 
 import os
+from pathlib import Path
+
+import environ
+
+# A worktree's .env may name its own test database and Redis db (TEST_DATABASE_URL, TEST_REDIS_URL).
+environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
 
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
