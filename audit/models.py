@@ -91,6 +91,10 @@ class Delivery(TenantOwned):
     first_attempt_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error_code = models.CharField(max_length=64, blank=True)
+    # Set when a post starts, cleared when its outcome is known. Still set on a later pick means the last
+    # post may have reached Slack (timeout, crash): look for it in the channel's history before re-posting.
+    sending_since = models.DateTimeField(null=True, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
     slack_channel = models.CharField(max_length=32, blank=True)  # the channel id Slack answered with
     slack_ts = models.CharField(max_length=32, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)

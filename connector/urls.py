@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from audit import api as audit_api
 from connector import dashboard, health
 from tenants import api_views as tenant_api
 
@@ -11,6 +12,9 @@ api_v1 = [
     path("me/", tenant_api.MeView.as_view(), name="api-me"),
     path("api-tokens/", tenant_api.ApiTokenListView.as_view(), name="api-token-list"),
     path("api-tokens/<int:pk>/", tenant_api.ApiTokenDetailView.as_view(), name="api-token-detail"),
+    path("deliveries/", audit_api.DeliveryListView.as_view(), name="api-delivery-list"),
+    path("deliveries/<int:pk>/", audit_api.DeliveryDetailView.as_view(), name="api-delivery-detail"),
+    path("deliveries/<int:pk>/replay/", audit_api.DeliveryReplayView.as_view(), name="api-delivery-replay"),
 ]
 
 urlpatterns = [

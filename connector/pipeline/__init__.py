@@ -1,0 +1,1 @@
+"""The delivery pipeline: inbound event -> FinancialEvent -> rules -> deliveries -> paced Slack posts."""

@@ -1,0 +1,46 @@
+"""Every limit, timeout and retry schedule of the pipeline, in one place."""
+
+import random
+from datetime import timedelta
+
+# Slack allows about one chat.postMessage per second per channel (slack-api.md §2).
+CHANNEL_INTERVAL_MS = 1000
+# Slack's workspace-wide cap is unpublished; this coarse per-team cap stays under any sane value while
+# letting 20 busy channels of one workspace post at full speed.
+TEAM_MAX_POSTS_PER_SECOND = 25
+# Retry-After when Slack sends a 429 without one.
+DEFAULT_RETRY_AFTER = 1
+
+# Transient Slack failures: about 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, then every 4 h ...
+SLACK_RETRY_SCHEDULE = [5, 30, 120, 600, 1800, 3600, 7200, 14400]
+# ... until this long after the first try; then the delivery fails.
+SLACK_GIVE_UP_AFTER = timedelta(hours=24)
+RETRY_JITTER = 0.2  # +/- 20%, so retries of many deliveries do not arrive together
+
+# FreshBooks fetch failures (rate limited, 5xx, timeouts) when processing an inbound event.
+FRESHBOOKS_RETRY_SCHEDULE = [10, 60, 300, 900, 3600, 3600 * 3, 3600 * 6]
+FRESHBOOKS_GIVE_UP_AFTER = timedelta(hours=48)
+
+# A worker claims an inbound event or a delivery for this long; if it dies, the sweep takes it back after.
+CLAIM_LEASE = timedelta(seconds=120)
+# The sweep leaves freshly queued work alone this long (its task is probably still on the way).
+SWEEP_GRACE = timedelta(seconds=60)
+# How far back to look in channel history for a post whose outcome was unknown.
+HISTORY_LOOKBACK = timedelta(hours=24)
+# Held channels are probed (conversations.info) at most this often.
+CHANNEL_PROBE_INTERVAL = timedelta(minutes=5)
+
+
+def jittered(seconds: float) -> float:
+    return seconds * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+
+
+def slack_retry_delay(attempt_number: int) -> float:
+    """Delay before the next try after the `attempt_number`-th failed one (1-based)."""
+    index = min(attempt_number - 1, len(SLACK_RETRY_SCHEDULE) - 1)
+    return jittered(SLACK_RETRY_SCHEDULE[index])
+
+
+def freshbooks_retry_delay(attempt_number: int) -> float:
+    index = min(attempt_number - 1, len(FRESHBOOKS_RETRY_SCHEDULE) - 1)
+    return jittered(FRESHBOOKS_RETRY_SCHEDULE[index])

@@ -1,0 +1,50 @@
+"""Celery tasks: thin, id-based, idempotent; each calls one service and reschedules instead of sleeping."""
+
+import logging
+
+from celery import shared_task
+
+from connector.pipeline import pacing
+
+logger = logging.getLogger(__name__)
+
+DRAIN_MIN_COUNTDOWN = 0.02  # seconds; Celery countdowns below this are not worth an ETA
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def process_event(inbound_event_id: int) -> None:
+    from connector.pipeline.inbound import inbound_process
+
+    outcome = inbound_process(inbound_event_id=inbound_event_id)
+    if outcome is None:
+        return
+    if outcome.retry_in is not None:
+        process_event.apply_async((inbound_event_id,), countdown=outcome.retry_in)
+    for team_id, channel_id in outcome.channels:
+        channel_kick(team_id, channel_id)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def drain_channel(self, team_id: str, channel_id: str) -> None:
+    from connector.pipeline.delivery import channel_drain_once
+
+    pacing.release_drain(team_id, channel_id)
+    result = channel_drain_once(team_id=team_id, channel_id=channel_id, task_id=self.request.id or "")
+    if result.again_in is not None:
+        channel_kick(team_id, channel_id, countdown=result.again_in)
+
+
+def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0) -> None:
+    """Make sure one drain of this channel is scheduled (at most one waits per channel)."""
+    if not team_id:
+        return
+    if pacing.claim_drain(team_id, channel_id, countdown=countdown):
+        drain_channel.apply_async((team_id, channel_id),
+                                  countdown=countdown if countdown > DRAIN_MIN_COUNTDOWN else None)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep() -> None:
+    from connector.pipeline.sweep import sweep_run
+
+    sweep_run()
