@@ -11,6 +11,7 @@ api_v1 = [
     path("me/", tenant_api.MeView.as_view(), name="api-me"),
     path("api-tokens/", tenant_api.ApiTokenListView.as_view(), name="api-token-list"),
     path("api-tokens/<int:pk>/", tenant_api.ApiTokenDetailView.as_view(), name="api-token-detail"),
+    path("rules/", include("routing.api_urls")),
 ]
 
 urlpatterns = [
@@ -19,5 +20,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("accounts/", include("tenants.urls")),
+    path("rules/", include("routing.urls")),
     path("api/v1/", include(api_v1)),
 ]
