@@ -89,25 +89,32 @@ class RuleForm(forms.Form):
     def rule_data(self) -> dict:
         d = self.cleaned_data
         return {
-            "name": d["name"], "enabled": d["enabled"], "events": d["events"],
-            "min_amount": d["min_amount"], "max_amount": d["max_amount"], "currency": d["currency"] or None,
-            "counterparty_contains": d["counterparty_contains"], "statuses": _words(d["statuses"]),
-            "status_changed_only": d["status_changed_only"],
-            "expense_categories_in": _words(d["expense_categories_in"]),
-            "expense_categories_not_in": _words(d["expense_categories_not_in"]),
-            "has_client": HAS_CLIENT_VALUES[d["has_client"]], "channel_id": d["channel_id"], "note": d["note"],
+            "name": d.get("name", ""), "enabled": d.get("enabled", False), "events": d.get("events", []),
+            "min_amount": d.get("min_amount"), "max_amount": d.get("max_amount"),
+            "currency": d.get("currency") or None, "counterparty_contains": d.get("counterparty_contains", ""),
+            "statuses": _words(d.get("statuses", "")), "status_changed_only": d.get("status_changed_only", False),
+            "expense_categories_in": _words(d.get("expense_categories_in", "")),
+            "expense_categories_not_in": _words(d.get("expense_categories_not_in", "")),
+            "has_client": HAS_CLIENT_VALUES.get(d.get("has_client", "")), "channel_id": d.get("channel_id", ""),
+            "note": d.get("note", ""),
         }
 
     def clean(self):
         cleaned = super().clean()
-        if self.errors:
-            return cleaned
+        # Run the rules' own validation even when some fields are already refused, so every problem shows
+        # at once; a field keeps only its first kind of complaint.
+        refused = set(self.errors)
         try:
-            self.draft = rule_build(tenant=self.tenant, data=self.rule_data(), rule=self.rule)
+            draft = rule_build(tenant=self.tenant, data=self.rule_data(), rule=self.rule)
         except ApplicationError as exc:
             for name, messages in exc.extra.get("fields", {}).items():
+                if name in refused:
+                    continue
                 for message in messages:
                     self.add_error(name if name in self.fields else None, message)
+        else:
+            if not refused:
+                self.draft = draft
         return cleaned
 
 

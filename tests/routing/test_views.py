@@ -262,3 +262,13 @@ def test_viewers_get_403_on_every_change(viewer_client, tenant, channels):
 def test_signed_out_visitors_are_sent_to_log_in(client):
     response = client.get("/rules/")
     assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+def test_every_problem_of_a_form_shows_at_once(owner_client, tenant, channels):
+    response = owner_client.post("/rules/new/", form_data(events=None, min_amount="100", max_amount="50",
+                                                          channel_id="C0THEIRS"))
+    assert response.context["form"].errors == {
+        "events": ["Choose at least one event."],
+        "max_amount": ["The maximum must not be below the minimum."],
+        "channel_id": ["Choose a channel of your Slack workspace."],
+    }
