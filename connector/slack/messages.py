@@ -401,8 +401,9 @@ def _field(label: str, value: str) -> dict:
 
 
 def _context(business_name: str) -> dict:
+    # At most 200 escaped characters plus the suffix: well within the context element's 3,000.
     text = fit_mrkdwn(business_name, BUSINESS_NAME_LIMIT) + " · FreshBooks"
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": fit_mrkdwn(text, CONTEXT_TEXT_LIMIT)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def _button(link: str) -> dict | None:
