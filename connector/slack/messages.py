@@ -402,7 +402,8 @@ def _field(label: str, value: str) -> dict:
 
 def _context(business_name: str) -> dict:
     # At most 200 escaped characters plus the suffix: well within the context element's 3,000.
-    text = fit_mrkdwn(business_name, BUSINESS_NAME_LIMIT) + " · FreshBooks"
+    name = business_name.strip()
+    text = (fit_mrkdwn(name, BUSINESS_NAME_LIMIT) + " · FreshBooks") if name else "FreshBooks"
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 

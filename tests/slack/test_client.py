@@ -322,3 +322,19 @@ def test_test_connection_reports_slacks_answer(slack_api, installation):
     assert client.slack_test_connection(installation=installation) == {
         "team": "Acme", "team_id": "T0TEAM", "user": "mlconnector", "user_id": "U0BOT", "bot_id": "B0BOT",
         "url": "https://acme.slack.com/"}
+
+
+def test_tokens_and_secrets_never_reach_the_logs(slack_api, tenant, caplog):
+    installation = _rotating(tenant, expires_in=timedelta(minutes=1))
+    slack_api.expect_ordered_request("/api/oauth.v2.access").respond_with_json(
+        {"ok": True, "token_type": "bot", "access_token": "xoxe.xoxb-new", "refresh_token": "xoxe-1-new",
+         "expires_in": 43200})
+    slack_api.expect_ordered_request("/api/chat.postMessage").respond_with_json({"ok": False, "error": "token_revoked"})
+
+    with caplog.at_level("DEBUG"), pytest.raises(InstallationDead):
+        _post(installation)
+
+    logged = caplog.text + " ".join(str(vars(r)) for r in caplog.records)
+    assert "slack.call_failed" in logged  # we did log the failure, by code
+    for secret in ("xoxe.xoxb-old", "xoxe-1-old", "xoxe.xoxb-new", "xoxe-1-new", "slack-client-secret"):
+        assert secret not in logged

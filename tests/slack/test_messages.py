@@ -1,6 +1,6 @@
 """Message builders: exact blocks and fallback text for every (kind, action), Slack's limits, escaping."""
 
-import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -288,5 +288,15 @@ def test_any_input_respects_slack_limits(name, counterparty, number, note, busin
             assert all(slack_length(f["text"]) <= 2000 for f in block.get("fields", []))
         if block["type"] == "actions":
             assert slack_length(block["elements"][0]["text"]["text"]) <= 75
-    mrkdwn = json.dumps([text] + [json.dumps(b) for b in blocks if b["type"] != "header"])
-    assert "<!channel>" not in mrkdwn.replace(json.dumps(note_mrkdwn(note))[1:-1], "")
+    # User data is escaped and every cut left escapes whole: outside the note, no raw < or >, and each &
+    # starts &amp; &lt; or &gt;.
+    note_text = note_mrkdwn(note) if note.strip() else ""
+    mrkdwn = [text[len(note_text):] if note_text else text]
+    for block in blocks[1:] if note_text else blocks:
+        if block["type"] == "section":
+            mrkdwn += [block["text"]["text"]] if "text" in block else [f["text"] for f in block["fields"]]
+        if block["type"] == "context":
+            mrkdwn += [e["text"] for e in block["elements"]]
+    for piece in mrkdwn:
+        assert "<" not in piece and ">" not in piece
+        assert re.fullmatch(r"(?:[^&]|&amp;|&lt;|&gt;)*", piece, flags=re.S)
