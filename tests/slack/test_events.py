@@ -199,3 +199,12 @@ def test_no_signing_secret_configured_refuses(client, settings):
     body = json.dumps({"type": "url_verification", "challenge": "c"}).encode()
 
     assert post(client, body, **signed_headers(body)).status_code == 503
+
+
+def test_events_need_no_csrf_token():
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    body = json.dumps({"type": "url_verification", "challenge": "c"}).encode()
+
+    assert post(strict, body).status_code == 200
