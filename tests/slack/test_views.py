@@ -2,6 +2,7 @@
 tenant isolation. Slack's answers are shown in plain words; a Slack failure is never a 500."""
 
 import pytest
+from django.utils import timezone
 
 from connector.slack.models import InstallationStatus, SlackChannel, SlackInstallation
 from connector.slack.selectors import channel_choices, channel_resolve
@@ -35,8 +36,6 @@ def test_page_with_an_active_installation(owner_client, installation):
 
 def test_page_with_a_revoked_installation_says_why(owner_client, installation):
     installation.status, installation.status_reason = InstallationStatus.REVOKED, "app_uninstalled"
-    from django.utils import timezone
-
     installation.revoked_at = timezone.now()
     installation.save()
 
