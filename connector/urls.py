@@ -22,4 +22,5 @@ urlpatterns = [
     path("accounts/", include("tenants.urls")),
     path("rules/", include("routing.urls")),
     path("api/v1/", include(api_v1)),
+    path("slack/", include("connector.slack.urls")),
 ]
