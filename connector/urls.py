@@ -20,4 +20,5 @@ urlpatterns = [
     path("healthz/", health.healthz),
     path("accounts/", include("tenants.urls")),
     path("api/v1/", include(api_v1)),
+    path("", include("connector.freshbooks.urls")),
 ]
