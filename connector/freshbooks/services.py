@@ -217,7 +217,8 @@ def callback_verification_confirm(*, callback: FreshBooksCallback) -> FreshBooks
             locked = FreshBooksCallback.objects.select_for_update().get(pk=callback.pk)
             if locked.pending_verifier == code:
                 locked.pending_verifier = ""
-            locked.last_error = f"FreshBooks refused a verification code ({exc.message})"[:300]
+            if locked.verifier != code:  # not merely a second confirmation of the code already accepted
+                locked.last_error = f"FreshBooks refused a verification code ({exc.message})"[:300]
             locked.save(update_fields=["pending_verifier", "last_error", "updated_at"])
         logger.warning("freshbooks.verifier_refused", extra={"tenant_id": callback.tenant_id,
                                                              "callback_id": callback.callback_id})
