@@ -5,7 +5,12 @@ import hashlib
 import hmac
 import json
 
-from connector.freshbooks.signature import form_fields, signature_compute, signature_find_verifier, signature_matches
+from connector.freshbooks.signature import (
+    form_fields,
+    signature_compute,
+    signature_find_verifier,
+    signature_matches,
+)
 
 VERIFIER = "scADVVi5QuKuj5qTjVkbJNYQe7V7USpGd"
 BODY = b"name=invoice.create&object_id=1234567&account_id=6BApk&business_id=6543&identity_id=1234&user_id=1"
