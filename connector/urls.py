@@ -23,4 +23,5 @@ urlpatterns = [
     path("rules/", include("routing.urls")),
     path("api/v1/", include(api_v1)),
     path("slack/", include("connector.slack.urls")),
+    path("", include("connector.freshbooks.urls")),
 ]
