@@ -48,7 +48,8 @@ class FreshBooksApp(App):
     def __init__(self, config: FreshBooksConfig | None = None):
         super().__init__()
         self.config = config or FreshBooksConfig()
-        self.store = Store(lambda: initial_state(self.config.seed), self.config.state_file, self.config.seed)
+        self.store = Store(lambda: initial_state(self.config.seed), self.config.state_file,
+                           f"freshbooks:{self.config.seed}")
         self.books = Books(self.store)
         self.webhooks = Webhooks(self.store, self.books, self.config.delivery_workers)
         self._routes()
