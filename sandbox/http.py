@@ -320,7 +320,9 @@ class SandboxServer(ThreadingHTTPServer):
     def start(self) -> "SandboxServer":
         """Serve in a daemon thread (tests); `serve_forever()` directly for a process."""
         self.app.start_background()
-        self._thread = threading.Thread(target=self.serve_forever, name=f"{self.app.name}-http", daemon=True)
+        # A short poll interval makes stop() quick, which keeps test suites fast.
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"{self.app.name}-http", daemon=True)
         self._thread.start()
         return self
 
