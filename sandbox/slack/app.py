@@ -481,7 +481,7 @@ class SlackApp(App):
             scopes = params.get("scopes") or params.get("scope") or DEFAULT_BOT_SCOPES
             if isinstance(scopes, str):
                 scopes = [s for s in scopes.replace(" ", ",").split(",") if s]
-            issued = self.workspace.token_issue(list(scopes), self.config.client_id)
+            issued = self.workspace.token_issue(list(scopes), self.config.client_id, reuse=False)
             team = self.data["team"]
             return {"ok": True, "access_token": issued["access_token"], "refresh_token": issued["refresh_token"],
                     "expires_at": issued["expires_at"], "scope": ",".join(issued["scopes"]),

@@ -157,12 +157,13 @@ class Workspace:
 
     # -- tokens --------------------------------------------------------------------------------------
 
-    def token_issue(self, scopes: list[str], client_id: str | None, rotation: bool | None = None) -> dict:
+    def token_issue(self, scopes: list[str], client_id: str | None, rotation: bool | None = None,
+                    reuse: bool = True) -> dict:
         """A bot token, as an install issues it. Without rotation a reinstall keeps a still-valid token."""
         with self.store.lock:
             if rotation is None:
                 rotation = self.data["settings"]["token_rotation"]
-            if not rotation:
+            if not rotation and reuse:
                 for token, record in self.data["tokens"].items():
                     if not record["revoked"] and record["expires_at"] is None:
                         record["scopes"] = sorted(set(record["scopes"]) | set(scopes))
