@@ -43,7 +43,7 @@ def serve(app: App, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.1)
     finally:
         server.server_close()
         app.stop_background()

@@ -87,7 +87,7 @@ class Store:
     def stop(self) -> None:
         self._stop.set()
         if self._saver is not None:
+            self._dirty.set()  # wakes the saver so it sees the stop
             self._saver.join(timeout=2)
             self._saver = None
-        if self.path and self._dirty.is_set():
-            self.save()
+        self.save()
