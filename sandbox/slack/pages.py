@@ -2,6 +2,7 @@
 shows its messages (Block Kit rendered simply) and the buttons that break or fix things."""
 
 import datetime
+import json
 
 from sandbox.http import escape
 from sandbox.pages import button, layout
@@ -55,7 +56,7 @@ def _message(message: dict) -> str:
     meta = ""
     if message.get("metadata"):
         meta = f"<div class=meta>metadata {escape(message['metadata']['event_type'])}: " \
-               f"{escape(message['metadata']['event_payload'])}</div>"
+               f"{escape(json.dumps(message['metadata']['event_payload']))}</div>"
     return f"<div class=msg><span class=when>{_when(message['ts'])} · ts {escape(message['ts'])}</span>" \
            f"{content}{meta}</div>"
 

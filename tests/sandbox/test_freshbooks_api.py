@@ -195,3 +195,15 @@ def test_page_offers_sample_buttons_that_change_the_account(freshbooks):
     assert "Create a sample invoice" in page.text and "Create a sample bill" in page.text
     assert clicked.status_code == 303
     assert "Pay it" in requests.get(f"{freshbooks.url}/").text
+
+
+def test_reset_gives_the_same_fresh_account_again(freshbooks, fb_token):
+    before = requests.get(f"{freshbooks.url}/_control/state").json()
+    _control(freshbooks, "invoices")
+
+    _control(freshbooks, "reset")
+
+    after = requests.get(f"{freshbooks.url}/_control/state").json()
+    assert after["businesses"] == before["businesses"]
+    assert after["accounts"][fb_token["account_id"]]["invoices"] == 0
+    assert _get(freshbooks, fb_token, "invoices/invoices").status_code == 401  # tokens are gone too

@@ -344,3 +344,17 @@ def test_page_shows_channels_and_rendered_messages(slack, slack_token):
     assert "<b>Amount</b><br>180.00 USD" in page
     assert "href='https://example.com/inv'" in page
     assert "setInterval" in page
+
+
+def test_reset_restores_the_default_workspace(slack, slack_token):
+    client = _client(slack, slack_token)
+    client.chat_postMessage(channel="C0SBX0002", text="x")
+    _control(slack, "channels", name="extra")
+
+    _control(slack, "reset")
+
+    state = requests.get(f"{slack.url}/_control/state").json()
+    assert [c["name"] for c in state["channels"]] == ["general", "accounting", "exec-alerts", "accounting-team",
+                                                      "finance-private"]
+    assert state["tokens"] == []
+    assert requests.get(f"{slack.url}/_control/messages").json()["messages"] == []
