@@ -15,6 +15,7 @@ api_v1 = [
     path("deliveries/", audit_api.DeliveryListView.as_view(), name="api-delivery-list"),
     path("deliveries/<int:pk>/", audit_api.DeliveryDetailView.as_view(), name="api-delivery-detail"),
     path("deliveries/<int:pk>/replay/", audit_api.DeliveryReplayView.as_view(), name="api-delivery-replay"),
+    path("rules/", include("routing.api_urls")),
 ]
 
 urlpatterns = [
@@ -23,5 +24,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("accounts/", include("tenants.urls")),
+    path("rules/", include("routing.urls")),
     path("api/v1/", include(api_v1)),
+    path("slack/", include("connector.slack.urls")),
+    path("", include("connector.freshbooks.urls")),
 ]

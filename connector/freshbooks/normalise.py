@@ -1,0 +1,262 @@
+"""From an InboundEvent to one FinancialEvent: a table maps each FreshBooks event name to a reader that
+fetches what it needs (reference §5); the changes since the last stored snapshot are added for updates."""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from audit.models import InboundEvent
+from connector.events import SUPPORTED_EVENTS, Action, FinancialEvent, Kind
+from connector.freshbooks.client import FreshBooksClient
+from connector.freshbooks.errors import AuthorizationLost, FreshBooksBug, NotFound
+from connector.freshbooks.models import FreshBooksConnection, ObjectSnapshot
+
+# FreshBooks' web app, where a person opens an object. Derived from the API URL: api.<domain> ->
+# my.<domain> (https://my.freshbooks.com for the real service); a stand-in on another host serves both.
+WEB_HOST_PREFIXES = ("api.", "my.")
+# Object pages in the web app. The invoice route is FreshBooks' documented one; bills and expenses follow it.
+WEB_PATHS = {Kind.INVOICE: "/#/invoice/{id}", Kind.BILL: "/#/bill/{id}", Kind.EXPENSE: "/#/expense/{id}"}
+VIS_STATE_DELETED = 1  # reference §5: 0 active, 1 deleted, 2 archived
+# Invoice `status` integers (reference §5), used when v3_status / display_status are absent.
+INVOICE_STATUS = {0: "disputed", 1: "draft", 2: "sent", 3: "viewed", 4: "paid", 5: "autopaid", 6: "retry",
+                  7: "failed", 8: "partial"}
+# Expense `status` integers in FreshBooks' expense docs; unknown values are kept as they come.
+EXPENSE_STATUS = {0: "internal", 1: "outstanding", 2: "invoiced", 4: "recouped"}
+# The fields an update is compared on, to say e.g. "status sent -> paid".
+TRACKED_FIELDS = ("amount", "currency", "counterparty", "document_number", "status", "issue_date", "due_date",
+                  "category", "has_client", "client_name", "payment_method")
+
+
+@dataclass(frozen=True)
+class Normalised:
+    event: FinancialEvent
+    fetched: dict
+    dedupe_key: str
+
+
+@dataclass
+class _Context:
+    client: FreshBooksClient
+    fetched: dict
+
+    def related(self, kind: str, object_id) -> dict | None:
+        """A related object (a payment's invoice, a bill's vendor); None when absent or gone."""
+        if object_id in (None, "", 0, "0"):
+            return None
+        try:
+            found = self.client.object_get(kind, str(object_id))
+        except NotFound:
+            return None
+        self.fetched[kind] = found
+        return found
+
+
+def web_base_url() -> str:
+    configured = getattr(settings, "FRESHBOOKS_WEB_URL", "")
+    if configured:
+        return configured.rstrip("/")
+    parts = urlsplit(settings.FRESHBOOKS_API_URL)
+    host = parts.netloc
+    api_prefix, web_prefix = WEB_HOST_PREFIXES
+    if host.startswith(api_prefix):
+        host = web_prefix + host[len(api_prefix):]
+    return f"{parts.scheme}://{host}"
+
+
+def _link(kind: Kind, object_id) -> str:
+    return web_base_url() + WEB_PATHS[kind].format(id=object_id) if object_id not in (None, "") else ""
+
+
+def _money(value, fallback_code=None) -> tuple[Decimal | None, str | None]:
+    if not isinstance(value, dict):
+        return None, fallback_code or None
+    try:
+        amount = Decimal(str(value.get("amount")))
+    except (InvalidOperation, TypeError, ValueError):
+        amount = None
+    if amount is not None and not amount.is_finite():
+        amount = None
+    return amount, (value.get("code") or fallback_code or None)
+
+
+def _party(obj: dict | None) -> str:
+    """A client's organisation, else "first last"."""
+    if not obj:
+        return ""
+    organisation = (obj.get("organization") or obj.get("current_organization") or "").strip()
+    if organisation:
+        return organisation
+    return " ".join(p for p in (str(obj.get("fname") or "").strip(), str(obj.get("lname") or "").strip()) if p)
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _date(value) -> str | None:
+    return str(value)[:10] if value else None
+
+
+# --- Readers: the FreshBooks object (and what it names) -> FinancialEvent fields -------------------------
+
+def _read_invoice(ctx: _Context, invoice: dict) -> dict:
+    amount, currency = _money(invoice.get("amount"), invoice.get("currency_code"))
+    status = invoice.get("v3_status") or invoice.get("display_status") or INVOICE_STATUS.get(invoice.get("status"))
+    return {"amount": amount, "currency": currency, "counterparty": _party(invoice),
+            "document_number": _text(invoice.get("invoice_number")), "status": _text(status),
+            "issue_date": _date(invoice.get("create_date")), "due_date": _date(invoice.get("due_date")),
+            "link": _link(Kind.INVOICE, invoice.get("invoiceid") or invoice.get("id"))}
+
+
+def _read_payment(ctx: _Context, payment: dict) -> dict:
+    invoice = ctx.related("invoice", payment.get("invoiceid"))
+    client = ctx.related("client", payment.get("clientid") or (invoice or {}).get("customerid"))
+    amount, currency = _money(payment.get("amount"), (invoice or {}).get("currency_code"))
+    invoice_id = payment.get("invoiceid")
+    return {"amount": amount, "currency": currency, "counterparty": _party(client) or _party(invoice),
+            "document_number": _text((invoice or {}).get("invoice_number")), "status": "",
+            "issue_date": _date(payment.get("date")), "payment_method": _text(payment.get("type")),
+            "link": _link(Kind.INVOICE, invoice_id) if invoice_id else "", "notes": _text(payment.get("note"))}
+
+
+def _read_bill(ctx: _Context, bill: dict) -> dict:
+    vendor = bill.get("vendor") if isinstance(bill.get("vendor"), dict) else None
+    if not (vendor or {}).get("vendor_name"):
+        vendor = ctx.related("bill_vendor", bill.get("vendorid")) or vendor
+    amount, currency = _money(bill.get("total_amount") or bill.get("amount"), bill.get("currency_code"))
+    return {"amount": amount, "currency": currency, "counterparty": _text((vendor or {}).get("vendor_name")),
+            "document_number": _text(bill.get("bill_number")), "status": _text(bill.get("status")),
+            "issue_date": _date(bill.get("issue_date")), "due_date": _date(bill.get("due_date")),
+            "category": _text(bill.get("overall_category")), "link": _link(Kind.BILL, bill.get("id"))}
+
+
+def _read_expense(ctx: _Context, expense: dict) -> dict:
+    amount, currency = _money(expense.get("amount"))
+    category = expense.get("category") if isinstance(expense.get("category"), dict) else {}
+    client_id = expense.get("clientid")
+    has_client = client_id not in (None, "", 0, "0")
+    client = ctx.related("client", client_id) if has_client else None
+    status = expense.get("status")
+    return {"amount": amount, "currency": currency, "counterparty": _text(expense.get("vendor")),
+            "status": _text(EXPENSE_STATUS.get(status, status)), "issue_date": _date(expense.get("date")),
+            "category": _text(category.get("category") or category.get("name")), "has_client": has_client,
+            "client_name": _party(client), "notes": _text(expense.get("notes")),
+            "link": _link(Kind.EXPENSE, expense.get("expenseid") or expense.get("id"))}
+
+
+Reader = Callable[[_Context, dict], dict]
+_READERS: dict[Kind, Reader] = {Kind.INVOICE: _read_invoice, Kind.PAYMENT: _read_payment,
+                                Kind.BILL: _read_bill, Kind.EXPENSE: _read_expense}
+# The table: event name -> (kind, action, reader). Supported events come from connector.events.
+NORMALISERS: dict[str, tuple[Kind, Action, Reader]] = {
+    name: (kind, action, _READERS[kind]) for name, (kind, action) in SUPPORTED_EVENTS.items()
+}
+
+
+# --- Snapshots and changes ------------------------------------------------------------------------------
+
+def _comparable(fields: dict) -> dict:
+    return {k: (None if fields.get(k) is None else str(fields[k])) for k in TRACKED_FIELDS if k in fields}
+
+
+def _changes(before: dict | None, after: dict) -> dict[str, list]:
+    if before is None:
+        return {}
+    return {k: [before.get(k), v] for k, v in after.items() if k in before and before.get(k) != v}
+
+
+def _snapshot_store(*, tenant_id: int, kind: Kind, object_id: str, data: dict, updated: str) -> dict | None:
+    """Saves the new state and returns the one to compare it with. Seeing the same `updated` stamp
+    again compares with the state before it, so normalising one update twice gives the same changes."""
+    with transaction.atomic():
+        snapshot = (ObjectSnapshot.objects.select_for_update()
+                    .filter(tenant_id=tenant_id, kind=kind, object_id=object_id).first())
+        if snapshot is None:
+            try:
+                with transaction.atomic():
+                    ObjectSnapshot.objects.create(tenant_id=tenant_id, kind=kind, object_id=object_id,
+                                                  data=data, updated=updated)
+                return None
+            except IntegrityError:  # a concurrent worker stored it first
+                snapshot = (ObjectSnapshot.objects.select_for_update()
+                            .get(tenant_id=tenant_id, kind=kind, object_id=object_id))
+        if updated and snapshot.updated == updated:
+            return snapshot.previous
+        baseline = snapshot.data
+        if updated and snapshot.updated and updated < snapshot.updated:
+            return baseline  # an older state than the one stored: compare, but keep the newer snapshot
+        snapshot.previous, snapshot.data, snapshot.updated = snapshot.data, data, updated
+        snapshot.save(update_fields=["previous", "data", "updated", "updated_at"])
+        return baseline
+
+
+def _known(tenant_id: int, kind: Kind, object_id: str) -> dict:
+    """The last stored state, turned back from its stored strings into FinancialEvent values."""
+    snapshot = ObjectSnapshot.objects.filter(tenant_id=tenant_id, kind=kind, object_id=object_id).first()
+    known = {k: v for k, v in (snapshot.data if snapshot else {}).items() if v is not None}
+    if "amount" in known:
+        try:
+            known["amount"] = Decimal(known["amount"])
+        except InvalidOperation:
+            del known["amount"]
+    if "has_client" in known:
+        known["has_client"] = known["has_client"] == "True"
+    return known
+
+
+# --- Entry point -----------------------------------------------------------------------------------------
+
+def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
+    """One FinancialEvent for the inbound event, fetching the object with the tenant's token.
+
+    Raises AuthorizationLost, RateLimited, Transient, FreshBooksBug. An object gone (404 or vis_state 1)
+    yields a deletion event from what is known, deduped as `<kind>.delete:<object_id>` so that the
+    webhook of the deletion itself is recognised as the same news."""
+    name = inbound_event.name
+    if name not in NORMALISERS:
+        raise FreshBooksBug(f"No normaliser for the FreshBooks event {name!r}")
+    kind, action, reader = NORMALISERS[name]
+    connection = (FreshBooksConnection.objects.for_tenant(inbound_event.tenant)
+                  .exclude(status=FreshBooksConnection.Status.DISCONNECTED).first())
+    if connection is None or not connection.is_active:
+        raise AuthorizationLost("FreshBooks is not connected (or needs reconnecting) for this business")
+    if inbound_event.account_id and inbound_event.account_id != connection.account_id:
+        raise FreshBooksBug("The event is for a FreshBooks account this business is not connected to")
+    object_id = inbound_event.object_id
+    ctx = _Context(client=FreshBooksClient(connection), fetched={})
+    try:
+        primary = ctx.client.object_get(kind, object_id)
+    except NotFound:
+        primary = None
+    if primary is not None:
+        ctx.fetched[kind] = primary
+
+    if primary is None or primary.get("vis_state") == VIS_STATE_DELETED or action == Action.DELETED:
+        fields = reader(ctx, primary) if primary is not None else _known(inbound_event.tenant_id, kind, object_id)
+        fields = {k: v for k, v in fields.items() if k in FinancialEvent.__dataclass_fields__}
+        fields.setdefault("link", _link(kind, object_id) if kind != Kind.PAYMENT else "")
+        event = FinancialEvent(event_name=f"{kind}.delete", kind=kind, action=Action.DELETED, object_id=object_id,
+                               updated=_text((primary or {}).get("updated") or (primary or {}).get("updated_at")),
+                               **fields)
+        return Normalised(event=event, fetched=ctx.fetched, dedupe_key=f"{kind}.delete:{object_id}")
+
+    fields = reader(ctx, primary)
+    updated = _text(primary.get("updated") or primary.get("updated_at"))
+    comparable = _comparable(fields)
+    baseline = _snapshot_store(tenant_id=inbound_event.tenant_id, kind=kind, object_id=object_id,
+                               data=comparable, updated=updated)
+    changes = _changes(baseline, comparable) if action in (Action.UPDATED, Action.SENT) else {}
+    event = FinancialEvent(event_name=name, kind=kind, action=action, object_id=object_id, updated=updated,
+                           changes=changes, **fields)
+    if action == Action.CREATED:
+        dedupe_key = f"{name}:{object_id}"
+    else:
+        stamp = updated or hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:16]
+        dedupe_key = f"{name}:{object_id}:{stamp}"
+    return Normalised(event=event, fetched=ctx.fetched, dedupe_key=dedupe_key)

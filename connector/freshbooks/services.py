@@ -1,0 +1,260 @@
+"""Writes for the FreshBooks side: storing and ending connections, registering and verifying callbacks,
+counting rejected webhooks. Every function takes the tenant (or an object of it) explicitly."""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.activity import activity_record
+from connector.errors import ApplicationError
+from connector.events import SUPPORTED_EVENTS
+from connector.freshbooks import client as fb
+from connector.freshbooks.errors import AuthorizationLost, FreshBooksError, NotFound, RateLimited, Transient
+from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection
+from connector.freshbooks.selectors import connection_live
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+# --- Connections ------------------------------------------------------------------------------------
+
+def connection_store(*, tenant: Tenant, actor, grant: fb.TokenGrant, account_id: str, business_id: str,
+                     business_name: str = "", identity_id: str = "") -> FreshBooksConnection:
+    """Stores a FreshBooks authorisation for the tenant. Reconnecting the same business updates its
+    connection in place (and resumes work held while it needed the user); another business replaces it."""
+    reactivated = False
+    with transaction.atomic():
+        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # one connect at a time per tenant
+        current = connection_live(tenant=tenant)
+        if current and (current.account_id, current.business_id) != (account_id, business_id):
+            _connection_end(connection=current, actor=actor, reason="replaced by another business")
+            current = None
+        connection = current or FreshBooksConnection(tenant=tenant, account_id=account_id, business_id=business_id)
+        reactivated = current is not None and current.status == FreshBooksConnection.Status.NEEDS_REAUTH
+        connection.access_token = grant.access_token
+        connection.refresh_token = grant.refresh_token
+        connection.expires_at = grant.expires_at
+        connection.business_name = business_name or connection.business_name
+        connection.identity_id = identity_id or connection.identity_id
+        connection.status = FreshBooksConnection.Status.ACTIVE
+        connection.status_reason = ""
+        connection.connected_by = actor if getattr(actor, "pk", None) else connection.connected_by
+        connection.save()
+        activity_record(tenant=tenant, actor=actor, action="freshbooks.connected",
+                        target=business_name or business_id,
+                        details={"account_id": account_id, "business_id": business_id, "reconnected": current is not None})
+        if reactivated:
+            transaction.on_commit(lambda: _resume_holds(tenant))
+    return connection
+
+
+def _resume_holds(tenant: Tenant) -> None:
+    try:
+        from connector.pipeline.resume import resume_freshbooks_holds
+    except ImportError:  # the delivery pipeline is not installed in this build: nothing is held
+        logger.info("freshbooks.resume_skipped", extra={"tenant_id": tenant.pk})
+        return
+    resume_freshbooks_holds(tenant=tenant)
+
+
+def connection_mark_needs_reauth(*, connection: FreshBooksConnection, reason: str) -> FreshBooksConnection:
+    updated = (FreshBooksConnection.objects.filter(pk=connection.pk, status=FreshBooksConnection.Status.ACTIVE)
+               .update(status=FreshBooksConnection.Status.NEEDS_REAUTH, status_reason=reason[:300],
+                       updated_at=timezone.now()))
+    connection.refresh_from_db()
+    if updated:
+        logger.warning("freshbooks.needs_reauth", extra={"tenant_id": connection.tenant_id,
+                                                         "connection_id": connection.pk})
+        activity_record(tenant=connection.tenant, actor=None, action="freshbooks.needs_reconnect",
+                        target=connection.business_name or connection.business_id, details={"reason": reason[:300]})
+    return connection
+
+
+def connection_disconnect(*, tenant: Tenant, actor) -> list[str]:
+    """Removes the callbacks at FreshBooks, revokes the token where FreshBooks allows, and keeps the
+    connection row (tokens wiped) and all history. Returns what could not be done at FreshBooks."""
+    connection = connection_live(tenant=tenant)
+    if connection is None:
+        raise ApplicationError("FreshBooks is not connected.")
+    with transaction.atomic():
+        return _connection_end(connection=connection, actor=actor, reason="disconnected")
+
+
+def _connection_end(*, connection: FreshBooksConnection, actor, reason: str) -> list[str]:
+    problems: list[str] = []
+    if connection.is_active:
+        client = fb.FreshBooksClient(connection)
+        for callback in connection.callbacks.exclude(callback_id=""):
+            try:
+                client.callback_delete(callback_id=callback.callback_id)
+            except NotFound:
+                pass
+            except FreshBooksError as exc:
+                problems.append(f"Could not remove the {callback.event} callback at FreshBooks ({exc.message}).")
+                if isinstance(exc, AuthorizationLost):
+                    break
+        if client.connection.refresh_token:
+            try:
+                fb.oauth_revoke(token=client.connection.refresh_token)
+            except FreshBooksError as exc:
+                problems.append(f"FreshBooks did not confirm the access was revoked ({exc.message}).")
+    connection.callbacks.all().delete()
+    FreshBooksConnection.objects.filter(pk=connection.pk).update(
+        status=FreshBooksConnection.Status.DISCONNECTED, status_reason=reason, access_token="",
+        refresh_token="", expires_at=None, disconnected_at=timezone.now(), updated_at=timezone.now())
+    activity_record(tenant=connection.tenant, actor=actor, action="freshbooks.disconnected",
+                    target=connection.business_name or connection.business_id,
+                    details={"reason": reason, "problems": problems})
+    return problems
+
+
+# --- Callbacks --------------------------------------------------------------------------------------
+
+@dataclass
+class RegisterResult:
+    registered: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def callbacks_register(*, tenant: Tenant, actor=None) -> RegisterResult:
+    """Makes sure FreshBooks has one callback per supported event pointing at the tenant's webhook URL.
+    Keeps the ones already right, replaces those pointing elsewhere or failed, adds the missing ones."""
+    connection = connection_live(tenant=tenant)
+    if connection is None or not connection.is_active:
+        raise ApplicationError("Connect FreshBooks first (or reconnect it) to register callbacks.")
+    uri = tenant.webhook_url
+    client = fb.FreshBooksClient(connection)
+    existing = {cb.event: cb for cb in FreshBooksCallback.objects.for_tenant(tenant).filter(connection=connection)}
+    result = RegisterResult()
+    for event in SUPPORTED_EVENTS:
+        callback = existing.get(event)
+        if callback and callback.callback_id and callback.uri == uri \
+                and callback.state != FreshBooksCallback.State.FAILED:
+            result.kept.append(event)
+            continue
+        if callback and callback.callback_id:
+            try:
+                client.callback_delete(callback_id=callback.callback_id)
+            except NotFound:
+                pass
+            except AuthorizationLost:
+                raise
+            except FreshBooksError as exc:  # a stale registration left behind only costs unverifiable posts
+                logger.warning("freshbooks.callback_delete_failed",
+                               extra={"tenant_id": tenant.pk, "event": event, "error": exc.message})
+        callback = callback or FreshBooksCallback(tenant=tenant, connection=connection, event=event)
+        callback.uri = uri
+        callback.verifier = ""
+        callback.pending_verifier = ""
+        callback.verified_at = None
+        try:
+            created = client.callback_create(event=event, uri=uri)
+        except AuthorizationLost:
+            raise
+        except FreshBooksError as exc:
+            callback.callback_id = ""
+            callback.state = FreshBooksCallback.State.FAILED
+            callback.last_error = exc.message[:300]
+            callback.save()
+            result.failed[event] = exc.message
+            continue
+        callback.callback_id = str(created["callbackid"])
+        callback.state = FreshBooksCallback.State.WAITING
+        callback.last_error = ""
+        callback.save()  # at once: FreshBooks may already be posting the verification code
+        result.registered.append(event)
+    if result.registered or result.failed:
+        activity_record(tenant=tenant, actor=actor, action="freshbooks.callbacks_registered",
+                        target=connection.business_name or connection.business_id,
+                        details={"registered": result.registered, "failed": sorted(result.failed)})
+    return result
+
+
+def callback_verification_received(*, tenant: Tenant, callback_id: str, verifier: str) -> FreshBooksCallback | None:
+    """A callback.verify POST arrived. Only for a callback this tenant registered: keep the code aside
+    (encrypted) and queue its confirmation to FreshBooks. Anything else changes nothing."""
+    if not callback_id or not verifier:
+        return None
+    callback = (FreshBooksCallback.objects.for_tenant(tenant)
+                .filter(callback_id=callback_id, connection__status=FreshBooksConnection.Status.ACTIVE).first())
+    if callback is None:
+        logger.info("freshbooks.unsolicited_verify", extra={"tenant_id": tenant.pk})
+        return None
+    callback.pending_verifier = verifier
+    callback.save(update_fields=["pending_verifier", "updated_at"])
+    transaction.on_commit(lambda: _enqueue_confirmation(callback.pk))
+    return callback
+
+
+def _enqueue_confirmation(callback_pk: int) -> None:
+    from connector.freshbooks.tasks import callback_confirm
+
+    try:
+        callback_confirm.delay(callback_pk)
+    except Exception:  # broker down: the code stays pending; register_callbacks or a resend finishes it
+        logger.exception("freshbooks.confirm_enqueue_failed", extra={"callback_id": callback_pk})
+
+
+def callback_verification_confirm(*, callback: FreshBooksCallback) -> FreshBooksCallback:
+    """PUTs the pending code back to FreshBooks; stores it as the verifier only once FreshBooks accepted.
+    Raises Transient / RateLimited / AuthorizationLost (the code stays pending) for the caller to retry."""
+    callback.refresh_from_db()
+    code = callback.pending_verifier
+    if not code:
+        return callback
+    client = fb.FreshBooksClient(callback.connection)
+    try:
+        client.callback_verify(callback_id=callback.callback_id, verifier=code)
+    except (Transient, RateLimited, AuthorizationLost):
+        raise
+    except FreshBooksError as exc:
+        with transaction.atomic():
+            locked = FreshBooksCallback.objects.select_for_update().get(pk=callback.pk)
+            if locked.pending_verifier == code:
+                locked.pending_verifier = ""
+            if locked.verifier != code:  # not merely a second confirmation of the code already accepted
+                locked.last_error = f"FreshBooks refused a verification code ({exc.message})"[:300]
+            locked.save(update_fields=["pending_verifier", "last_error", "updated_at"])
+        logger.warning("freshbooks.verifier_refused", extra={"tenant_id": callback.tenant_id,
+                                                             "callback_id": callback.callback_id})
+        return locked
+    with transaction.atomic():
+        locked = FreshBooksCallback.objects.select_for_update().get(pk=callback.pk)
+        if locked.pending_verifier == code:
+            locked.pending_verifier = ""
+        locked.verifier = code
+        locked.state = FreshBooksCallback.State.VERIFIED
+        locked.verified_at = timezone.now()
+        locked.last_error = ""
+        locked.save()
+        activity_record(tenant=locked.tenant, actor=None, action="freshbooks.callback_verified",
+                        target=locked.event, details={"callback_id": locked.callback_id})
+    return locked
+
+
+def callback_resend_verification(*, tenant: Tenant, callback: FreshBooksCallback, actor=None) -> None:
+    if callback.tenant_id != tenant.pk or not callback.callback_id:
+        raise ApplicationError("This callback is not registered at FreshBooks; re-register it instead.")
+    fb.FreshBooksClient(callback.connection).callback_resend_verification(callback_id=callback.callback_id)
+    FreshBooksCallback.objects.filter(pk=callback.pk).update(last_error="", updated_at=timezone.now())
+    activity_record(tenant=tenant, actor=actor, action="freshbooks.verification_resent", target=callback.event)
+
+
+# --- Rejected webhooks --------------------------------------------------------------------------------
+
+def webhook_rejection_record(*, tenant: Tenant) -> None:
+    """Counts one refused webhook for today (UTC)."""
+    today = timezone.now().date()
+    rows = WebhookRejection.objects.for_tenant(tenant)
+    if rows.filter(day=today).update(count=F("count") + 1, updated_at=timezone.now()):
+        return
+    try:
+        with transaction.atomic():
+            WebhookRejection.objects.create(tenant=tenant, day=today, count=1)
+    except IntegrityError:  # another request made today's row first
+        rows.filter(day=today).update(count=F("count") + 1, updated_at=timezone.now())

@@ -1,0 +1,27 @@
+"""Celery tasks of the FreshBooks side: thin, id-based, idempotent."""
+
+from celery import shared_task
+
+from connector.freshbooks.errors import AuthorizationLost, RateLimited, Transient
+from connector.freshbooks.models import FreshBooksCallback
+
+CONFIRM_MAX_RETRIES = 6  # with the back-off below: about an hour before giving up (the code stays pending)
+CONFIRM_BACKOFF = 30  # seconds, doubled on each retry
+
+
+@shared_task(bind=True, max_retries=CONFIRM_MAX_RETRIES, acks_late=True)
+def callback_confirm(self, callback_pk: int) -> str:
+    """PUT a received verification code back to FreshBooks (see services.callback_verification_confirm)."""
+    from connector.freshbooks.services import callback_verification_confirm
+
+    callback = FreshBooksCallback.objects.select_related("connection", "tenant").filter(pk=callback_pk).first()
+    if callback is None:
+        return "gone"
+    try:
+        return callback_verification_confirm(callback=callback).state
+    except AuthorizationLost:
+        return "needs_reauth"  # the connection page asks the user to reconnect; registering again follows
+    except RateLimited as exc:
+        raise self.retry(countdown=exc.retry_after or CONFIRM_BACKOFF * 2 ** self.request.retries) from exc
+    except Transient as exc:
+        raise self.retry(countdown=CONFIRM_BACKOFF * 2 ** self.request.retries) from exc

@@ -1,0 +1,19 @@
+"""FreshBooks URLs: the webhook intake (contract path) and the pages under /freshbooks/."""
+
+from django.urls import path
+
+from connector.freshbooks import intake, views
+
+app_name = "freshbooks"
+
+urlpatterns = [
+    path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="webhook"),
+    path("freshbooks/", views.overview, name="overview"),
+    path("freshbooks/connect/", views.connect, name="connect"),
+    path("freshbooks/callback/", views.oauth_callback, name="oauth_callback"),
+    path("freshbooks/choose-business/", views.choose_business, name="choose_business"),
+    path("freshbooks/callbacks/", views.callbacks, name="callbacks"),
+    path("freshbooks/callbacks/register/", views.callbacks_register, name="callbacks_register"),
+    path("freshbooks/callbacks/<int:pk>/resend/", views.callback_resend, name="callback_resend"),
+    path("freshbooks/disconnect/", views.disconnect, name="disconnect"),
+]

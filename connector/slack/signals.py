@@ -1,0 +1,16 @@
+"""Signals the Slack side sends; the delivery pipeline connects to them (it holds and resumes work).
+
+Both are sent after the change is committed (transaction.on_commit). Receivers run on the request or task
+that made the change, so they must be quick: enqueue real work rather than doing it.
+"""
+
+from django.dispatch import Signal
+
+# The tenant's installation became usable: first install, reinstall (also after a revocation) or
+# `connect_slack`. kwargs: tenant, installation, was_revoked (bool: it had been revoked before).
+# The pipeline resumes deliveries it held for the tenant's Slack (resume_slack_holds).
+installation_reactivated = Signal()
+
+# The tenant's installation stopped working: uninstalled from the UI, app_uninstalled / tokens_revoked
+# from Slack, or a call answered with an "installation dead" error. kwargs: tenant, installation, reason.
+installation_revoked = Signal()

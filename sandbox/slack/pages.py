@@ -1,0 +1,143 @@
+"""HTML pages of the Slack stand-in: the OAuth consent page and the workspace view, where each channel
+shows its messages (Block Kit rendered simply) and the buttons that break or fix things."""
+
+import datetime
+import json
+
+from sandbox.http import escape
+from sandbox.pages import button, layout
+from sandbox.slack.blocks import mrkdwn, render_blocks
+
+ACCENT = "#4a154b"  # Slack aubergine
+MESSAGES_SHOWN = 30  # per channel, newest last
+REFRESH_MILLISECONDS = 3000
+CHANNEL_FAULTS = ["channel_not_found", "is_archived", "not_in_channel", "500", "503", "timeout"]
+
+EXTRA_CSS = """<style>
+.fields{display:grid;grid-template-columns:1fr 1fr;gap:2px 16px;margin:4px 0}
+.msg{border-top:1px solid #eee;padding:6px 0} .msg .when{color:#616061;font-size:11px}
+.badge{display:inline-block;font-size:11px;padding:0 6px;border-radius:8px;background:#eee;margin-left:4px}
+.badge.bad{background:#fde8ea} .meta{font-family:monospace;font-size:11px;color:#616061}
+</style>"""
+
+REFRESH_SCRIPT = f"""<script>
+setInterval(function(){{
+  var a=document.activeElement; if(a&&(a.tagName==='INPUT'||a.tagName==='SELECT'))return;
+  fetch('/?fragment=1').then(function(r){{return r.text()}}).then(function(t){{
+    document.getElementById('live').innerHTML=t}});
+}},{REFRESH_MILLISECONDS});
+</script>"""
+
+
+def message_page(title: str, text: str) -> str:
+    return layout("Slack sandbox", f"<div class=card><h2>{escape(title)}</h2><p>{escape(text)}</p></div>", ACCENT)
+
+
+def authorize_page(app_name: str, team: dict, params: dict, scopes: list[str]) -> str:
+    hidden = "".join(f"<input type=hidden name='{escape(k)}' value='{escape(v)}'>" for k, v in params.items()
+                     if k in ("client_id", "scope", "user_scope", "redirect_uri", "state", "team"))
+    items = "".join(f"<li><code>{escape(s)}</code></li>" for s in scopes)
+    body = f"""<div class=card>
+<h2>{escape(app_name)} is requesting permission to access the {escape(team['name'])} Slack workspace</h2>
+<p class=muted>What will {escape(app_name)} be able to do?</p><ul class=muted>{items}</ul>
+<form method=post action='/oauth/v2/authorize'>{hidden}
+<div class=row><button name=decision value=cancel>Cancel</button>
+<button class=primary name=decision value=allow>Allow</button></div></form>
+<p class=muted>This is the Slack sandbox: no real workspace is involved.</p></div>"""
+    return layout("Slack sandbox", body, ACCENT)
+
+
+def _when(ts: str) -> str:
+    return datetime.datetime.fromtimestamp(float(ts)).strftime("%H:%M:%S")
+
+
+def _message(message: dict) -> str:
+    content = render_blocks(message["blocks"]) if message.get("blocks") else mrkdwn(message.get("text", ""))
+    meta = ""
+    if message.get("metadata"):
+        meta = f"<div class=meta>metadata {escape(message['metadata']['event_type'])}: " \
+               f"{escape(json.dumps(message['metadata']['event_payload']))}</div>"
+    return f"<div class=msg><span class=when>{_when(message['ts'])} · ts {escape(message['ts'])}</span>" \
+           f"{content}{meta}</div>"
+
+
+def _workspace_section(app) -> str:
+    data = app.data
+    tokens = data["tokens"].values()
+    active = sum(1 for t in tokens if not t["revoked"])
+    revoked = sum(1 for t in tokens if t["revoked"])
+    faults = data["faults"]
+    stats = app.workspace.stats()
+    events_url = data["settings"]["events_url"]
+    install = f"{active} active bot token(s), {revoked} revoked" if tokens else "The app is not installed yet."
+    workspace_fault = f" <span class='badge bad'>every call answers {escape(faults['workspace'])}</span>" \
+        if faults["workspace"] else ""
+    sent = data["events_sent"][-1] if data["events_sent"] else None
+    last_event = "" if sent is None else \
+        f"<p class=muted>Last event sent: {escape(sent['type'])} → {escape(sent['status'] or sent['error'])}</p>"
+    return f"""<section><h2>Workspace {escape(data['team']['name'])} <span class=muted>{escape(data['team']['id'])}</span></h2>
+<p>{escape(install)}{workspace_fault}</p>
+<p class=muted>Events go to {escape(events_url) if events_url else 'nowhere yet (start with --events-url)'}.</p>
+<div class=row>
+{button('/_control/revoke', "Revoke the bot's tokens (sends tokens_revoked)", css='danger')}
+{button('/_control/uninstall', 'Uninstall the app (sends tokens_revoked and app_uninstalled)', css='danger')}
+{button('/_control/events', 'Send app_uninstalled only', {'type': 'app_uninstalled'})}
+{button('/_control/events', 'Send tokens_revoked only', {'type': 'tokens_revoked'})}
+{button('/_control/faults', 'Workspace-wide token_revoked', {'error': 'token_revoked'})}
+</div>{last_event}
+<form class=row method=post action='/_control/faults'>
+<label>Failure rate <input name=failure_rate size=4 value='{faults['failure_rate']}'></label>
+<label>429 rate <input name=ratelimit_rate size=4 value='{faults['ratelimit_rate']}'></label>
+<label>Seed <input name=seed size=8 value='{escape(faults['seed'])}'></label>
+<button>Set</button></form>
+<div class=row>{button('/_control/faults/clear', 'Clear all faults')}
+<form class=row method=post action='/_control/channels'><input name=name placeholder='new-channel' size=14>
+<label><input type=checkbox name=is_private value=true> private</label><button>Create channel</button></form></div>
+<p class=muted>Posts accepted {stats['posts_accepted']} · 429s sent {stats['ratelimited']} ·
+timeouts {stats['timeouts']} · duplicates by delivery id {stats['duplicates']}</p></section>"""
+
+
+def _channel_section(app, channel: dict) -> str:
+    data = app.data
+    badges = []
+    if channel["is_private"]:
+        badges.append("<span class=badge>private</span>")
+    if channel["is_archived"]:
+        badges.append("<span class='badge bad'>archived</span>")
+    if channel["deleted"]:
+        badges.append("<span class='badge bad'>deleted</span>")
+    badges.append("<span class=badge>bot is a member</span>" if channel["bot_member"]
+                  else "<span class='badge bad'>bot not a member</span>")
+    fault = data["faults"]["channels"].get(channel["id"])
+    if fault:
+        what = fault["error"] or (f"HTTP {fault['status']}" if fault["status"] else f"timeout {fault['timeout']}s")
+        badges.append(f"<span class='badge bad'>injected: {escape(what)}</span>")
+    cid = channel["id"]
+    controls = " ".join([
+        button(f"/_control/channels/{cid}/{'unarchive' if channel['is_archived'] else 'archive'}",
+               "Unarchive" if channel["is_archived"] else "Archive"),
+        button(f"/_control/channels/{cid}/{'kick' if channel['bot_member'] else 'invite'}",
+               "Remove the bot" if channel["bot_member"] else "Invite the bot"),
+        button(f"/_control/channels/{cid}/delete", "Delete", css="danger") if not channel["deleted"] else "",
+    ])
+    options = "".join(f"<option>{k}</option>" for k in CHANNEL_FAULTS)
+    fault_form = (f"<form class=inline method=post action='/_control/faults'><input type=hidden name=channel "
+                  f"value='{cid}'><select name=kind>{options}</select> <button>Inject</button></form>")
+    clear = button("/_control/faults", "Clear fault", {"channel": cid, "clear": "true"}) if fault else ""
+    rename = (f"<form class=inline method=post action='/_control/channels/{cid}/rename'>"
+              f"<input name=name size=12 placeholder='new name'> <button>Rename</button></form>")
+    messages = data["messages"][cid][-MESSAGES_SHOWN:]
+    shown = "".join(_message(m) for m in messages) or "<p class=muted>No messages yet.</p>"
+    earlier = len(data["messages"][cid]) - len(messages)
+    more = f"<p class=muted>{earlier} earlier message(s) not shown.</p>" if earlier > 0 else ""
+    return f"""<section><h2>#{escape(channel['name'])} <span class=muted>{cid}</span> {''.join(badges)}</h2>
+<div class=row>{controls} {rename} {fault_form} {clear}</div>{more}{shown}</section>"""
+
+
+def home_page(app, fragment: bool = False) -> str:
+    channels = [c for c in app.data["channels"].values() if not c["deleted"]]
+    live = _workspace_section(app) + "".join(_channel_section(app, c) for c in channels)
+    if fragment:
+        return live
+    return layout("Slack sandbox", f"<div id=live>{live}</div>{REFRESH_SCRIPT}", ACCENT,
+                  "A stand-in for Slack: messages the app posts appear here", head=EXTRA_CSS)

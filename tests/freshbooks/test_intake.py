@@ -1,0 +1,248 @@
+"""The intake view, exactly ARCHITECTURE §1: 404 / 413 / 429 / 401 (counted) / ignored / duplicate /
+persisted and enqueued on commit; the callback.verify handshake; no FreshBooks call on the request path."""
+
+import json
+import sys
+import types
+from unittest import mock
+
+import pytest
+
+from audit.models import InboundEvent
+from connector.freshbooks import intake
+from connector.freshbooks.models import FreshBooksCallback, WebhookRejection
+from connector.freshbooks.normalise import normalise_inbound
+from connector.freshbooks.selectors import webhook_rejections_recent
+from tests.freshbooks.conftest import API, OTHER_VERIFIER, VERIFIER, load_fixture, make_callback
+
+pytestmark = pytest.mark.django_db
+
+CREATE = "name=invoice.create&object_id=29618&account_id=p7rQW5&business_id=14393743&identity_id=1&user_id=1"
+UPDATE = "name=invoice.update&object_id=29618&account_id=p7rQW5&business_id=14393743&identity_id=1&user_id=1"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit(tenant):
+    intake._redis().delete(*intake._redis().keys(f"mlc:freshbooks:intake:{tenant.pk}:*") or ["none"])
+
+
+def test_unknown_token_is_404_and_stores_nothing(post_webhook, tenant, verified_callback):
+    response = post_webhook(tenant, CREATE, token="not-a-real-token")
+    assert response.status_code == 404
+    assert not InboundEvent.objects.exists()
+
+
+def test_body_over_64_kib_is_413(post_webhook, tenant, verified_callback):
+    body = CREATE + "&padding=" + "x" * (64 * 1024)
+    assert post_webhook(tenant, body).status_code == 413
+    assert not InboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize("header", [None, "", "AAAA", "/S03vyYmI7CekM4YXBHUhs9o5rnMtqGLrW3aA8S9gPc="])
+def test_missing_or_wrong_signature_is_401_counted_and_nothing_processed(post_webhook, tenant, verified_callback,
+                                                                         header):
+    response = post_webhook(tenant, CREATE, verifier=None, signature=header)
+    assert response.status_code == 401
+    assert not InboundEvent.objects.exists()
+    assert webhook_rejections_recent(tenant=tenant) == 1
+
+
+def test_rejections_are_counted_per_tenant_per_day(post_webhook, tenant, other_tenant, verified_callback):
+    for _ in range(3):
+        post_webhook(tenant, CREATE, verifier="not-the-verifier")
+    assert WebhookRejection.objects.get(tenant=tenant).count == 3
+    assert webhook_rejections_recent(tenant=other_tenant) == 0
+
+
+def test_a_signature_made_with_another_tenants_verifier_is_rejected(post_webhook, tenant, other_tenant,
+                                                                    verified_callback, settings_fb):
+    from tests.freshbooks.conftest import make_connection
+
+    make_callback(make_connection(other_tenant), "invoice.create", verifier=OTHER_VERIFIER)
+    assert post_webhook(tenant, CREATE, verifier=OTHER_VERIFIER).status_code == 401
+
+
+def test_a_waiting_callback_does_not_make_a_signature_valid(post_webhook, tenant, connection):
+    make_callback(connection, "invoice.create", verifier="", state=FreshBooksCallback.State.WAITING)
+    assert post_webhook(tenant, CREATE, verifier="").status_code == 401
+
+
+def test_the_verifier_of_another_callback_of_the_tenant_also_verifies(post_webhook, tenant, connection):
+    # the body does not say which callback fired: the one for the event is tried first, then the others
+    make_callback(connection, "invoice.create", verifier=VERIFIER)
+    make_callback(connection, "payment.create", verifier=OTHER_VERIFIER)
+    body = CREATE.replace("invoice.create", "payment.create")
+    assert post_webhook(tenant, body, verifier=VERIFIER).status_code == 200
+    assert post_webhook(tenant, CREATE, verifier=OTHER_VERIFIER).status_code == 200
+
+
+def test_a_signed_create_is_persisted_encrypted_and_enqueued_on_commit(post_webhook, tenant, verified_callback,
+                                                                       django_capture_on_commit_callbacks):
+    with mock.patch.object(intake, "enqueue_processing") as enqueue, \
+            django_capture_on_commit_callbacks(execute=True), \
+            mock.patch("requests.adapters.HTTPAdapter.send", side_effect=AssertionError("no HTTP on intake")):
+        response = post_webhook(tenant, CREATE)
+    assert response.status_code == 200
+    event = InboundEvent.objects.get()
+    assert (event.tenant, event.name, event.object_id, event.account_id) == (tenant, "invoice.create", "29618", "p7rQW5")
+    assert event.status == InboundEvent.Status.RECEIVED and event.signature_valid
+    assert event.raw_body == CREATE and event.dedupe_key == "invoice.create:29618"
+    enqueue.assert_called_once_with(event.pk)
+    from django.db import connection as db
+
+    with db.cursor() as cursor:
+        cursor.execute("SELECT raw_body FROM audit_inboundevent WHERE id = %s", [event.pk])
+        assert "invoice.create" not in cursor.fetchone()[0]  # encrypted at rest
+
+
+def test_enqueue_calls_the_pipeline_task_when_installed(monkeypatch):
+    calls = []
+    tasks = types.ModuleType("connector.pipeline.tasks")
+    tasks.process_event = types.SimpleNamespace(delay=calls.append)
+    monkeypatch.setitem(sys.modules, "connector.pipeline", types.ModuleType("connector.pipeline"))
+    monkeypatch.setitem(sys.modules, "connector.pipeline.tasks", tasks)
+    intake.enqueue_processing(42)
+    assert calls == [42]
+
+
+def test_enqueue_sends_by_task_name_when_the_pipeline_is_not_installed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "connector.pipeline.tasks", None)  # import fails
+    with mock.patch("connector.celery.app.send_task") as send_task:
+        intake.enqueue_processing(42)
+    send_task.assert_called_once_with("connector.pipeline.tasks.process_event", args=[42])
+
+
+def test_a_broker_failure_does_not_fail_the_request(monkeypatch):
+    monkeypatch.setitem(sys.modules, "connector.pipeline.tasks", None)
+    with mock.patch("connector.celery.app.send_task", side_effect=ConnectionError("broker down")):
+        intake.enqueue_processing(42)  # logged; the sweep re-enqueues `received` events
+
+
+def test_an_unhandled_event_is_200_and_recorded_as_ignored(post_webhook, tenant, verified_callback,
+                                                           django_capture_on_commit_callbacks):
+    body = CREATE.replace("invoice.create", "client.update")
+    with mock.patch.object(intake, "enqueue_processing") as enqueue, django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(tenant, body)
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    event = InboundEvent.objects.get()
+    assert event.status == InboundEvent.Status.IGNORED and event.name == "client.update"
+    enqueue.assert_not_called()
+
+
+def test_the_same_create_five_times_gives_one_inbound_event(post_webhook, tenant, verified_callback,
+                                                            django_capture_on_commit_callbacks):
+    with mock.patch.object(intake, "enqueue_processing") as enqueue, django_capture_on_commit_callbacks(execute=True):
+        answers = [post_webhook(tenant, CREATE) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert [a.json()["status"] for a in answers] == ["received"] + ["duplicate"] * 4
+    assert InboundEvent.objects.count() == 1
+    assert enqueue.call_count == 1
+
+
+def test_the_same_update_five_times_normalises_to_one_dedupe_key(post_webhook, tenant, connection, fb_api):
+    make_callback(connection, "invoice.update", verifier=VERIFIER)
+    for _ in range(5):
+        assert post_webhook(tenant, UPDATE).status_code == 200
+    rows = list(InboundEvent.objects.for_tenant(tenant))
+    assert len(rows) == 5 and all(r.dedupe_key is None for r in rows)  # updates dedupe once fetched
+    invoice = load_fixture("invoice.update")["responses"][0]
+    fb_api.get(API + invoice["path"], json=invoice["json"])
+    keys = {normalise_inbound(inbound_event=r).dedupe_key for r in rows}
+    assert keys == {"invoice.update:29618:2019-05-01 12:00:03"}
+
+
+def test_over_the_rate_limit_is_429(post_webhook, tenant, verified_callback, monkeypatch):
+    monkeypatch.setattr(intake, "RATE_LIMIT_PER_WINDOW", 2)
+    codes = [post_webhook(tenant, CREATE.replace("29618", str(i))).status_code for i in range(4)]
+    assert codes == [200, 200, 429, 429]
+    assert InboundEvent.objects.count() == 2
+
+
+def test_get_is_not_allowed_and_csrf_is_not_required(client, tenant, verified_callback):
+    assert client.get(f"/webhooks/freshbooks/{tenant.webhook_token}/").status_code == 405
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(f"/webhooks/freshbooks/{tenant.webhook_token}/", data=CREATE,
+                           content_type="application/x-www-form-urlencoded",
+                           HTTP_X_FRESHBOOKS_HMAC_SHA256=__import__("tests.freshbooks.conftest", fromlist=["signed"]).signed(CREATE))
+    assert response.status_code == 200
+
+
+# --- The callback.verify handshake ---------------------------------------------------------------------
+
+def _verify_body(callback_id: str, code: str) -> str:
+    return f"user_id=1&name=callback.verify&verifier={code}&object_id={callback_id}&account_id=p7rQW5"
+
+
+@pytest.mark.parametrize("signed_with_its_code", [False, True])
+def test_verify_for_our_callback_is_put_back_and_stored_only_once_accepted(
+        post_webhook, tenant, connection, fb_api, django_capture_on_commit_callbacks, signed_with_its_code):
+    callback = make_callback(connection, "invoice.create", callback_id="778599",
+                             state=FreshBooksCallback.State.WAITING)
+    put = fb_api.put(f"{API}/events/account/p7rQW5/events/callbacks/778599",
+                     json={"response": {"result": {"callback": {"callbackid": 778599, "verified": True}}}})
+    body = _verify_body("778599", "xf8pxDkZfSXuak7S4qaGQBvxArpMvqR")
+    with mock.patch("connector.freshbooks.tasks.callback_confirm.delay") as delay, \
+            django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(tenant, body, verifier="xf8pxDkZfSXuak7S4qaGQBvxArpMvqR" if signed_with_its_code else None)
+    assert response.status_code == 200
+    assert put.call_count == 0  # nothing sent to FreshBooks on the request path
+    callback.refresh_from_db()
+    assert callback.state == FreshBooksCallback.State.WAITING and callback.verifier == ""
+    delay.assert_called_once_with(callback.pk)
+
+    from connector.freshbooks.tasks import callback_confirm
+
+    assert callback_confirm.run(callback.pk) == "verified"
+    assert json.loads(put.calls[0].request.body) == {"callback": {"verifier": "xf8pxDkZfSXuak7S4qaGQBvxArpMvqR"}}
+    assert put.calls[0].request.headers["Authorization"] == "Bearer access-1"
+    callback.refresh_from_db()
+    assert callback.state == FreshBooksCallback.State.VERIFIED
+    assert callback.verifier == "xf8pxDkZfSXuak7S4qaGQBvxArpMvqR" and callback.pending_verifier == ""
+    # from now on, events signed with that code are accepted
+    assert post_webhook(tenant, CREATE, verifier="xf8pxDkZfSXuak7S4qaGQBvxArpMvqR").status_code == 200
+
+
+def test_a_verifier_freshbooks_refuses_is_not_stored(post_webhook, tenant, connection, fb_api):
+    callback = make_callback(connection, "invoice.create", callback_id="778599",
+                             state=FreshBooksCallback.State.WAITING)
+    fb_api.put(f"{API}/events/account/p7rQW5/events/callbacks/778599", status=422,
+               json={"errno": 422, "message": "Invalid verifier"})
+    with mock.patch("connector.freshbooks.tasks.callback_confirm.delay"):
+        post_webhook(tenant, _verify_body("778599", "forged"), verifier=None)
+    from connector.freshbooks.tasks import callback_confirm
+
+    callback_confirm.run(callback.pk)
+    callback.refresh_from_db()
+    assert callback.verifier == "" and callback.pending_verifier == ""
+    assert callback.state == FreshBooksCallback.State.WAITING and "refused" in callback.last_error
+
+
+def test_an_unsolicited_verify_changes_nothing(post_webhook, tenant, other_tenant, connection, fb_api, settings_fb):
+    from tests.freshbooks.conftest import make_connection
+
+    theirs = make_callback(make_connection(other_tenant), "invoice.create", callback_id="555",
+                           state=FreshBooksCallback.State.WAITING)
+    ours = make_callback(connection, "invoice.create", verifier=VERIFIER, callback_id="2001")
+    with mock.patch("connector.freshbooks.tasks.callback_confirm.delay") as delay:
+        for callback_id in ("999999", "555"):  # unknown, and another tenant's callback
+            response = post_webhook(tenant, _verify_body(callback_id, "attacker-code"), verifier=None)
+            assert response.status_code == 200 and response.json()["status"] == "verification_ignored"
+    delay.assert_not_called()
+    assert len(fb_api.calls) == 0
+    theirs.refresh_from_db()
+    ours.refresh_from_db()
+    assert theirs.pending_verifier == "" and ours.verifier == VERIFIER and ours.pending_verifier == ""
+
+
+def test_a_forged_verify_for_a_verified_callback_keeps_the_accepted_verifier(post_webhook, tenant, connection, fb_api):
+    ours = make_callback(connection, "invoice.create", verifier=VERIFIER, callback_id="2001")
+    fb_api.put(f"{API}/events/account/p7rQW5/events/callbacks/2001", status=422, json={"errno": 422, "message": "no"})
+    with mock.patch("connector.freshbooks.tasks.callback_confirm.delay"):
+        post_webhook(tenant, _verify_body("2001", "attacker-code"), verifier=None)
+    from connector.freshbooks.tasks import callback_confirm
+
+    callback_confirm.run(ours.pk)
+    ours.refresh_from_db()
+    assert ours.verifier == VERIFIER and ours.state == FreshBooksCallback.State.VERIFIED

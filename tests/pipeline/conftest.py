@@ -1,0 +1,121 @@
+"""Pipeline fixtures: a tenant with Slack installed, deliveries waiting, Slack served by a local HTTP server."""
+
+import json
+import threading
+import time
+
+import pytest
+from django.utils import timezone
+
+from audit.models import Delivery, InboundEvent
+from connector.pipeline import pacing
+
+TEAM = "T0TEST"
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis(settings):
+    r = pacing.client()
+    r.flushdb()
+    yield
+    r.flushdb()
+
+
+@pytest.fixture
+def installation(tenant):
+    from connector.slack.models import SlackInstallation
+
+    return SlackInstallation.objects.create(
+        tenant=tenant, team_id=TEAM, team_name="Test Workspace", bot_user_id="UBOT", bot_id="BBOT",
+        scopes="chat:write,channels:history", bot_token="xoxb-test-token", installed_at=timezone.now(),
+        status=SlackInstallation.Status.ACTIVE,
+    )
+
+
+class FakeSlack:
+    """Slack's Web API on a local port (pytest-httpserver), scripted per channel, recording posts."""
+
+    def __init__(self, httpserver):
+        self.server = httpserver
+        self.posts: list[dict] = []
+        self.script: dict[str, list] = {}  # channel -> list of responses to give, in order (then ok)
+        self.lock = threading.Lock()
+        httpserver.expect_request("/api/chat.postMessage", method="POST").respond_with_handler(self._post)
+        httpserver.expect_request("/api/conversations.history").respond_with_handler(self._history)
+        httpserver.expect_request("/api/conversations.info").respond_with_handler(self._info)
+        self.usable: dict[str, bool] = {}
+
+    def _post(self, request):
+        from werkzeug import Response
+
+        body = json.loads(request.get_data() or b"{}")
+        channel = body.get("channel")
+        with self.lock:
+            queued = self.script.get(channel) or []
+            action = queued.pop(0) if queued else "ok"
+            message = {"channel": channel, "text": body.get("text"), "blocks": body.get("blocks"),
+                       "metadata": body.get("metadata"), "ts": f"{time.time():.6f}"}
+            if action in ("ok", "timeout"):
+                self.posts.append(message)
+        if action == "ok":
+            return Response(json.dumps({"ok": True, "channel": channel, "ts": message["ts"]}),
+                            content_type="application/json")
+        if action == "timeout":
+            time.sleep(3)  # longer than the client's timeout in tests: the post happened, the answer is lost
+            return Response(json.dumps({"ok": True, "channel": channel, "ts": message["ts"]}),
+                            content_type="application/json")
+        if action == "429":
+            return Response(json.dumps({"ok": False, "error": "ratelimited"}), status=429,
+                            headers={"Retry-After": "3"}, content_type="application/json")
+        if action == "500":
+            return Response("upstream broke", status=500)
+        return Response(json.dumps({"ok": False, "error": action}), content_type="application/json")
+
+    def _history(self, request):
+        from werkzeug import Response
+
+        channel = request.args.get("channel")
+        with self.lock:
+            messages = [dict(m) for m in reversed(self.posts) if m["channel"] == channel]
+        return Response(json.dumps({"ok": True, "messages": messages, "has_more": False}),
+                        content_type="application/json")
+
+    def _info(self, request):
+        from werkzeug import Response
+
+        channel = request.args.get("channel") or (request.form.get("channel") if request.form else None)
+        if not self.usable.get(channel, True):
+            return Response(json.dumps({"ok": False, "error": "channel_not_found"}), content_type="application/json")
+        return Response(json.dumps({"ok": True, "channel": {"id": channel, "name": channel.lower(),
+                                                            "is_archived": False, "is_member": True,
+                                                            "is_private": False}}),
+                        content_type="application/json")
+
+    def posts_to(self, channel):
+        return [p for p in self.posts if p["channel"] == channel]
+
+
+@pytest.fixture
+def slack(httpserver, settings):
+    settings.SLACK_API_URL = httpserver.url_for("/api/")
+    return FakeSlack(httpserver)
+
+
+@pytest.fixture
+def make_delivery(tenant):
+    counter = {"n": 0}
+
+    def make(channel_id="C1", *, status=Delivery.Status.PENDING, team_id=TEAM, text=None):
+        counter["n"] += 1
+        n = counter["n"]
+        event = InboundEvent.objects.create(tenant=tenant, name="invoice.create", object_id=str(1000 + n),
+                                            raw_body=f"name=invoice.create&object_id={1000 + n}",
+                                            dedupe_key=f"invoice.create:{1000 + n}")
+        return Delivery.objects.create(
+            tenant=tenant, inbound_event=event, event_name="invoice.create", object_id=str(1000 + n),
+            kind="invoice", action="created", slack_team_id=team_id, channel_id=channel_id,
+            channel_name=channel_id.lower(), status=status, message_text=text or f"Invoice {n} created",
+            message_blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text or f"Invoice {n}"}}],
+        )
+
+    return make

@@ -1,0 +1,180 @@
+"""Posting deliveries: outcomes by Slack's error class, pacing, exactly-once after unknown outcomes."""
+
+import pytest
+from django.utils import timezone
+
+from audit.models import Delivery, DeliveryAttempt
+from connector.pipeline import pacing
+from connector.pipeline.delivery import channel_drain_once
+from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
+from tests.pipeline.conftest import TEAM
+
+pytestmark = pytest.mark.django_db
+
+
+def drain(channel="C1"):
+    """Drain a channel as the worker would, skipping the pace wait (tests do not sleep)."""
+    pacing.client().delete(f"mlc:pace:{TEAM}:{channel}")
+    return channel_drain_once(team_id=TEAM, channel_id=channel)
+
+
+def make_due(*deliveries):
+    Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(next_attempt_at=timezone.now())
+
+
+def test_posted_delivery_stores_channel_and_ts_and_carries_its_id_in_metadata(installation, slack, make_delivery):
+    delivery = make_delivery("C1", text="Invoice 0042 created: 6,000.00 USD")
+    result = channel_drain_once(team_id=TEAM, channel_id="C1")
+    delivery.refresh_from_db()
+    assert result.posted == 1
+    assert delivery.status == Delivery.Status.POSTED
+    assert delivery.slack_ts == slack.posts[0]["ts"] and delivery.slack_channel == "C1"
+    assert slack.posts[0]["text"] == "Invoice 0042 created: 6,000.00 USD"
+    assert slack.posts[0]["metadata"]["event_payload"]["delivery_id"] == delivery.pk
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.outcome == DeliveryAttempt.Outcome.POSTED and attempt.duration_ms >= 0
+
+
+def test_one_post_per_second_per_channel_but_other_channels_go_at_once(installation, slack, make_delivery):
+    make_delivery("C1"), make_delivery("C1"), make_delivery("C2")
+    first = channel_drain_once(team_id=TEAM, channel_id="C1")
+    second = channel_drain_once(team_id=TEAM, channel_id="C1")  # within the same second
+    other = channel_drain_once(team_id=TEAM, channel_id="C2")
+    assert first.posted == 1 and second.posted == 0
+    assert 0 < second.again_in <= 1.0  # told when to come back, nobody slept
+    assert other.posted == 1
+    assert len(slack.posts_to("C1")) == 1 and len(slack.posts_to("C2")) == 1
+
+
+def test_channel_posts_oldest_first(installation, slack, make_delivery):
+    ids = [make_delivery("C1", text=f"msg {i}").pk for i in range(3)]
+    for _ in ids:
+        drain("C1")
+    assert [p["text"] for p in slack.posts_to("C1")] == ["msg 0", "msg 1", "msg 2"]
+    assert set(Delivery.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"posted"}
+
+
+def test_429_parks_the_channel_until_retry_after(installation, slack, make_delivery):
+    delivery = make_delivery("C1")
+    slack.script["C1"] = ["429"]
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.PENDING
+    assert pacing.parked_for(TEAM, "C1") > 2
+    attempt = DeliveryAttempt.objects.get(delivery=delivery)
+    assert attempt.outcome == "rate_limited" and attempt.retry_after == 3 and attempt.http_status == 429
+    assert drain("C1").posted == 0  # parked: no post, told to come back later
+    assert pacing.parked_for(TEAM, "C2") == 0  # other channels are not parked
+
+
+def test_transient_failure_retries_with_backoff_then_posts(installation, slack, make_delivery):
+    delivery = make_delivery("C1")
+    slack.script["C1"] = ["500", "service_unavailable"]
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.RETRYING
+    wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
+    assert 3 <= wait <= 7  # about 5 s
+    make_due(delivery)
+    drain("C1")
+    delivery.refresh_from_db()
+    wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
+    assert 20 <= wait <= 40  # about 30 s
+    make_due(delivery)
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.POSTED
+    assert list(delivery.attempts.values_list("outcome", flat=True)) == ["transient", "transient", "posted"]
+    assert len(slack.posts_to("C1")) == 1
+
+
+def test_transient_failures_give_up_after_24_hours(installation, slack, make_delivery):
+    delivery = make_delivery("C1")
+    Delivery.objects.filter(pk=delivery.pk).update(first_attempt_at=timezone.now() - timezone.timedelta(hours=23, minutes=59),
+                                                   attempt_count=12, status=Delivery.Status.RETRYING)
+    slack.script["C1"] = ["500"]
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED
+
+
+def test_payload_bug_fails_at_once_and_is_never_retried(installation, slack, make_delivery):
+    delivery = make_delivery("C1")
+    slack.script["C1"] = ["invalid_blocks"]
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED and delivery.last_error_code == "invalid_blocks"
+    assert drain("C1").posted == 0
+    assert delivery.attempts.count() == 1
+
+
+def test_channel_not_found_holds_that_channel_then_rule_fix_posts_in_order(installation, slack, make_delivery):
+    held = [make_delivery("C1", text=f"held {i}") for i in range(3)]
+    elsewhere = make_delivery("C2", text="elsewhere")
+    slack.script["C1"] = ["channel_not_found"]
+    drain("C1")
+    statuses = set(Delivery.objects.filter(pk__in=[d.pk for d in held]).values_list("status", "held_reason"))
+    assert statuses == {("held", "channel_not_found")}
+    assert drain("C1").posted == 0  # nothing is retried while held
+    assert drain("C2").posted == 1
+    assert Delivery.objects.get(pk=elsewhere.pk).status == "posted"
+
+    released = resume_channel_holds(tenant=held[0].tenant, old_channel_id="C1", new_channel_id="C9",
+                                    new_channel_name="finance")
+    assert released == 3
+    for _ in held:
+        drain("C9")
+    assert [p["text"] for p in slack.posts_to("C9")] == ["held 0", "held 1", "held 2"]
+
+
+def test_token_revoked_holds_the_tenant_until_reinstall(installation, slack, make_delivery, tenant):
+    from connector.slack.models import SlackInstallation
+
+    deliveries = [make_delivery("C1"), make_delivery("C2"), make_delivery("C3")]
+    slack.script["C1"] = ["token_revoked"]
+    drain("C1")
+    assert set(Delivery.objects.filter(tenant=tenant).values_list("status", flat=True)) == {"held"}
+    installation.refresh_from_db()
+    assert installation.status == SlackInstallation.Status.REVOKED
+    assert drain("C2").posted == 0
+
+    SlackInstallation.objects.filter(pk=installation.pk).update(status=SlackInstallation.Status.ACTIVE,
+                                                                revoked_at=None, installed_at=timezone.now())
+    assert resume_slack_holds(tenant=tenant) == 3
+    for d in deliveries:
+        drain(d.channel_id)
+    assert set(Delivery.objects.filter(tenant=tenant).values_list("status", flat=True)) == {"posted"}
+
+
+def test_unknown_outcome_is_checked_in_history_and_never_posted_twice(installation, slack, make_delivery, settings,
+                                                                       monkeypatch):
+    import connector.slack.client as slack_client
+
+    monkeypatch.setattr(slack_client, "SLACK_TIMEOUT", 1, raising=False)
+    delivery = make_delivery("C1")
+    slack.script["C1"] = ["timeout"]
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.RETRYING and delivery.sending_since is not None
+    assert len(slack.posts_to("C1")) == 1  # Slack did take it
+
+    make_due(delivery)
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.POSTED
+    assert len(slack.posts_to("C1")) == 1  # found in history, not posted again
+    assert list(delivery.attempts.values_list("outcome", flat=True)) == ["unknown", "duplicate_found"]
+
+
+def test_a_crashed_worker_claim_is_retried_after_the_lease_with_a_history_check(installation, slack, make_delivery):
+    from connector.pipeline.delivery import _claim
+
+    delivery = make_delivery("C1")
+    claimed = _claim(delivery.pk)  # the worker claims ... and dies before posting
+    assert claimed is not None
+    assert drain("C1").posted == 0  # leased: nobody else takes it meanwhile
+    make_due(delivery)  # the lease ran out
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.POSTED
+    assert len(slack.posts_to("C1")) == 1

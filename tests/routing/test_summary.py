@@ -1,0 +1,34 @@
+"""routing.summary: the one line the rules list shows for each rule."""
+
+import pytest
+
+from routing.summary import rule_summary
+from tests.routing.factories import draft_rule
+
+
+@pytest.mark.parametrize("fields,expected", [
+    ({"events": ["invoice.update", "invoice.create"], "min_amount": "5000", "channel_name": "exec-alerts"},
+     "Invoice created, Invoice updated ≥ 5,000.00 USD → #exec-alerts"),
+    ({"events": ["bill.create"], "max_amount": "250.5", "currency": "EUR", "channel_name": "bills"},
+     "Bill posted ≤ 250.50 EUR → #bills"),
+    ({"events": ["payment.create"], "min_amount": "100", "max_amount": "1000", "channel_name": "money"},
+     "Payment received 100.00–1,000.00 USD → #money"),
+    ({"events": ["invoice.create"], "currency": "GBP", "channel_name": "uk"}, "Invoice created in GBP → #uk"),
+    ({"events": ["expense.create"], "has_client": True, "expense_categories_in": ["Travel", "Meals"],
+      "channel_name": "billable"},
+     'Expense submitted; category "Travel" or "Meals"; expenses with a client → #billable'),
+    ({"events": ["invoice.update"], "statuses": ["paid"], "status_changed_only": True,
+      "counterparty_contains": "acme", "channel_name": "acme"},
+     'Invoice updated; counterparty contains "acme"; status "paid"; updates only when the status changed'
+     " → #acme"),
+    ({"events": ["expense.create"], "has_client": False, "expense_categories_not_in": ["Rent"],
+      "channel_name": "ops"},
+     'Expense submitted; category not "Rent"; expenses without a client → #ops'),
+])
+def test_summary_reads_as_a_sentence(fields, expected):
+    assert rule_summary(draft_rule(**fields), base_currency="USD") == expected
+
+
+def test_summary_uses_the_tenant_base_currency_when_the_rule_names_none():
+    assert rule_summary(draft_rule(min_amount="10"), base_currency="CAD") == \
+        "Invoice created ≥ 10.00 CAD → #accounting"
