@@ -10,12 +10,12 @@ from audit.models import Delivery, InboundEvent
 # Cause -> (what happened, in plain words; what fixes it; the URL name of the page where it is fixed).
 # {channel} is the channel's name.
 DELIVERY_FIXES: dict[str, tuple[str, str, str]] = {
-    "slack_not_connected": ("Slack is not connected yet", "Add to Slack", "slack_home"),
-    "token_revoked": ("Slack access was revoked", "Reinstall Slack", "slack_home"),
-    "invalid_auth": ("Slack no longer accepts our access", "Reinstall Slack", "slack_home"),
-    "account_inactive": ("The Slack account behind the app is inactive", "Reinstall Slack", "slack_home"),
-    "not_authed": ("Slack access is missing", "Reinstall Slack", "slack_home"),
-    "missing_scope": ("Slack needs new permissions", "Reinstall Slack to grant them", "slack_home"),
+    "slack_not_connected": ("Slack is not connected yet", "Add to Slack", "slack:home"),
+    "token_revoked": ("Slack access was revoked", "Reinstall Slack", "slack:home"),
+    "invalid_auth": ("Slack no longer accepts our access", "Reinstall Slack", "slack:home"),
+    "account_inactive": ("The Slack account behind the app is inactive", "Reinstall Slack", "slack:home"),
+    "not_authed": ("Slack access is missing", "Reinstall Slack", "slack:home"),
+    "missing_scope": ("Slack needs new permissions", "Reinstall Slack to grant them", "slack:home"),
     "channel_not_found": ("#{channel} no longer exists, or it is private and the bot is not in it",
                           "Pick another channel in the rule, or invite the bot to #{channel}", "rule_list"),
     "not_in_channel": ("The bot is not a member of #{channel}",
@@ -64,5 +64,5 @@ def delivery_problems(*, tenant) -> list[Problem]:
         problems.insert(0, Problem(status="held", reason="freshbooks_reauth", channel_name="",
                                    count=held_inbound["count"], since=held_inbound["since"],
                                    what="FreshBooks needs you to connect again before we can read these events",
-                                   fix="Reconnect FreshBooks", fix_url=_url("freshbooks_home")))
+                                   fix="Reconnect FreshBooks", fix_url=_url("freshbooks:overview")))
     return problems

@@ -30,7 +30,6 @@ MAX_BODY_BYTES = 64 * 1024  # a real webhook is ~150 bytes; anything near this i
 RATE_LIMIT_WINDOW = 60  # seconds
 RATE_LIMIT_PER_WINDOW = 12_000
 RATE_LIMIT_REDIS_TIMEOUT = 0.25  # seconds; if Redis is slower than this, the limiter steps aside
-PIPELINE_TASK = "connector.pipeline.tasks.process_event"
 # Field lengths the ledger stores (audit.models.InboundEvent); longer values are not FreshBooks'.
 FIELD_LIMITS = {"name": 64, "object_id": 64, "account_id": 32, "business_id": 32}
 # Creates and deletes dedupe on (name, object id) at once; updates and sends only once fetched.
@@ -64,15 +63,10 @@ def rate_limit_exceeded(tenant: Tenant) -> bool:
 def enqueue_processing(inbound_event_id: int) -> None:
     """Rings the doorbell for the pipeline. A lost message is not lost work: the sweep re-enqueues
     every event still `received`."""
-    try:
-        try:
-            from connector.pipeline.tasks import process_event
-        except ImportError:  # pipeline not deployed in this build: send by name, a worker that has it runs it
-            from connector.celery import app
+    from connector.pipeline.tasks import process_event
 
-            app.send_task(PIPELINE_TASK, args=[inbound_event_id])
-        else:
-            process_event.delay(inbound_event_id)
+    try:
+        process_event.delay(inbound_event_id)
     except Exception:
         logger.exception("freshbooks.intake.enqueue_failed", extra={"inbound_event_id": inbound_event_id})
 

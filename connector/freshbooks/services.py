@@ -53,11 +53,8 @@ def connection_store(*, tenant: Tenant, actor, grant: fb.TokenGrant, account_id:
 
 
 def _resume_holds(tenant: Tenant) -> None:
-    try:
-        from connector.pipeline.resume import resume_freshbooks_holds
-    except ImportError:  # the delivery pipeline is not installed in this build: nothing is held
-        logger.info("freshbooks.resume_skipped", extra={"tenant_id": tenant.pk})
-        return
+    from connector.pipeline.resume import resume_freshbooks_holds
+
     resume_freshbooks_holds(tenant=tenant)
 
 

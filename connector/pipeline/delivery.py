@@ -107,12 +107,12 @@ def delivery_send(*, delivery: Delivery, task_id: str = "") -> bool:
     """Post a claimed delivery; record the attempt; move the delivery on. True when it is now posted."""
     from connector.slack import errors as slack_errors
     from connector.slack.client import slack_find_posted, slack_post_message
-    from connector.slack.models import SlackInstallation
+    from connector.slack.models import InstallationStatus, SlackInstallation
 
     started = timezone.now()
     clock = time.monotonic()
     installation = _installation(delivery)
-    if installation is None or installation.status != SlackInstallation.Status.ACTIVE:
+    if installation is None or installation.status != InstallationStatus.ACTIVE:
         _hold_installation(delivery.tenant, delivery.slack_team_id,
                            "token_revoked" if installation else "slack_not_connected")
         _attempt(delivery, started, clock, DeliveryAttempt.Outcome.INSTALLATION_DEAD,
@@ -155,7 +155,7 @@ def delivery_send(*, delivery: Delivery, task_id: str = "") -> bool:
         return False
     except slack_errors.InstallationDead as exc:
         SlackInstallation.objects.filter(pk=installation.pk).update(
-            status=SlackInstallation.Status.REVOKED, revoked_at=timezone.now())
+            status=InstallationStatus.REVOKED, revoked_at=timezone.now())
         _clear_sending(delivery)
         _hold_installation(delivery.tenant, delivery.slack_team_id, exc.code)
         _attempt(delivery, started, clock, DeliveryAttempt.Outcome.INSTALLATION_DEAD, exc=exc, task_id=task_id)

@@ -142,14 +142,14 @@ def _delivery_for(event: InboundEvent, fin: FinancialEvent, target, installation
 
 def delivery_attach_installation(delivery: Delivery, installation) -> Delivery:
     """Point a new delivery at the tenant's Slack workspace, or hold it until Slack is connected."""
-    from connector.slack.models import SlackInstallation
+    from connector.slack.models import InstallationStatus
 
     if installation is None:
         delivery.slack_team_id = ""
         delivery.status = Delivery.Status.HELD
         delivery.held_reason = HELD_SLACK_NOT_CONNECTED
         delivery.held_at = timezone.now()
-    elif installation.status != SlackInstallation.Status.ACTIVE:
+    elif installation.status != InstallationStatus.ACTIVE:
         delivery.slack_team_id = installation.team_id
         delivery.status = Delivery.Status.HELD
         delivery.held_reason = "token_revoked"

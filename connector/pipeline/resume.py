@@ -16,29 +16,37 @@ from connector.pipeline.inbound import (
 logger = logging.getLogger(__name__)
 
 
-def _installation_dead_codes() -> set[str]:
-    from connector.slack.errors import InstallationDead, codes_of
+def _codes_of(error_class) -> set[str]:
+    from connector.slack.errors import ERROR_CLASSES
 
-    return set(codes_of(InstallationDead)) | {HELD_SLACK_NOT_CONNECTED}
+    return {code for code, cls in ERROR_CLASSES.items() if issubclass(cls, error_class)}
 
 
-def _destination_broken_codes() -> set[str]:
-    from connector.slack.errors import DestinationBroken, codes_of
+def installation_dead_codes() -> set[str]:
+    """Held reasons that a working installation resolves."""
+    from connector.slack.errors import InstallationDead
 
-    return set(codes_of(DestinationBroken))
+    return _codes_of(InstallationDead) | {HELD_SLACK_NOT_CONNECTED}
+
+
+def destination_broken_codes() -> set[str]:
+    """Held reasons that a working channel resolves."""
+    from connector.slack.errors import DestinationBroken
+
+    return _codes_of(DestinationBroken)
 
 
 def resume_slack_holds(*, tenant, installation=None) -> int:
     """The tenant (re)installed Slack: release what a dead or missing installation held, in order."""
     from connector.pipeline.tasks import channel_kick
-    from connector.slack.models import SlackInstallation
+    from connector.slack.models import InstallationStatus, SlackInstallation
 
     installation = installation or (SlackInstallation.objects.for_tenant(tenant)
                                     .order_by("-installed_at").first())
-    if installation is None or installation.status != SlackInstallation.Status.ACTIVE:
+    if installation is None or installation.status != InstallationStatus.ACTIVE:
         return 0
     held = Delivery.objects.for_tenant(tenant).filter(status=Delivery.Status.HELD,
-                                                      held_reason__in=_installation_dead_codes())
+                                                      held_reason__in=installation_dead_codes())
     count = held.update(status=Delivery.Status.PENDING, held_reason="", held_at=None, next_attempt_at=None,
                         slack_team_id=installation.team_id, updated_at=timezone.now())
     for channel_id in (Delivery.objects.for_tenant(tenant).filter(status=Delivery.Status.PENDING)
@@ -57,7 +65,7 @@ def resume_channel_holds(*, tenant, old_channel_id: str, new_channel_id: str | N
     target = new_channel_id or old_channel_id
     held = list(Delivery.objects.for_tenant(tenant)
                 .filter(status=Delivery.Status.HELD, channel_id=old_channel_id,
-                        held_reason__in=_destination_broken_codes()).order_by("id"))
+                        held_reason__in=destination_broken_codes()).order_by("id"))
     released, team_ids = 0, set()
     for delivery in held:
         changes = {"status": Delivery.Status.PENDING, "held_reason": "", "held_at": None,

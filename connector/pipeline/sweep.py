@@ -54,19 +54,19 @@ def _release_resolved_holds(report: SweepReport) -> int:
     """Slack reinstalled, FreshBooks reconnected, or a held channel usable again: let the work go."""
     from connector.freshbooks.models import FreshBooksConnection
     from connector.pipeline.resume import (
-        _destination_broken_codes,
-        _installation_dead_codes,
+        destination_broken_codes,
+        installation_dead_codes,
         resume_channel_holds,
         resume_freshbooks_holds,
         resume_slack_holds,
     )
     from connector.slack.client import slack_channel_usable
     from connector.slack.errors import SlackError
-    from connector.slack.models import SlackInstallation
+    from connector.slack.models import InstallationStatus, SlackInstallation
     from tenants.models import Tenant
 
     released = 0
-    dead = _installation_dead_codes()
+    dead = installation_dead_codes()
     tenant_ids = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason__in=dead)
                   .values_list("tenant_id", flat=True).distinct())
     for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)):
@@ -78,14 +78,14 @@ def _release_resolved_holds(report: SweepReport) -> int:
         if FreshBooksConnection.objects.for_tenant(tenant).filter(status=FreshBooksConnection.Status.ACTIVE).exists():
             released += resume_freshbooks_holds(tenant=tenant)
 
-    broken = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason__in=_destination_broken_codes())
+    broken = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason__in=destination_broken_codes())
               .values_list("tenant_id", "slack_team_id", "channel_id").distinct())
     for tenant_id, team_id, channel_id in broken:
         if not pacing.probe_due(team_id, channel_id, int(CHANNEL_PROBE_INTERVAL.total_seconds())):
             continue
         tenant = Tenant.objects.get(pk=tenant_id)
         installation = (SlackInstallation.objects.for_tenant(tenant).filter(
-            team_id=team_id, status=SlackInstallation.Status.ACTIVE).first())
+            team_id=team_id, status=InstallationStatus.ACTIVE).first())
         if installation is None:
             continue
         report.channels_probed += 1

@@ -23,12 +23,12 @@ def _clean_redis(settings):
 
 @pytest.fixture
 def installation(tenant):
-    from connector.slack.models import SlackInstallation
+    from connector.slack.models import InstallationStatus, SlackInstallation
 
     return SlackInstallation.objects.create(
         tenant=tenant, team_id=TEAM, team_name="Test Workspace", bot_user_id="UBOT", bot_id="BBOT",
-        scopes="chat:write,channels:history", bot_token="xoxb-test-token", installed_at=timezone.now(),
-        status=SlackInstallation.Status.ACTIVE,
+        scopes="chat:write,chat:write.public,channels:read,groups:read,channels:history,groups:history",
+        bot_token="xoxb-test-token", installed_at=timezone.now(), status=InstallationStatus.ACTIVE,
     )
 
 
@@ -74,7 +74,7 @@ class FakeSlack:
     def _history(self, request):
         from werkzeug import Response
 
-        channel = request.args.get("channel")
+        channel = request.values.get("channel")
         with self.lock:
             messages = [dict(m) for m in reversed(self.posts) if m["channel"] == channel]
         return Response(json.dumps({"ok": True, "messages": messages, "has_more": False}),
@@ -83,7 +83,7 @@ class FakeSlack:
     def _info(self, request):
         from werkzeug import Response
 
-        channel = request.args.get("channel") or (request.form.get("channel") if request.form else None)
+        channel = request.values.get("channel")
         if not self.usable.get(channel, True):
             return Response(json.dumps({"ok": False, "error": "channel_not_found"}), content_type="application/json")
         return Response(json.dumps({"ok": True, "channel": {"id": channel, "name": channel.lower(),
@@ -96,9 +96,16 @@ class FakeSlack:
 
 
 @pytest.fixture
-def slack(httpserver, settings):
-    settings.SLACK_API_URL = httpserver.url_for("/api/")
-    return FakeSlack(httpserver)
+def slack(settings):
+    from pytest_httpserver import HTTPServer
+
+    # Threaded: a post that "times out" must not block the history lookup that follows it.
+    server = HTTPServer(threaded=True)
+    server.start()
+    settings.SLACK_API_URL = server.url_for("/api/")
+    yield FakeSlack(server)
+    server.clear()
+    server.stop()
 
 
 @pytest.fixture

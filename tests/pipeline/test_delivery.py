@@ -128,17 +128,17 @@ def test_channel_not_found_holds_that_channel_then_rule_fix_posts_in_order(insta
 
 
 def test_token_revoked_holds_the_tenant_until_reinstall(installation, slack, make_delivery, tenant):
-    from connector.slack.models import SlackInstallation
+    from connector.slack.models import InstallationStatus, SlackInstallation
 
     deliveries = [make_delivery("C1"), make_delivery("C2"), make_delivery("C3")]
     slack.script["C1"] = ["token_revoked"]
     drain("C1")
     assert set(Delivery.objects.filter(tenant=tenant).values_list("status", flat=True)) == {"held"}
     installation.refresh_from_db()
-    assert installation.status == SlackInstallation.Status.REVOKED
+    assert installation.status == InstallationStatus.REVOKED
     assert drain("C2").posted == 0
 
-    SlackInstallation.objects.filter(pk=installation.pk).update(status=SlackInstallation.Status.ACTIVE,
+    SlackInstallation.objects.filter(pk=installation.pk).update(status=InstallationStatus.ACTIVE,
                                                                 revoked_at=None, installed_at=timezone.now())
     assert resume_slack_holds(tenant=tenant) == 3
     for d in deliveries:
@@ -148,9 +148,9 @@ def test_token_revoked_holds_the_tenant_until_reinstall(installation, slack, mak
 
 def test_unknown_outcome_is_checked_in_history_and_never_posted_twice(installation, slack, make_delivery, settings,
                                                                        monkeypatch):
-    import connector.slack.client as slack_client
+    from connector.slack import constants
 
-    monkeypatch.setattr(slack_client, "SLACK_TIMEOUT", 1, raising=False)
+    monkeypatch.setattr(constants, "HTTP_TIMEOUT_SECONDS", 1)
     delivery = make_delivery("C1")
     slack.script["C1"] = ["timeout"]
     drain("C1")

@@ -1,0 +1,19 @@
+"""The pipeline listens to the Slack and routing apps: a working installation or a changed channel
+releases what was held for it."""
+
+from django.dispatch import receiver
+
+from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
+from connector.slack.signals import installation_reactivated
+from routing.signals import rule_channel_changed
+
+
+@receiver(installation_reactivated, dispatch_uid="pipeline.resume_slack_holds")
+def _on_installation_reactivated(sender, *, tenant, installation, **kwargs):
+    resume_slack_holds(tenant=tenant, installation=installation)
+
+
+@receiver(rule_channel_changed, dispatch_uid="pipeline.resume_channel_holds")
+def _on_rule_channel_changed(sender, *, tenant, old_channel_id, new_channel_id, new_channel_name="", **kwargs):
+    resume_channel_holds(tenant=tenant, old_channel_id=old_channel_id, new_channel_id=new_channel_id,
+                         new_channel_name=new_channel_name)
