@@ -74,7 +74,7 @@ def bar_chart_svg(*, chart_id: str, title: str, desc: str, days: Sequence[date],
     height = (legend[-1][2] if legend else bottom + DATE_LABEL_GAP) + 8
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" class="chart" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_n(height)}" class="chart" role="img" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
         f'<desc id="{chart_id}-desc">{escape(desc)}</desc>',
