@@ -70,4 +70,5 @@ def shoot():
     def save(page, name: str):
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
+    save.folder = SCREENSHOTS
     return save

@@ -142,6 +142,27 @@ def test_sign_up_settings_token_and_invitation(new_page, shoot, live_server):
     phone_console.assert_clean("settings (phone)")
     shoot(owner_phone, "settings-phone")
 
+    # The account menu opens, fits the phone and closes with Escape
+    owner_phone.locator(".account-menu summary").click()
+    menu = owner_phone.locator(".menu-panel")
+    assert menu.is_visible() and menu.get_by_role("button", name="Log out").is_visible()
+    box = menu.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    owner_phone.screenshot(path=str(shoot.folder / "account-menu-phone.png"))
+    owner_phone.keyboard.press("Escape")
+    assert not menu.is_visible()
+
+    # Destructive actions ask first: making a new webhook URL shows what happens, and Cancel keeps it
+    before = Tenant.objects.get(name="Blue Sky Bakery").webhook_token_hash
+    owner_phone.get_by_role("button", name="Make a new webhook URL…").click()
+    owner_phone.wait_for_url("**/webhook-token/rotate/")
+    assert "stops working at once" in owner_phone.locator("main").inner_text()
+    phone_console.assert_clean("confirmation (phone)")
+    shoot(owner_phone, "confirm-phone")
+    owner_phone.get_by_role("button", name="Cancel, keep it").click()
+    owner_phone.wait_for_url("**/accounts/settings/")
+    assert Tenant.objects.get(name="Blue Sky Bakery").webhook_token_hash == before
+
 
 def test_dashboard_with_a_month_of_activity(new_page, shoot, live_server):
     # Given a business with a month of events and messages, two of them held by an archived channel

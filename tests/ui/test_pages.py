@@ -125,3 +125,15 @@ def test_pages_load_local_assets_only(owner_client):
     page = owner_client.get("/dashboard/").content.decode()
     assert "/static/vendor/pico/pico.min.css" in page and "/static/vendor/htmx/htmx.min.js" in page
     assert not re.search(r'(src|href)="https?://', page)
+
+
+@pytest.mark.django_db
+def test_a_user_without_a_business_is_asked_to_add_one():
+    from tests.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(), backend="tenants.auth.EmailBackend")
+    response = client.get("/dashboard/")
+    assert response.status_code == 302 and response.url == "/accounts/businesses/new/"
+    page = client.get(response.url)
+    assert page.status_code == 200 and "Add a business" in page.content.decode()
