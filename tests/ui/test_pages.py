@@ -137,3 +137,17 @@ def test_a_user_without_a_business_is_asked_to_add_one():
     assert response.status_code == 302 and response.url == "/accounts/businesses/new/"
     page = client.get(response.url)
     assert page.status_code == 200 and "Add a business" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_account_menu_switches_between_the_users_businesses(owner, tenant):
+    from tests.factories import MembershipFactory, TenantFactory
+
+    second = TenantFactory(name="Second Shop")
+    MembershipFactory(tenant=second, user=owner, role=Role.VIEWER)
+    client = _signed_in(Client(), owner, tenant)
+    page = client.get("/dashboard/").content.decode()
+    assert f'<button type="submit" name="tenant" value="{second.pk}" class="menu-item">Second Shop</button>' in page
+    assert f'{tenant.name} <span class="muted">(current)</span>' in page
+    client.post("/accounts/businesses/switch/", {"tenant": second.pk})
+    assert "<h1>Second Shop</h1>" in client.get("/dashboard/").content.decode()
