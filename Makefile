@@ -30,8 +30,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 test: install services
+	@bin/ensure-chromium
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	REQUIRE_BROWSER=1 $(PY) -m pytest
 
 clean:
 	rm -rf $(VENV) var/static .pytest_cache

@@ -21,6 +21,7 @@ api_v1 = [
 urlpatterns = [
     path("", dashboard.home, name="home"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/deliveries/", dashboard.dashboard_deliveries, name="dashboard_deliveries"),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("accounts/", include("tenants.urls")),

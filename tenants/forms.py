@@ -1,4 +1,4 @@
-"""Sign-up and tenant forms."""
+"""Sign-up, tenant settings, API token and member forms."""
 
 import zoneinfo
 
@@ -40,9 +40,75 @@ class TenantCreateForm(forms.Form):
                                       label="Base currency")
 
 
-class TenantSettingsForm(forms.Form):
+class _OwnIds:
+    """Several forms share the settings page: each gets its own id prefix so labels point at the right input."""
+
+    id_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class BusinessSettingsForm(_OwnIds, forms.Form):
+    id_prefix = "business"
     name = forms.CharField(max_length=200, label="Business name")
-    base_currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCIES], label="Base currency")
+    base_currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCIES], label="Base currency",
+                                      help_text="Rules with an amount use this currency unless they name another.")
     time_zone = forms.ChoiceField(choices=[(z, z) for z in sorted(zoneinfo.available_timezones())],
-                                  label="Time zone")
-    retention_days = forms.IntegerField(min_value=7, max_value=3650, label="Keep the audit trail for (days)")
+                                  label="Time zone", help_text="Days on the dashboard start at midnight here.")
+
+
+class RetentionForm(_OwnIds, forms.Form):
+    id_prefix = "retention"
+    retention_days = forms.IntegerField(
+        min_value=7, max_value=3650, label="Keep the audit trail for (days)",
+        help_text="Older events and deliveries are deleted for good every night. Between 7 and 3650 days.")
+
+
+class ApiTokenForm(_OwnIds, forms.Form):
+    id_prefix = "token"
+    name = forms.CharField(max_length=100, required=False, label="Token name",
+                           widget=forms.TextInput(attrs={"placeholder": "e.g. reporting script"}),
+                           help_text="So you can tell your tokens apart later.")
+
+
+class InvitationForm(_OwnIds, forms.Form):
+    id_prefix = "invite"
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(label="Role", help_text=(
+        "Viewers see everything and change nothing. Admins also manage rules, connections and tokens. "
+        "Owners also manage members."))
+
+    def __init__(self, *args, roles: list, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [(r.value, r.label) for r in roles]
+        self.fields["role"].initial = roles[0].value if roles else None
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=[])
+
+    def __init__(self, *args, **kwargs):
+        from tenants.models import Role
+
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = Role.choices
+
+
+class InvitationSignUpForm(forms.Form):
+    """Sign-up through an invitation: the email is the invited one, only a password is chosen."""
+
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+                               label="Choose a password",
+                               help_text=password_validation.password_validators_help_text_html())
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        user = get_user_model()(username=self.email, email=self.email)
+        password_validation.validate_password(password, user)
+        return password

@@ -126,3 +126,41 @@ class ApiToken(TenantOwned):
     @staticmethod
     def hash_key(key: str) -> str:
         return _token_hash(key)
+
+
+INVITATION_LIFETIME_DAYS = 7  # an emailed invitation link works for a week, then the inviter sends a new one
+
+
+class Invitation(TenantOwned):
+    """An emailed link that lets one person join a tenant with a role. Only the token's hash is stored."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open invitation per address and tenant: inviting again replaces the earlier link.
+            models.UniqueConstraint(fields=["tenant", "email"], condition=models.Q(accepted_at__isnull=True),
+                                    name="invitation_one_open_per_email"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant} ({self.role})"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return _token_hash(token)
+
+    def is_expired(self, now=None) -> bool:
+        from django.utils import timezone
+
+        return (now or timezone.now()) >= self.expires_at

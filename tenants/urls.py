@@ -18,4 +18,10 @@ urlpatterns = [
     path("settings/webhook-token/rotate/", views.webhook_token_rotate, name="webhook_token_rotate"),
     path("settings/api-tokens/", views.api_token_create, name="api_token_create"),
     path("settings/api-tokens/<int:pk>/delete/", views.api_token_delete, name="api_token_delete"),
+    path("settings/retention/", views.retention_update, name="retention_update"),
+    path("settings/invitations/", views.invitation_create, name="invitation_create"),
+    path("settings/invitations/<int:pk>/cancel/", views.invitation_revoke, name="invitation_revoke"),
+    path("settings/members/<int:pk>/role/", views.member_role, name="member_role"),
+    path("settings/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
 ]

@@ -1,0 +1,229 @@
+"""The onboarding checklist and the providers' status on the dashboard, read from the other apps' models.
+
+Each check is a tiny function of the tenant, written against notes/INTERFACES.md. The provider and routing
+models are imported inside the functions: while an app is not part of the build, its import fails and the
+check answers "not done" (only ImportError is caught: any other error in a check still raises).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from audit.models import ActivityLog, Delivery, InboundEvent
+
+# Activity-log actions that mean "a test message reached Slack" (recorded by the Slack page's test button).
+TEST_MESSAGE_ACTIONS = ("slack.test_message_sent",)
+CALLBACK_ERRORS_SHOWN = 3  # the dashboard lists at most this many failed callbacks' errors
+RECENT_EVENTS_WINDOW = timedelta(hours=24)  # "events in the last day" on the callbacks' health
+
+
+def page_url(url_name: str, path: str) -> str:
+    """The URL of another app's page, or its documented path while that app is not part of the build."""
+    try:
+        return reverse(url_name)
+    except NoReverseMatch:
+        return path
+
+
+def freshbooks_url() -> str:
+    return page_url("freshbooks_home", "/freshbooks/")
+
+
+def slack_url() -> str:
+    return page_url("slack_home", "/slack/")
+
+
+def rules_url() -> str:
+    return page_url("rule_list", "/rules/")
+
+
+def activity_url() -> str:
+    return page_url("activity", "/activity/")
+
+
+# --- The checks ------------------------------------------------------------------------------------------
+
+def freshbooks_connection(tenant):
+    """The tenant's current (not disconnected) FreshBooks connection, or None."""
+    try:
+        from connector.freshbooks.models import FreshBooksConnection
+    except ImportError:
+        return None
+    return (FreshBooksConnection.objects.for_tenant(tenant).exclude(status="disconnected")
+            .order_by("-created_at").first())
+
+
+def slack_installation(tenant):
+    """The tenant's Slack installation (active or revoked), or None."""
+    try:
+        from connector.slack.models import SlackInstallation
+    except ImportError:
+        return None
+    return SlackInstallation.objects.for_tenant(tenant).order_by("-created_at").first()
+
+
+def callback_states(tenant) -> dict[str, int]:
+    """How many FreshBooks callbacks of the current connection are in each state (waiting, verified, failed)."""
+    connection = freshbooks_connection(tenant)
+    if connection is None:
+        return {}
+    from connector.freshbooks.models import FreshBooksCallback
+
+    counts: dict[str, int] = {}
+    for state in FreshBooksCallback.objects.for_tenant(tenant).filter(connection=connection) \
+            .values_list("state", flat=True):
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def callback_errors(tenant) -> list[str]:
+    connection = freshbooks_connection(tenant)
+    if connection is None:
+        return []
+    from connector.freshbooks.models import FreshBooksCallback
+
+    rows = (FreshBooksCallback.objects.for_tenant(tenant).filter(connection=connection, state="failed")
+            .values_list("event", "last_error")[:CALLBACK_ERRORS_SHOWN])
+    return [f"{event}: {error}" if error else event for event, error in rows]
+
+
+def rule_count(tenant) -> int:
+    try:
+        from routing.models import Rule
+    except ImportError:
+        return 0
+    return Rule.objects.for_tenant(tenant).count()
+
+
+def is_freshbooks_connected(tenant) -> bool:
+    connection = freshbooks_connection(tenant)
+    return connection is not None and connection.status == "active"
+
+
+def is_slack_installed(tenant) -> bool:
+    installation = slack_installation(tenant)
+    return installation is not None and installation.status == "active"
+
+
+def are_callbacks_verified(tenant) -> bool:
+    states = callback_states(tenant)
+    return bool(states) and set(states) == {"verified"}
+
+
+def has_rule(tenant) -> bool:
+    return rule_count(tenant) > 0
+
+
+def has_sent_test_message(tenant) -> bool:
+    """A test message from the Slack page, or any real message posted, shows the path to Slack works."""
+    return (ActivityLog.objects.for_tenant(tenant).filter(action__in=TEST_MESSAGE_ACTIONS).exists()
+            or Delivery.objects.for_tenant(tenant).filter(status=Delivery.Status.POSTED).exists())
+
+
+# --- The checklist ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str
+    what: str  # what the step does
+    why: str  # why it matters
+    action_label: str
+    url: str
+    done: bool
+
+
+def onboarding_steps(*, tenant) -> list[Step]:
+    """The five setup steps, in the order a new business does them."""
+    return [
+        Step("freshbooks", "Connect FreshBooks",
+             "Lets ml-connector read your invoices, payments, bills and expenses (read only).",
+             "Without it we cannot see what happens in your books.",
+             "Connect FreshBooks", freshbooks_url(), is_freshbooks_connected(tenant)),
+        Step("slack", "Add to Slack",
+             "Installs the ml-connector app in your Slack workspace so it can post messages.",
+             "This is where your team will see the news.",
+             "Add to Slack", slack_url(), is_slack_installed(tenant)),
+        Step("callbacks", "Check that FreshBooks can reach us",
+             "FreshBooks confirms each notification (invoice, payment, bill, expense) it will send us.",
+             "Until they are confirmed, FreshBooks sends nothing and no message can go out.",
+             "Check the notifications", freshbooks_url(), are_callbacks_verified(tenant)),
+        Step("rule", "Create your first rule",
+             "A rule says which events go to which Slack channel, e.g. payments to #accounting.",
+             "Without a rule nothing is posted, so nobody is disturbed by surprise.",
+             "Create a rule", rules_url(), has_rule(tenant)),
+        Step("test_message", "Send a test message",
+             "Posts a sample message in the channel you choose.",
+             "It proves the whole path works before a real invoice depends on it.",
+             "Send a test message", slack_url(), has_sent_test_message(tenant)),
+    ]
+
+
+def onboarding_complete(steps: list[Step]) -> bool:
+    return all(step.done for step in steps)
+
+
+# --- Status of the connections ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    name: str
+    state: str  # "connected", "attention" (connected but needs the user) or "missing"
+    summary: str
+    url: str
+
+
+def freshbooks_status(*, tenant) -> ProviderStatus:
+    connection = freshbooks_connection(tenant)
+    url = freshbooks_url()
+    if connection is None:
+        return ProviderStatus("FreshBooks", "missing", "Not connected yet.", url)
+    business = connection.business_name or f"business {connection.business_id}"
+    if connection.status == "active":
+        return ProviderStatus("FreshBooks", "connected", f"Connected to {business}.", url)
+    reason = connection.status_reason or "FreshBooks stopped accepting our access."
+    return ProviderStatus("FreshBooks", "attention", f"{business} needs you to connect again: {reason}", url)
+
+
+def slack_status(*, tenant) -> ProviderStatus:
+    installation = slack_installation(tenant)
+    url = slack_url()
+    if installation is None:
+        return ProviderStatus("Slack", "missing", "Not added to a workspace yet.", url)
+    team = installation.team_name or installation.team_id
+    if installation.status == "active":
+        return ProviderStatus("Slack", "connected", f"Posting in the {team} workspace.", url)
+    return ProviderStatus("Slack", "attention",
+                          f"The app was removed from {team}: messages wait until you add it again.", url)
+
+
+@dataclass(frozen=True)
+class CallbackHealth:
+    state: str  # "healthy", "waiting", "failing" or "none"
+    verified: int
+    waiting: int
+    failed: int
+    errors: list[str]
+    last_event_at: datetime | None
+    events_last_day: int
+
+
+def callback_health(*, tenant) -> CallbackHealth:
+    states = callback_states(tenant)
+    verified, waiting, failed = states.get("verified", 0), states.get("waiting", 0), states.get("failed", 0)
+    if failed:
+        state = "failing"
+    elif waiting:
+        state = "waiting"
+    elif verified:
+        state = "healthy"
+    else:
+        state = "none"
+    events = InboundEvent.objects.for_tenant(tenant)
+    last = events.order_by("-received_at").values_list("received_at", flat=True).first()
+    recent = events.filter(received_at__gte=timezone.now() - RECENT_EVENTS_WINDOW).count()
+    return CallbackHealth(state=state, verified=verified, waiting=waiting, failed=failed,
+                          errors=callback_errors(tenant) if failed else [], last_event_at=last,
+                          events_last_day=recent)
