@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from audit.models import Delivery, InboundEvent
-from audit.problems import DEFAULT_FIX, DELIVERY_FIXES, delivery_problems
+from audit.problems import delivery_problems
 from connector import charts, onboarding
 from connector.events import EVENT_LABELS
 from tenants.permissions import tenant_view
@@ -20,9 +20,6 @@ LATEST_DELIVERIES = 10  # rows in "Latest messages"
 POSTED = (Delivery.Status.POSTED,)
 PROBLEM = (Delivery.Status.HELD, Delivery.Status.FAILED)
 WAITING = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
-# Where each problem's fix lives while that app's URL names are not part of the build (see audit.problems).
-FIX_PATHS = {"slack_home": "/slack/", "rule_list": "/rules/", "activity": "/activity/",
-             "freshbooks_home": "/freshbooks/"}
 
 
 def home(request):
@@ -96,12 +93,7 @@ def _charts(tenant) -> list[dict]:
 def _problems(tenant) -> list[dict]:
     out = []
     for problem in delivery_problems(tenant=tenant):
-        url = problem.fix_url
-        if not url:
-            url_name = "freshbooks_home" if problem.reason == "freshbooks_reauth" else \
-                DELIVERY_FIXES.get(problem.reason, DEFAULT_FIX)[2]
-            url = FIX_PATHS.get(url_name, "/activity/")
-        out.append({"problem": problem, "url": url})
+        out.append({"problem": problem, "url": problem.fix_url or "/activity/"})
     return out
 
 

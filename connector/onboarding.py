@@ -28,15 +28,15 @@ def page_url(url_name: str, path: str) -> str:
 
 
 def freshbooks_url() -> str:
-    return page_url("freshbooks_home", "/freshbooks/")
+    return reverse("freshbooks:overview")
 
 
 def slack_url() -> str:
-    return page_url("slack_home", "/slack/")
+    return reverse("slack:home")
 
 
 def rules_url() -> str:
-    return page_url("rule_list", "/rules/")
+    return reverse("rule_list")
 
 
 def activity_url() -> str:
@@ -47,20 +47,16 @@ def activity_url() -> str:
 
 def freshbooks_connection(tenant):
     """The tenant's current (not disconnected) FreshBooks connection, or None."""
-    try:
-        from connector.freshbooks.models import FreshBooksConnection
-    except ImportError:
-        return None
+    from connector.freshbooks.models import FreshBooksConnection
+
     return (FreshBooksConnection.objects.for_tenant(tenant).exclude(status="disconnected")
             .order_by("-created_at").first())
 
 
 def slack_installation(tenant):
     """The tenant's Slack installation (active or revoked), or None."""
-    try:
-        from connector.slack.models import SlackInstallation
-    except ImportError:
-        return None
+    from connector.slack.models import SlackInstallation
+
     return SlackInstallation.objects.for_tenant(tenant).order_by("-created_at").first()
 
 
@@ -90,10 +86,8 @@ def callback_errors(tenant) -> list[str]:
 
 
 def rule_count(tenant) -> int:
-    try:
-        from routing.models import Rule
-    except ImportError:
-        return 0
+    from routing.models import Rule
+
     return Rule.objects.for_tenant(tenant).count()
 
 
