@@ -13,6 +13,8 @@ api_v1 = [
     path("api-tokens/", tenant_api.ApiTokenListView.as_view(), name="api-token-list"),
     path("api-tokens/<int:pk>/", tenant_api.ApiTokenDetailView.as_view(), name="api-token-detail"),
     path("deliveries/", audit_api.DeliveryListView.as_view(), name="api-delivery-list"),
+    path("deliveries/export.csv", audit_api.DeliveryExportView.as_view(), name="api-delivery-export"),
+    path("ignored-events/", audit_api.IgnoredEventListView.as_view(), name="api-ignored-event-list"),
     path("deliveries/<int:pk>/", audit_api.DeliveryDetailView.as_view(), name="api-delivery-detail"),
     path("deliveries/<int:pk>/replay/", audit_api.DeliveryReplayView.as_view(), name="api-delivery-replay"),
 ]
@@ -23,5 +25,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("accounts/", include("tenants.urls")),
+    path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
 ]
