@@ -86,8 +86,8 @@ def bulk_replay_run_batch(*, bulk_id: int, batch_size: int = BULK_REPLAY_BATCH) 
     concurrent or repeated runs never replay a delivery twice, and a crash loses nothing.
     """
     with transaction.atomic():
-        bulk = (BulkReplay.objects.select_for_update(skip_locked=True).select_related("tenant", "requested_by")
-                .filter(pk=bulk_id).first())
+        bulk = (BulkReplay.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("tenant", "requested_by").filter(pk=bulk_id).first())
         if bulk is None or bulk.finished:
             return False  # gone, finished, or another worker is on it (and will carry on)
         bulk.status = BulkReplay.Status.RUNNING
