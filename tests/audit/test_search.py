@@ -172,3 +172,15 @@ def test_filters_combine(tenant):
         "kind": "invoice", "status": ["held"], "channel_id": "C1", "amount_min": "800", "counterparty": "umbrella",
         "since": now - timedelta(days=1)})
     assert ids(found) == {wanted.pk}
+
+
+def test_channel_choices_are_this_tenants_channels_by_latest_name(tenant, other_tenant):
+    from audit.selectors import delivery_channels
+
+    now = timezone.now()
+    DeliveryFactory(tenant=tenant, channel_id="C0SALES", channel_name="sales", created_at=now - timedelta(days=3))
+    DeliveryFactory(tenant=tenant, channel_id="C0SALES", channel_name="sales-team", created_at=now)
+    DeliveryFactory(tenant=tenant, channel_id="C0BILLS", channel_name="bills")
+    DeliveryFactory(tenant=other_tenant, channel_id="C0THEIRS", channel_name="secret")
+    assert delivery_channels(tenant=tenant) == [("C0BILLS", "bills"), ("C0SALES", "sales-team")]
+    assert delivery_channels(tenant=other_tenant) == [("C0THEIRS", "secret")]
