@@ -74,7 +74,9 @@ def bulk_replay_create(*, tenant, actor, filters: dict, max_delivery_id: int, mo
                         target=f"bulk replay {bulk.pk}",
                         details={"bulk_replay": bulk.pk, "total": total, "mode": mode,
                                  "to_channel_id": to_channel_id, "filters": stored})
-        transaction.on_commit(lambda: bulk_replay_task.delay(bulk.pk))
+        # robust: a broker outage must not turn the confirmation into an error page; the bulk stays queued
+        # and the bulk-replay-resume beat rings it again.
+        transaction.on_commit(lambda: bulk_replay_task.delay(bulk.pk), robust=True)
     logger.info("bulk_replay.created", extra={"bulk_replay_id": bulk.pk, "total": total})
     return bulk
 

@@ -129,3 +129,22 @@ def test_progress_page_of_another_tenant_is_404(owner_client, other_tenant, othe
     bulk = bulk_replay_create(tenant=other_tenant, actor=other_owner, filters={}, max_delivery_id=theirs.pk,
                               mode="as_routed")
     assert owner_client.get(f"/activity/replay/{bulk.pk}/").status_code == 404
+
+
+def test_a_bulk_replay_whose_task_was_lost_is_rung_again(owner, tenant, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audit.tasks import bulk_replay_resume
+
+    deliveries = DeliveryFactory.create_batch(2, tenant=tenant, status="failed")
+    lost = bulk_replay_create(tenant=tenant, actor=owner, filters={}, max_delivery_id=deliveries[-1].pk,
+                              mode="as_routed")
+    fresh = bulk_replay_create(tenant=tenant, actor=owner, filters={}, max_delivery_id=deliveries[-1].pk,
+                               mode="as_routed")
+    BulkReplay.objects.filter(pk=lost.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    rung = []
+    monkeypatch.setattr(bulk_replay_task, "delay", lambda pk: rung.append(pk))
+    bulk_replay_resume.run()
+    assert rung == [lost.pk] and fresh.pk not in rung
