@@ -12,7 +12,7 @@ Filters are query parameters, the same as the Activity page's (see audit.selecto
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import renderers, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -86,7 +86,21 @@ class DeliveryListView(APIView):
         return paginator.get_paginated_response(DeliveryOutputSerializer(page, many=True).data)
 
 
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets `Accept: text/csv` through content negotiation. The CSV itself is a streamed response; only an
+    error (a dict) is rendered here, as JSON text."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return renderers.JSONRenderer().render(data)
+
+
 class DeliveryExportView(APIView):
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
     @extend_schema(parameters=[DeliveryFilterSerializer],
                    responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed")})
     def get(self, request):

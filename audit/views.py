@@ -15,6 +15,7 @@ from audit.forms import ActivitySearchForm, BulkReplayForm, ReplayForm, tenant_z
 from audit.models import BulkReplay, Delivery, InboundEvent
 from audit.selectors import (
     DEFAULT_SORT,
+    IGNORED,
     bulk_replay_get,
     delivery_channels,
     delivery_get,
@@ -82,6 +83,7 @@ def activity_search(request):
     form = _search_form(request)
     filters = _filters(form)
     deliveries = ignored = None
+    only_ignored = (filters or {}).get("status") == [IGNORED]
     if filters is not None:
         deliveries = Paginator(delivery_search(tenant=tenant, filters=filters)
                                .defer("message_text", "message_blocks"), PAGE_SIZE
@@ -95,8 +97,8 @@ def activity_search(request):
     with timezone.override(tenant_zone(tenant)):
         return render(request, "audit/activity_search.html", {
             "form": form, "deliveries": deliveries, "ignored": ignored, "query": query.urlencode(),
+            "only_ignored": only_ignored,
             "sort_links": _sort_links(request, (filters or {}).get("sort") or DEFAULT_SORT),
-            "event_labels": EVENT_LABELS,
         })
 
 

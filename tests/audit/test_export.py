@@ -61,3 +61,7 @@ def test_api_export_takes_the_same_filters(owner_api, tenant):
     DeliveryFactory(tenant=tenant, number="INV-2", counterparty_name="Globex")
     found = rows(owner_api.get("/api/v1/deliveries/export.csv", {"counterparty": "globex"}))
     assert [r["document_number"] for r in found] == ["INV-2"]
+    as_csv = owner_api.get("/api/v1/deliveries/export.csv", {"counterparty": "acme"}, HTTP_ACCEPT="text/csv")
+    assert [r["document_number"] for r in rows(as_csv)] == ["INV-1"]
+    bad = owner_api.get("/api/v1/deliveries/export.csv", {"amount_min": "x"}, HTTP_ACCEPT="text/csv")
+    assert bad.status_code == 400 and b"amount_min" in bad.content

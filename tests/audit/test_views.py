@@ -28,8 +28,12 @@ def test_search_page_filters_and_shows_decrypted_rows(owner_client, tenant, othe
 def test_search_page_shows_ignored_events_section(owner_client, tenant):
     InboundEventFactory(tenant=tenant, name="invoice.create", status=InboundEvent.Status.IGNORED,
                         status_reason="No rule matched this event")
+    DeliveryFactory(tenant=tenant)
     html = owner_client.get("/activity/", {"status": "ignored"}).content.decode()
     assert "Ignored events" in html and "No rule matched this event" in html
+    assert "Deliveries" not in html  # only ignored events were asked for
+    html = owner_client.get("/activity/").content.decode()
+    assert "Ignored events" in html and "Deliveries" in html
 
 
 def test_search_page_reports_bad_input_without_error(owner_client, tenant):
