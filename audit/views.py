@@ -36,8 +36,10 @@ IGNORED_PAGE_SIZE = 20  # ignored events per page of their section
 BULK_PROGRESS_REFRESH = 2  # seconds between reloads of a running bulk replay's page
 SLACK_CHANNEL_LINK = "https://slack.com/app_redirect?team={team}&channel={channel}"
 
-# Column -> sort key when ascending; clicking a sorted column flips it.
-SORTABLE = {"created_at": "created_at", "amount": "amount", "status": "status"}
+# Column -> (ascending key, the key of a first click). Dates and amounts start newest/biggest first; status
+# starts A-Z, which puts failed and held first (and walks its index forwards).
+SORTABLE = {"created_at": ("created_at", "-created_at"), "amount": ("amount", "-amount"),
+            "status": ("status", "status")}
 
 
 def replay_channel_choices(tenant) -> list[tuple[str, str]]:
@@ -65,14 +67,14 @@ def _sort_links(request, current: str) -> dict[str, dict]:
     links = {}
     params = [(k, v) for k, v in request.GET.lists() if k not in ("sort", "page", "ipage")]
     flat = [(k, v) for k, values in params for v in values]
-    for column, ascending in SORTABLE.items():
+    for column, (ascending, first) in SORTABLE.items():
         descending = f"-{ascending}"
         if current == descending:
             key, arrow = ascending, "↓"
         elif current == ascending:
             key, arrow = descending, "↑"
         else:
-            key, arrow = descending, ""
+            key, arrow = first, ""
         links[column] = {"url": "?" + urlencode([*flat, ("sort", key)]), "arrow": arrow}
     return links
 

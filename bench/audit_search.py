@@ -199,6 +199,8 @@ def run_searches(runs: int, rng: random.Random) -> dict:
             "date_range_kind": {"since": start, "until": start + timedelta(days=7),
                                 "kind": rng.choice(["invoice", "payment", "bill", "expense"])},
             "amount_range": {"amount_min": low, "amount_max": low * Decimal("1.2")},
+            "sorted_biggest_first": {"sort": "-amount"},
+            "sorted_by_status": {"sort": "status"},
         }
 
     timings: dict[str, list[float]] = {}

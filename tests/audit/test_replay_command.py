@@ -41,6 +41,8 @@ def test_errors_exit_non_zero(tenant, pipeline_replay):
         call_command("replay", "--tenant", tenant.slug, "--since", "yesterday")
     with pytest.raises(CommandError, match="Unknown event"):
         call_command("replay", "--tenant", tenant.slug, "--event", "invoice.explode")
+    with pytest.raises(CommandError, match="only goes with --mode as_routed"):
+        call_command("replay", "--tenant", tenant.slug, "--to-channel", "C1", "--mode", "reevaluate")
     with pytest.raises(CommandError, match="Not everything was replayed"):
         call_command("replay", "--tenant", tenant.slug, "--to-channel", UNKNOWN_CHANNEL)
 

@@ -193,3 +193,12 @@ def test_schema_documents_the_filters(owner_api):
 def test_nav_has_activity_link(owner_client):
     html = owner_client.get("/dashboard/").content.decode()
     assert 'href="/activity/"' in html
+
+
+def test_detail_links_only_https_freshbooks_urls(owner_client, tenant):
+    event = InboundEventFactory(tenant=tenant, financial_event={
+        "event_name": "invoice.create", "kind": "invoice", "action": "created", "object_id": "1",
+        "link": "javascript:alert(1)"})
+    delivery = DeliveryFactory(tenant=tenant, inbound_event=event)
+    html = owner_client.get(f"/activity/deliveries/{delivery.pk}/").content.decode()
+    assert "javascript:alert" not in html

@@ -46,6 +46,8 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=opts["tenant"]).first()
         if tenant is None:
             raise CommandError(f"No tenant with slug {opts['tenant']!r}")
+        if opts["to_channel"] and opts["mode"] == "reevaluate":
+            raise CommandError("--to-channel only goes with --mode as_routed (today's rules pick the channels).")
         filters = self._filters(tenant, opts)
         count, max_id = bulk_replay_preview(tenant=tenant, filters=filters)
         if not count:
@@ -60,8 +62,6 @@ class Command(BaseCommand):
             if count > DRY_RUN_SHOWN:
                 self.stdout.write(f"  ... and {count - DRY_RUN_SHOWN} more")
             return
-        if opts["to_channel"] and opts["mode"] == "reevaluate":
-            raise CommandError("--to-channel only goes with --mode as_routed (today's rules pick the channels).")
         names = dict(delivery_channels(tenant=tenant))
         try:
             bulk = bulk_replay_create(tenant=tenant, actor=None, filters=filters, max_delivery_id=max_id,
