@@ -1,15 +1,28 @@
-"""REST API over deliveries: list with filters, detail, replay (ARCHITECTURE §5)."""
+"""REST API over the ledger (ARCHITECTURE §5): deliveries search, detail, replay, CSV export, and the
+inbound events that made no delivery ("ignored"), which are not deliveries and so have their own list.
+
+Filters are query parameters, the same as the Activity page's (see audit.selectors):
+`since`, `until` (ISO 8601 date-times; a bare date means its midnight in UTC; `until` is exclusive),
+`event`, `kind`, `action`, `status` (repeatable), `channel_id`, `amount_min`, `amount_max` (inclusive),
+`counterparty` and `document_number` (exact, through blind indexes), `object_id`, `sort`.
+`GET /api/v1/deliveries/export.csv` takes the same filters and streams CSV (a separate path rather than
+`?format=csv`, which DRF reserves for content negotiation).
+"""
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import renderers, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.models import Delivery
-from audit.selectors import delivery_get, delivery_list
-from connector.pipeline.replay import ReplayMode, delivery_replay
+from audit.export import export_response
+from audit.models import Delivery, InboundEvent
+from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
+from audit.services import replay_request
+from connector.events import Action, Kind
+from connector.pipeline.replay import ReplayMode
 
 
 class DeliveryOutputSerializer(serializers.ModelSerializer):
@@ -23,21 +36,99 @@ class DeliveryOutputSerializer(serializers.ModelSerializer):
                   "replay_of", "created_at", "updated_at"]
 
 
-class DeliveryListView(APIView):
-    class FilterSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=Delivery.Status.choices, required=False)
-        event = serializers.CharField(required=False)
-        channel_id = serializers.CharField(required=False)
-        object_id = serializers.CharField(required=False)
+class SearchFilterSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="Created at or after (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Created before (ISO 8601, exclusive).")
+    event = serializers.CharField(required=False, help_text="FreshBooks event name, e.g. invoice.create.")
+    kind = serializers.ChoiceField(choices=[k.value for k in Kind], required=False)
+    action = serializers.ChoiceField(choices=[a.value for a in Action], required=False)
+    channel_id = serializers.CharField(required=False)
+    amount_min = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
+    amount_max = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
+    counterparty = serializers.CharField(required=False, help_text="Client or vendor name, exact match "
+                                                                   "(case and spacing ignored).")
+    document_number = serializers.CharField(required=False, help_text="Invoice or bill number, exact match.")
+    object_id = serializers.CharField(required=False)
+    sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="-created_at")
 
-    @extend_schema(parameters=[FilterSerializer], responses=DeliveryOutputSerializer(many=True))
+    def validate(self, attrs):
+        low, high = attrs.get("amount_min"), attrs.get("amount_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"amount_max": ["Must be at least amount_min."]})
+        return attrs
+
+
+class DeliveryFilterSerializer(SearchFilterSerializer):
+    status = serializers.MultipleChoiceField(
+        choices=[*Delivery.Status.values, IGNORED], required=False,
+        help_text="Repeatable. `ignored` is not a delivery status: use /api/v1/ignored-events/.")
+
+    def validate_status(self, value):
+        if IGNORED in value:
+            raise serializers.ValidationError(
+                "Ignored events made no delivery: list them at /api/v1/ignored-events/.")
+        return sorted(value)
+
+
+def _filters(request, serializer_class) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class DeliveryListView(APIView):
+    @extend_schema(parameters=[DeliveryFilterSerializer], responses=DeliveryOutputSerializer(many=True))
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
+        filters = _filters(request, DeliveryFilterSerializer)
+        qs = delivery_search(tenant=request.tenant, filters=filters).defer("message_text", "message_blocks")
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(delivery_list(tenant=request.tenant, filters=filters.validated_data),
-                                           request, view=self)
+        page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(DeliveryOutputSerializer(page, many=True).data)
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets `Accept: text/csv` through content negotiation. The CSV itself is a streamed response; only an
+    error (a dict) is rendered here, as JSON text."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return renderers.JSONRenderer().render(data)
+
+
+class DeliveryExportView(APIView):
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    @extend_schema(parameters=[DeliveryFilterSerializer],
+                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed")})
+    def get(self, request):
+        return export_response(tenant=request.tenant, filters=_filters(request, DeliveryFilterSerializer),
+                               filename="deliveries.csv")
+
+
+class IgnoredEventOutputSerializer(serializers.ModelSerializer):
+    event = serializers.CharField(source="name")
+    reason = serializers.CharField(source="status_reason")
+    created_at = serializers.DateTimeField(source="received_at")
+
+    class Meta:
+        model = InboundEvent
+        fields = ["id", "event", "object_id", "status", "reason", "amount", "created_at"]
+
+
+class IgnoredEventListView(APIView):
+    @extend_schema(parameters=[SearchFilterSerializer], responses=IgnoredEventOutputSerializer(many=True),
+                   description="Inbound FreshBooks events that made no delivery: an event name the product does "
+                               "not handle, or no rule matched.")
+    def get(self, request):
+        filters = {**_filters(request, SearchFilterSerializer), "status": [IGNORED]}
+        qs = inbound_search(tenant=request.tenant, filters=filters).only(
+            "id", "name", "object_id", "status", "status_reason", "amount", "received_at")
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(IgnoredEventOutputSerializer(page, many=True).data)
 
 
 def _get_or_404(request, pk):
@@ -65,7 +156,7 @@ class DeliveryReplayView(APIView):
         delivery = _get_or_404(request, pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        replays = delivery_replay(tenant=request.tenant, delivery=delivery, actor=request.user,
-                                  mode=data.validated_data["mode"],
-                                  channel_id=data.validated_data.get("channel_id") or None)
+        replays = replay_request(tenant=request.tenant, delivery=delivery, actor=request.user,
+                                 mode=data.validated_data["mode"],
+                                 channel_id=data.validated_data.get("channel_id") or None)
         return Response(DeliveryOutputSerializer(replays, many=True).data, status=status.HTTP_202_ACCEPTED)

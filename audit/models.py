@@ -3,7 +3,7 @@ and the hash-chained activity log of who did what. Payloads, names and message t
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connector.crypto import EncryptedJSONField, EncryptedTextField
@@ -37,6 +37,12 @@ class InboundEvent(TenantOwned):
     fetched_object = EncryptedJSONField(null=True, blank=True)  # the FreshBooks object(s) as fetched
     financial_event = EncryptedJSONField(null=True, blank=True)  # FinancialEvent.to_dict()
     matched_rules = models.JSONField(default=list, blank=True)  # [{"id", "name", "channel_id"}]
+    # Searchable facts of the normalised event (audit.services.inbound_index_fields), so that events which
+    # made no delivery (ignored: no rule matched) can be found by amount, counterparty or document number
+    # like deliveries. Blind indexes only: the names themselves stay encrypted in financial_event.
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    counterparty_index = models.CharField(max_length=64, blank=True)
+    document_number_index = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -51,6 +57,10 @@ class InboundEvent(TenantOwned):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="inbound_due"),
             models.Index(fields=["tenant", "-received_at"], name="inbound_tenant_recent"),
+            # The activity search's "ignored" section and retention: tenant + status + age.
+            models.Index(fields=["tenant", "status", "-received_at"], name="inbound_tenant_status"),
+            models.Index(fields=["tenant", "counterparty_index"], name="inbound_counterparty"),
+            models.Index(fields=["tenant", "document_number_index"], name="inbound_document"),
         ]
 
     def __str__(self) -> str:
@@ -117,6 +127,11 @@ class Delivery(TenantOwned):
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
             models.Index(fields=["tenant", "counterparty_index"], name="delivery_counterparty"),
             models.Index(fields=["tenant", "document_number_index"], name="delivery_document"),
+            # The activity search's other common filters, each with the default newest-first order.
+            models.Index(fields=["tenant", "kind", "-created_at"], name="delivery_tenant_kind"),
+            models.Index(fields=["tenant", "event_name", "-created_at"], name="delivery_tenant_event"),
+            models.Index(fields=["tenant", "channel_id", "-created_at"], name="delivery_tenant_channel"),
+            models.Index(fields=["tenant", "amount"], name="delivery_tenant_amount"),
         ]
 
     def __str__(self) -> str:
@@ -173,3 +188,60 @@ class ActivityLog(TenantOwned):
         if self.pk is not None:
             raise ValueError("The activity log is append-only")
         super().save(*args, **kwargs)
+
+
+class BulkReplay(TenantOwned):
+    """Replaying every result of one activity search, in batches by a Celery task, with its progress.
+
+    The selection is frozen when the user confirms: the search's filters (counterparty and document number
+    as blind indexes only, never plaintext) plus `max_delivery_id`, so deliveries created afterwards, the
+    replays this makes included, are never swept in. `last_delivery_id` is the cursor: a batch advances it
+    in the same transaction as its replays, so a task that dies mid-way resumes without replaying twice.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Stopped by an error"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bulk_replays")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    filters = models.JSONField(default=dict, blank=True)
+    mode = models.CharField(max_length=16)  # connector.pipeline.replay.ReplayMode
+    to_channel_id = models.CharField(max_length=32, blank=True)  # blank: each delivery's own channel
+    to_channel_name = models.CharField(max_length=100, blank=True)
+    max_delivery_id = models.BigIntegerField()
+    last_delivery_id = models.BigIntegerField(default=0)
+    total = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0)  # replayed
+    skipped = models.PositiveIntegerField(default=0)  # refused (e.g. today's rules send it nowhere)
+    last_error = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Progress never runs past the frozen selection.
+            models.CheckConstraint(condition=Q(total__gte=F("done") + F("skipped")), name="bulk_replay_progress"),
+        ]
+
+    def __str__(self) -> str:
+        return f"bulk replay {self.pk} ({self.done + self.skipped}/{self.total})"
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.skipped
+
+    @property
+    def percent(self) -> int:
+        # Finished is 100% even when retention removed a selected delivery before its turn.
+        if self.status == self.Status.DONE or not self.total:
+            return 100
+        return min(100, self.processed * 100 // self.total)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

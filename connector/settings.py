@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -133,6 +134,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # The database is the truth: re-ring for lost work and release resolved holds.
     "sweep": {"task": "connector.pipeline.tasks.sweep", "schedule": 60.0},
+    # Audit trail: daily retention purge (03:17 UTC, off the hour), and re-ringing lost bulk replays.
+    "retention-purge": {"task": "audit.tasks.retention_purge", "schedule": crontab(hour=3, minute=17)},
+    "bulk-replay-resume": {"task": "audit.tasks.bulk_replay_resume", "schedule": 120.0},
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
