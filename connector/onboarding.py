@@ -1,14 +1,13 @@
 """The onboarding checklist and the providers' status on the dashboard, read from the other apps' models.
 
-Each check is a tiny function of the tenant, written against notes/INTERFACES.md. The provider and routing
-models are imported inside the functions: while an app is not part of the build, its import fails and the
-check answers "not done" (only ImportError is caught: any other error in a check still raises).
+Each check is a tiny function of the tenant. The provider and routing models are imported inside the
+functions because those apps sit above this module in the layering.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import ActivityLog, Delivery, InboundEvent
@@ -17,14 +16,6 @@ from audit.models import ActivityLog, Delivery, InboundEvent
 TEST_MESSAGE_ACTIONS = ("slack.test_message_sent",)
 CALLBACK_ERRORS_SHOWN = 3  # the dashboard lists at most this many failed callbacks' errors
 RECENT_EVENTS_WINDOW = timedelta(hours=24)  # "events in the last day" on the callbacks' health
-
-
-def page_url(url_name: str, path: str) -> str:
-    """The URL of another app's page, or its documented path while that app is not part of the build."""
-    try:
-        return reverse(url_name)
-    except NoReverseMatch:
-        return path
 
 
 def freshbooks_url() -> str:
@@ -40,7 +31,7 @@ def rules_url() -> str:
 
 
 def activity_url() -> str:
-    return page_url("activity", "/activity/")
+    return reverse("activity")
 
 
 # --- The checks ------------------------------------------------------------------------------------------

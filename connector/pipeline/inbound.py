@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import Delivery, InboundEvent
+from audit.services import inbound_index_fields
 from connector.crypto import blind_index
 from connector.events import FinancialEvent
 from connector.pipeline.policy import CLAIM_LEASE, FRESHBOOKS_GIVE_UP_AFTER, freshbooks_retry_delay
@@ -98,7 +99,7 @@ def _record(event: InboundEvent, normalised) -> Outcome:
         with transaction.atomic():
             InboundEvent.objects.filter(pk=event.pk).update(
                 dedupe_key=normalised.dedupe_key, fetched_object=normalised.fetched,
-                financial_event=fin.to_dict(),
+                financial_event=fin.to_dict(), **inbound_index_fields(fin),
                 matched_rules=[{"id": r.pk, "name": r.name, "channel_id": t.channel_id}
                                for t in targets for r in t.rules],
                 status=InboundEvent.Status.PROCESSED if targets else InboundEvent.Status.IGNORED,

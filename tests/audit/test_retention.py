@@ -13,7 +13,8 @@ from audit.models import ActivityLog, Delivery, DeliveryAttempt, InboundEvent
 from audit.retention import retention_purge_tenant
 from audit.services import bulk_replay_create
 from audit.tasks import retention_purge
-from tenants.models import TenantOwned
+from tenants.invitations import invitation_create
+from tenants.models import Membership, TenantOwned
 from tenants.services import api_token_create
 from tests.audit.factories import DeliveryAttemptFactory, DeliveryFactory, InboundEventFactory
 
@@ -97,6 +98,8 @@ def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, 
         InboundEventFactory(tenant=t, status=InboundEvent.Status.IGNORED)
         api_token_create(tenant=t, user=user)
         bulk_replay_create(tenant=t, actor=user, filters={}, max_delivery_id=delivery.pk, mode="as_routed")
+        invitation_create(tenant=t, invited_by=Membership.objects.get(tenant=t, user=user),
+                          email=f"new-{t.pk}@example.com", role="viewer")
     owned = [m for m in apps.get_models() if issubclass(m, TenantOwned)]
     assert all(m.objects.filter(tenant=tenant).exists() for m in owned if m._meta.app_label in ("audit", "tenants"))
 
