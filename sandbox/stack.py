@@ -1,0 +1,249 @@
+"""The whole system as real processes: both stand-ins, gunicorn, Celery worker and beat, PostgreSQL and a
+Redis of its own. Used by the end-to-end tests, the benchmarks and the fault soak.
+
+A stack gets its own PostgreSQL database and its own redis-server on a free port, so it can be killed,
+restarted and flushed without touching anything else on the machine.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+START_TIMEOUT = 60  # seconds for a process to become ready
+# Fixed keys so a stack's processes share them; a stack never holds real data.
+SECRET_KEY = "stack-secret-key-not-for-production-0123456789abcdefghij"
+ENCRYPTION_KEY = "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0="
+SIGNING_SECRET = "sandbox-signing-secret"
+FRESHBOOKS_CLIENT = ("sandbox-freshbooks-client-id", "sandbox-freshbooks-client-secret")
+SLACK_CLIENT = ("sandbox-slack-client-id", "sandbox-slack-client-secret")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float = START_TIMEOUT, ok=(200,)) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code in ok:
+                return
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s ({last})")
+
+
+@dataclass
+class StackConfig:
+    name: str = "stack"
+    database_url: str = "postgres://postgres@127.0.0.1:5432/mlc_stack"
+    worker_concurrency: int = 4
+    web_workers: int = 2
+    freshbooks_args: list[str] = field(default_factory=list)
+    slack_args: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path = ROOT / "var" / "stack"
+
+
+class Stack:
+    """Start with `start()`, stop with `stop()` (also a context manager)."""
+
+    def __init__(self, config: StackConfig | None = None):
+        self.config = config or StackConfig()
+        self.redis_port = free_port()
+        self.web_port = free_port()
+        self.freshbooks_port = free_port()
+        self.slack_port = free_port()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+
+    # --- addresses --------------------------------------------------------------------------------
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def freshbooks_url(self) -> str:
+        return f"http://127.0.0.1:{self.freshbooks_port}"
+
+    @property
+    def slack_url(self) -> str:
+        return f"http://127.0.0.1:{self.slack_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def env(self) -> dict[str, str]:
+        """The app's environment: production settings pointed at the stand-ins."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TEST_"))}
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "connector.settings", "DEBUG": "false", "SECRET_KEY": SECRET_KEY,
+            "ENCRYPTION_KEYS": ENCRYPTION_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PUBLIC_BASE_URL": self.web_url, "CSRF_TRUSTED_ORIGINS": self.web_url,
+            "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
+            "SECURE_HSTS_SECONDS": "0", "DATABASE_URL": self.config.database_url, "REDIS_URL": self.redis_url,
+            "CELERY_BROKER_URL": self.redis_url, "LOG_LEVEL": "INFO",
+            "FRESHBOOKS_CLIENT_ID": FRESHBOOKS_CLIENT[0], "FRESHBOOKS_CLIENT_SECRET": FRESHBOOKS_CLIENT[1],
+            "FRESHBOOKS_AUTH_URL": self.freshbooks_url, "FRESHBOOKS_API_URL": self.freshbooks_url,
+            "SLACK_CLIENT_ID": SLACK_CLIENT[0], "SLACK_CLIENT_SECRET": SLACK_CLIENT[1],
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": f"{self.slack_url}/api/",
+            "SLACK_OAUTH_URL": f"{self.slack_url}/oauth/v2/authorize", "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.config.extra_env)
+        return env
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> "Stack":
+        try:
+            self.start_redis()
+            self._prepare_database()
+            self._spawn("freshbooks", [sys.executable, "-m", "sandbox.freshbooks", "--port", str(self.freshbooks_port),
+                                       *self.config.freshbooks_args])
+            self._spawn("slack", [sys.executable, "-m", "sandbox.slack", "--port", str(self.slack_port),
+                                  "--events-url", f"{self.web_url}/slack/events/",
+                                  "--signing-secret", SIGNING_SECRET, *self.config.slack_args])
+            self._spawn("web", [str(BIN / "gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
+                                "--workers", str(self.config.web_workers), "--timeout", "30"])
+            self.start_worker()
+            self._spawn("beat", [str(BIN / "celery"), "-A", "connector", "beat", "--loglevel", "INFO",
+                                 "--schedule", str(self.config.log_dir / f"{self.config.name}-beat-schedule")])
+            _wait_http(f"{self.freshbooks_url}/_control/state")
+            _wait_http(f"{self.slack_url}/_control/state")
+            _wait_http(f"{self.web_url}/healthz")
+            self.wait_worker_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self._terminate(name)
+        self.processes.clear()
+
+    # --- pieces -----------------------------------------------------------------------------------
+    def _log(self, name: str):
+        return open(self.config.log_dir / f"{self.config.name}-{name}.log", "ab")  # noqa: SIM115 - kept by Popen
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = self._log(name)
+        log.write(f"\n--- {time.strftime('%H:%M:%S')} starting {name}: {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.processes[name] = proc
+        return proc
+
+    def _terminate(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        proc = self.processes.get(name)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=timeout)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+    def log_text(self, name: str) -> str:
+        path = self.config.log_dir / f"{self.config.name}-{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start_redis(self) -> None:
+        redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self._spawn("redis", [redis_server, "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no"])
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("redis-server did not start")
+
+    def restart_redis(self) -> None:
+        """Redis goes away and comes back empty: the queue and the pacing state are lost."""
+        self._terminate("redis", signal.SIGKILL)
+        self.start_redis()
+
+    def start_worker(self) -> subprocess.Popen:
+        return self._spawn("worker", [str(BIN / "celery"), "-A", "connector", "worker", "--loglevel", "INFO",
+                                      "--concurrency", str(self.config.worker_concurrency),
+                                      "--hostname", f"{self.config.name}-{time.monotonic_ns()}@%h"])
+
+    def wait_worker_ready(self, timeout: float = START_TIMEOUT) -> None:
+        marker = "ml-connector worker connected to Redis"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log_text("worker").rsplit("starting worker", 1)[-1].count(marker):
+                return
+            if self.processes["worker"].poll() is not None:
+                raise RuntimeError("the worker exited:\n" + self.log_text("worker")[-3000:])
+            time.sleep(0.2)
+        raise RuntimeError("the worker did not connect to Redis in time")
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker and all its pool processes, mid-task."""
+        self._terminate("worker", signal.SIGKILL)
+
+    def restart_worker(self) -> None:
+        self.kill_worker()
+        self.start_worker()
+        self.wait_worker_ready()
+
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=check,
+                              capture_output=True, text=True, timeout=300)
+
+    def _prepare_database(self) -> None:
+        parts = urlsplit(self.config.database_url)
+        dbname = parts.path.lstrip("/")
+        admin_url = urlunsplit(parts._replace(path="/postgres"))
+        import psycopg
+
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                         "AND pid <> pg_backend_pid()", [dbname])
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        self.manage("migrate", "--noinput")
+        self.manage("collectstatic", "--noinput")
+
+    # --- stand-in controls ------------------------------------------------------------------------
+    def freshbooks(self, method: str, path: str, **kwargs) -> dict:
+        response = requests.request(method, f"{self.freshbooks_url}{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else {}
+
+    def slack(self, method: str, path: str, **kwargs) -> dict:
+        response = requests.request(method, f"{self.slack_url}{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else {}
