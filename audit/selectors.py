@@ -126,6 +126,14 @@ def delivery_search(*, tenant, filters: dict | None = None) -> QuerySet[Delivery
         qs = qs.filter(action=filters["action"])
     if filters.get("channel_id"):
         qs = qs.filter(channel_id=filters["channel_id"])
+    qs = _filter_searchable_columns(qs, filters)
+    if filters.get("max_id"):
+        qs = qs.filter(id__lte=int(filters["max_id"]))
+    return qs.order_by(*SORTS.get(filters.get("sort") or DEFAULT_SORT, SORTS[DEFAULT_SORT]))
+
+
+def _filter_searchable_columns(qs, filters: dict):
+    """Amount range, blind-index exact matches and object id: columns deliveries and inbound events share."""
     if (low := _as_decimal(filters.get("amount_min"))) is not None:
         qs = qs.filter(amount__gte=low)
     if (high := _as_decimal(filters.get("amount_max"))) is not None:
@@ -136,9 +144,7 @@ def delivery_search(*, tenant, filters: dict | None = None) -> QuerySet[Delivery
         qs = qs.filter(document_number_index=document)
     if filters.get("object_id"):
         qs = qs.filter(object_id=filters["object_id"])
-    if filters.get("max_id"):
-        qs = qs.filter(id__lte=int(filters["max_id"]))
-    return qs.order_by(*SORTS.get(filters.get("sort") or DEFAULT_SORT, SORTS[DEFAULT_SORT]))
+    return qs
 
 
 def _event_names(*, kind: str = "", action: str = "") -> list[str]:
@@ -169,16 +175,7 @@ def inbound_search(*, tenant, filters: dict | None = None) -> QuerySet[InboundEv
         qs = qs.filter(name__startswith=f"{filters['kind']}.")
     elif filters.get("action"):
         qs = qs.filter(name__in=_event_names(kind=filters.get("kind", ""), action=filters["action"]))
-    if (low := _as_decimal(filters.get("amount_min"))) is not None:
-        qs = qs.filter(amount__gte=low)
-    if (high := _as_decimal(filters.get("amount_max"))) is not None:
-        qs = qs.filter(amount__lte=high)
-    if counterparty := _index(filters, "counterparty"):
-        qs = qs.filter(counterparty_index=counterparty)
-    if document := _index(filters, "document_number"):
-        qs = qs.filter(document_number_index=document)
-    if filters.get("object_id"):
-        qs = qs.filter(object_id=filters["object_id"])
+    qs = _filter_searchable_columns(qs, filters)
     return qs.order_by(*_INBOUND_SORTS.get(filters.get("sort") or "", _INBOUND_DEFAULT_SORT))
 
 
