@@ -13,6 +13,16 @@ from connector.pipeline import pacing
 TEAM = "T0TEST"
 
 
+def drain(channel: str = "C1"):
+    """Drain a channel as the worker would once its pace allows: tests skip the wait instead of sleeping
+    (the channel's 1 s slot and the workspace's per-second cap are cleared first)."""
+    from connector.pipeline.delivery import channel_drain_once
+
+    r = pacing.client()
+    r.delete(f"mlc:pace:{TEAM}:{channel}", *r.keys(f"mlc:teamcap:{TEAM}:*"))
+    return channel_drain_once(team_id=TEAM, channel_id=channel)
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis(settings):
     r = pacing.client()

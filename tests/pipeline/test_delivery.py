@@ -7,15 +7,10 @@ from audit.models import Delivery, DeliveryAttempt
 from connector.pipeline import pacing
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
-from tests.pipeline.conftest import TEAM
+from tests.pipeline.conftest import TEAM, drain
 
 pytestmark = pytest.mark.django_db
 
-
-def drain(channel="C1"):
-    """Drain a channel as the worker would, skipping the pace wait (tests do not sleep)."""
-    pacing.client().delete(f"mlc:pace:{TEAM}:{channel}")
-    return channel_drain_once(team_id=TEAM, channel_id=channel)
 
 
 def make_due(*deliveries):
