@@ -241,6 +241,25 @@ def _failure_text(exc: FreshBooksError) -> str:
 
 
 @tenant_view
+@require_POST
+def connection_test(request):
+    try:
+        check = services.connection_test(tenant=request.tenant)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    except FreshBooksError as exc:
+        messages.error(request, f"Connection test failed. {_failure_text(exc)}")
+    else:
+        who = f" as {check.email}" if check.email else ""
+        if check.business_still_there:
+            messages.success(request, f"FreshBooks answered: connected to {check.business_name}{who}.")
+        else:
+            messages.error(request, f"FreshBooks answered{who}, but that login no longer belongs to "
+                                    f"{check.business_name}. Connect FreshBooks again with a login of the business.")
+    return redirect("freshbooks:overview")
+
+
+@tenant_view
 def disconnect(request):
     connection = connection_live(tenant=request.tenant)
     if request.method != "POST":

@@ -37,7 +37,8 @@ class Console:
 
     def __init__(self, page):
         self.errors: list[str] = []
-        page.on("console", lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+        page.on("console", lambda msg: self.errors.append(f"console: {msg.text} ({msg.location.get('url')})")
+                if msg.type == "error" else None)
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
 
     def assert_clean(self, where: str):
