@@ -100,6 +100,8 @@ def activity_search(request):
         return render(request, "audit/activity_search.html", {
             "form": form, "deliveries": deliveries, "ignored": ignored, "query": query.urlencode(),
             "only_ignored": only_ignored,
+            # the search form stays folded until a filter is in use (or wrong), so results come first
+            "filtering": filters is None or any(v for key in query if key != "sort" for v in query.getlist(key)),
             "sort_links": _sort_links(request, (filters or {}).get("sort") or DEFAULT_SORT),
         })
 

@@ -180,7 +180,7 @@ def _finish(request, grant: fb.TokenGrant, identity_id: str, business: fb.Busine
         logger.warning("freshbooks.register_after_connect_failed", extra={"tenant_id": tenant.pk,
                                                                           "error": exc.message})
         messages.error(request, "FreshBooks did not let us register the notifications just now. "
-                                "Use \"Register callbacks\" below to try again.")
+                                "Use \"Set up missing notifications\" below to try again.")
     else:
         if result.failed:
             messages.error(request, f"{len(result.failed)} notification(s) could not be registered; "
@@ -194,6 +194,7 @@ def callbacks(request):
     rows = [(cb, EVENT_LABELS.get(cb.event, cb.event)) for cb in callback_list(tenant=tenant)]
     return render(request, "freshbooks/callbacks.html", {
         "connection": connection_live(tenant=tenant), "rows": rows, "webhook_url": tenant.webhook_url,
+        "waiting": any(cb.state == FreshBooksCallback.State.WAITING for cb, _ in rows),
     })
 
 

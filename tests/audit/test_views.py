@@ -25,6 +25,18 @@ def test_search_page_filters_and_shows_decrypted_rows(owner_client, tenant, othe
     assert 'class="badge held"' in html
 
 
+def test_search_form_is_folded_until_a_filter_is_in_use(owner_client, tenant):
+    DeliveryFactory(tenant=tenant, counterparty_name="Globex", status="posted", amount=Decimal("1250.00"))
+    assert '<details class="card search-box" id="search">' in owner_client.get("/activity/").content.decode()
+    sorted_only = owner_client.get("/activity/", {"sort": "amount"}).content.decode()
+    assert '<details class="card search-box" id="search">' in sorted_only
+    filtered = owner_client.get("/activity/", {"counterparty": "globex"}).content.decode()
+    assert '<details class="card search-box" id="search" open>' in filtered and "(filters in use)" in filtered
+    assert "1,250.00 USD" in owner_client.get("/activity/").content.decode()  # amounts read like the dashboard's
+    wrong = owner_client.get("/activity/", {"amount_min": "lots"}).content.decode()
+    assert '<details class="card search-box" id="search" open>' in wrong
+
+
 def test_search_page_shows_ignored_events_section(owner_client, tenant):
     InboundEventFactory(tenant=tenant, name="invoice.create", status=InboundEvent.Status.IGNORED,
                         status_reason="No rule matched this event")

@@ -92,6 +92,11 @@ def _overflowing(page) -> list[str]:
     }""")
 
 
+def _in_view(page, selector: str) -> bool:
+    return page.evaluate("""s => { const r = document.querySelector(s).getBoundingClientRect();
+                                   return r.top >= 0 && r.top < window.innerHeight; }""", selector)
+
+
 def _step_done(page, key: str) -> bool:
     return "done" in (page.locator(f"#onboarding [data-step={key}]").get_attribute("class") or "")
 
@@ -175,6 +180,16 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     assert _step_done(page, "freshbooks")
     console.assert_clean("dashboard after connecting FreshBooks")
 
+    # --- The dashboard's "Test connection" for FreshBooks leads to a test that asks FreshBooks
+    page.locator(".provider", has_text="FreshBooks").get_by_role("button", name="Test connection").click()
+    page.wait_for_url("**/freshbooks/")
+    page.get_by_role("button", name="Test connection").click()
+    page.wait_for_url("**/freshbooks/")
+    assert "FreshBooks answered: connected to Sandbox Studio" in page.locator(".flash").first.inner_text()
+    console.assert_clean("FreshBooks connection tested")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
+    page.wait_for_url("**/dashboard/")
+
     # --- Add to Slack through the stand-in's authorize page
     page.locator("#onboarding [data-step=slack]").get_by_role("button", name="Add to Slack").click()
     page.wait_for_url("**/slack/")
@@ -185,6 +200,9 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     page.wait_for_url(f"{stack.web_url}/slack/")
     console.assert_clean("Slack page after adding")
     assert "Connected to the Slack workspace" in page.locator(".flash").first.inner_text()
+    page.get_by_role("button", name="Test connection").click()
+    page.wait_for_url("**/slack/")
+    assert "Slack answered: connected to the workspace" in page.locator(".flash").first.inner_text()
     page.goto("/dashboard/")
     assert _step_done(page, "slack")
 
@@ -202,7 +220,7 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     page.wait_for_load_state()
     console.assert_clean("rule preview")
     preview = page.locator("#preview")
-    assert preview.is_visible()
+    assert _in_view(page, "#preview"), "the preview opens below the form, out of sight"
     assert "Nothing has been saved" in preview.inner_text() or "No events stored yet" in preview.inner_text()
     _shoot(page, "06-rule-preview-desktop")
     page.get_by_role("button", name="Create rule").click()
