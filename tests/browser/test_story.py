@@ -6,6 +6,7 @@ dashboard says why and offers the fix, and after the fix it is posted.
 Then every role (owner, admin, viewer) crawls the pages: none answers 500, and viewers see no button they
 cannot use. Screenshots of each main page at desktop and phone width go to screenshots/ (git-ignored)."""
 
+import json
 import quopri
 import re
 import time
@@ -25,7 +26,10 @@ ADMIN = "ada@lakeside.example"
 VIEWER = "vic@lakeside.example"
 BUSINESS = "Lakeside Catering"
 STEP_TIMEOUT = 30  # seconds for work done by the worker (callbacks verified, a message posted)
-CRAWL_LIMIT = 60  # pages each role visits at most, so the suite stays quick
+CRAWL_LIMIT = 80  # pages each role visits at most, so the suite stays quick
+# Pages every role's crawl must reach from the navigation (so "no 500 anywhere" covers the detail pages).
+DETAIL_PAGES = [r"/rules/\d+/", r"/activity/deliveries/\d+/", r"/activity/events/\d+/", r"/freshbooks/",
+                r"/freshbooks/callbacks/", r"/slack/"]
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +282,10 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     # --- It is posted: in #general, in Activity, and the dashboard has nothing left to fix
     wait_for(lambda: messages(stack, general), timeout=STEP_TIMEOUT, message="the held invoice posted in #general")
     assert len(messages(stack, accounting)) == first_invoice_posts
+    page.goto(stack.slack_url + "/")  # the Slack stand-in's page, as a person would look at the channel
+    general_section = page.locator("section", has=page.locator("h2", has_text="#general"))
+    assert "New invoice" in general_section.inner_text()
+    _shoot(page, "12-slack-standin-posted-desktop")
     rows = _wait_text(page, "/activity/", "main table tbody", r"#general\s+Posted")
     assert "Held" not in rows
     page.goto("/dashboard/")
@@ -391,6 +399,11 @@ def test_every_role_every_page(stack, open_page, story, browser):
     assert story.get("done"), "the story did not finish"
     owner, owner_console = open_page(DESKTOP)
     _log_in(owner, OWNER)
+    # A bill no rule wants: Activity lists it as ignored, with a detail page of its own
+    owner.goto(stack.freshbooks_url + "/")
+    owner.get_by_role("button", name="Create a sample bill", exact=True).click()
+    owner.wait_for_load_state()
+    _wait_text(owner, "/activity/", "main", r"Ignored events")
     _invite(owner, ADMIN, "admin")
     _invite(owner, VIEWER, "viewer")
     sessions = {"owner": (owner, owner_console)}
@@ -399,14 +412,17 @@ def test_every_role_every_page(stack, open_page, story, browser):
         _accept(page, _invitation_link(stack, email))
         sessions[role] = (page, console)
 
-    failures = []
+    failures, crawled = [], {}
     for role, (page, console) in sessions.items():
-        statuses = _crawl(page, console, stack)
-        assert len(statuses) >= 10, statuses
+        statuses = crawled[role] = _crawl(page, console, stack)
+        for pattern in DETAIL_PAGES:
+            assert any(re.fullmatch(pattern, path) for path in statuses), f"{role} never reached {pattern}: {statuses}"
         failures += [f"{role}: {path} -> {status}" for path, status in statuses.items() if status >= 500]
         if role == "viewer":
             assert all(status != 403 for path, status in statuses.items()), \
                 f"the viewer followed links to pages they may not see: {statuses}"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / "story-crawl.json").write_text(json.dumps(crawled, indent=1))  # what was visited, for people
     assert failures == []
 
     # Viewers see no button they cannot use: no form that changes something, and every button-link opens
@@ -422,3 +438,9 @@ def test_every_role_every_page(stack, open_page, story, browser):
             status = viewer.request.get(target, max_redirects=0).status
             assert status == 200, f"on {path}, the viewer's button {link} answers {status}"
         _shoot(viewer, f"viewer-{name}-phone")
+
+    # A viewer who opens a change page anyway gets a page in plain words, not an error
+    response = viewer.goto("/rules/new/")
+    assert response.status == 403
+    assert "does not allow" in viewer.locator("main").inner_text()
+    _shoot(viewer, "viewer-forbidden-phone")
