@@ -46,6 +46,28 @@ class Console:
         assert errors == [], f"console errors on {where}: {errors}"
 
 
+def overflowing(page) -> list[str]:
+    """What sticks out of the viewport on the right, not counting what a scrolling box (a wide table) clips:
+    empty when the page fits the screen."""
+    return page.evaluate("""() => {
+      const clipped = el => {
+        for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+          if (getComputedStyle(p).overflowX !== 'visible') return true;
+        }
+        return false;
+      };
+      const out = [];
+      for (const el of document.querySelectorAll('body *')) {
+        if (el.closest('.skip-link')) continue;
+        const r = el.getBoundingClientRect();
+        if (r.width && r.right > window.innerWidth + 1 && !clipped(el))
+          out.push(el.tagName + '.' + el.className + ' ' + Math.round(r.right));
+      }
+      if (document.documentElement.scrollWidth > window.innerWidth) out.push('page ' + document.documentElement.scrollWidth);
+      return out.slice(0, 10);
+    }""")
+
+
 @pytest.fixture
 def new_page(browser, live_server):
     """new_page(viewport) -> (page, console) in a fresh context (own cookies) on the live server."""

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from sandbox.stack import Stack, StackConfig
-from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Console
+from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Console, overflowing
 from tests.e2e.conftest import channel_id, messages, stack_database_url, wait_for
 
 pytestmark = [pytest.mark.browser]
@@ -72,28 +72,6 @@ def _visit(page, console, path: str):
     assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
     console.assert_clean(path)
     return response
-
-
-def _overflowing(page) -> list[str]:
-    """What sticks out of the viewport on the right, not counting what a scrolling box (a wide table) clips:
-    empty when the page fits the screen."""
-    return page.evaluate("""() => {
-      const clipped = el => {
-        for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
-          if (getComputedStyle(p).overflowX !== 'visible') return true;
-        }
-        return false;
-      };
-      const out = [];
-      for (const el of document.querySelectorAll('body *')) {
-        if (el.closest('.skip-link')) continue;
-        const r = el.getBoundingClientRect();
-        if (r.width && r.right > window.innerWidth + 1 && !clipped(el))
-          out.push(el.tagName + '.' + el.className + ' ' + Math.round(r.right));
-      }
-      if (document.documentElement.scrollWidth > window.innerWidth) out.push('page ' + document.documentElement.scrollWidth);
-      return out.slice(0, 10);
-    }""")
 
 
 def _in_view(page, selector: str) -> bool:
@@ -304,8 +282,8 @@ def test_screens_at_desktop_and_phone_width(stack, open_page, story):
         _log_in(page, OWNER)
         for name, path in pages:
             _visit(page, console, path)
-            if viewport is PHONE and _overflowing(page):
-                too_wide[path] = _overflowing(page)
+            if viewport is PHONE and overflowing(page):
+                too_wide[path] = overflowing(page)
             _shoot(page, f"{name}-{viewport_name}")
         for name, url in (("standin-freshbooks", stack.freshbooks_url + "/"),
                           ("standin-slack", stack.slack_url + "/")):
@@ -430,7 +408,7 @@ def test_every_role_every_page(stack, open_page, story, browser):
     for name, path in (("dashboard", "/dashboard/"), ("rules", "/rules/"), ("activity", "/activity/"),
                        ("settings", "/accounts/settings/"), ("freshbooks", "/freshbooks/"), ("slack", "/slack/")):
         _visit(viewer, viewer_console, path)
-        assert _overflowing(viewer) == [], f"{path} is wider than a phone"
+        assert overflowing(viewer) == [], f"{path} is wider than a phone"
         controls = _controls(viewer)
         assert controls["post"] == [], f"a viewer sees buttons they cannot use on {path}: {controls['post']}"
         for link in controls["links"]:
