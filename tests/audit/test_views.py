@@ -84,6 +84,24 @@ def test_detail_shows_payload_event_rules_attempts_and_slack_link(owner_client, 
     assert "https://slack.com/app_redirect?team=T0001&amp;channel=C0SALES" in html
 
 
+def test_detail_names_the_channels_of_the_rules_that_matched(owner_client, tenant, other_tenant):
+    # Given an event whose rule chose #old-sales (its delivery later moved to #general) and a rule whose
+    # channel no delivery names
+    event = InboundEventFactory(tenant=tenant, matched_rules=[
+        {"id": 1, "name": "Invoices", "channel_id": "C0OLD"}, {"id": 2, "name": "Unknown", "channel_id": "C0NONE"}])
+    moved = DeliveryFactory(tenant=tenant, inbound_event=event, channel_id="C0GEN", channel_name="general",
+                            amount=Decimal("1250.00"))
+    DeliveryFactory(tenant=tenant, channel_id="C0OLD", channel_name="old-sales")
+    DeliveryFactory(tenant=other_tenant, channel_id="C0NONE", channel_name="their-channel")
+
+    html = owner_client.get(f"/activity/deliveries/{moved.pk}/").content.decode()
+
+    assert "Invoices <span class=\"muted\">→ #old-sales</span>" in html
+    assert "Unknown <span class=\"muted\">→ channel C0NONE</span>" in html  # never another business's name
+    assert "their-channel" not in html
+    assert "1,250.00" in html
+
+
 def test_detail_of_another_tenants_delivery_is_404(owner_client, other_tenant):
     theirs = DeliveryFactory(tenant=other_tenant)
     assert owner_client.get(f"/activity/deliveries/{theirs.pk}/").status_code == 404

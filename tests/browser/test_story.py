@@ -285,6 +285,14 @@ def test_screens_at_desktop_and_phone_width(stack, open_page, story):
             if viewport is PHONE and overflowing(page):
                 too_wide[path] = overflowing(page)
             _shoot(page, f"{name}-{viewport_name}")
+        # The detail of the invoice that was held, then posted in #general after the fix
+        page.goto("/activity/")
+        page.locator("main table tbody tr", has_text="#general").get_by_role("link").first.click()
+        page.wait_for_url(re.compile(r"/activity/deliveries/\d+/$"))
+        console.assert_clean("delivery detail")
+        if viewport is PHONE and overflowing(page):
+            too_wide[page.url] = overflowing(page)
+        _shoot(page, f"delivery-{viewport_name}")
         for name, url in (("standin-freshbooks", stack.freshbooks_url + "/"),
                           ("standin-slack", stack.slack_url + "/")):
             page.goto(url)
