@@ -100,6 +100,8 @@ def activity_search(request):
         return render(request, "audit/activity_search.html", {
             "form": form, "deliveries": deliveries, "ignored": ignored, "query": query.urlencode(),
             "only_ignored": only_ignored,
+            # the search form stays folded until a filter is in use (or wrong), so results come first
+            "filtering": filters is None or any(v for key in query if key != "sort" for v in query.getlist(key)),
             "sort_links": _sort_links(request, (filters or {}).get("sort") or DEFAULT_SORT),
         })
 
@@ -124,6 +126,17 @@ def _pretty(data) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) if data else ""
 
 
+def _matched_rules(event: InboundEvent) -> list[dict]:
+    """The rules that matched, as recorded, with each channel's name from the business's deliveries to it
+    (the record keeps the channel's id only)."""
+    rules = [r for r in (event.matched_rules or []) if isinstance(r, dict)]
+    deliveries = Delivery.objects.for_tenant(event.tenant).exclude(channel_name="")
+    names = {channel_id: deliveries.filter(channel_id=channel_id).order_by("-id")
+             .values_list("channel_name", flat=True).first() or ""
+             for channel_id in {r.get("channel_id") for r in rules if r.get("channel_id")}}
+    return [{**r, "channel_name": names.get(r.get("channel_id"), "")} for r in rules]
+
+
 def _event_context(event: InboundEvent) -> dict:
     return {
         "event": event,
@@ -131,7 +144,7 @@ def _event_context(event: InboundEvent) -> dict:
         "payload_fields": _payload_fields(event.raw_body),
         "fetched_json": _pretty(event.fetched_object),
         "normalised": event.financial_event or {},
-        "matched_rules": event.matched_rules or [],
+        "matched_rules": _matched_rules(event),
     }
 
 

@@ -25,7 +25,8 @@ code{background:#f2f2f2;padding:1px 4px;border-radius:3px}
 
 def layout(title: str, body: str, accent: str = "#0063be", subtitle: str = "", head: str = "") -> str:
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
-            f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{CSS}</style>{head}</head>"
+            f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+            f"<link rel=icon href='data:,'><style>{CSS}</style>{head}</head>"
             f"<body><header style='background:{accent}'><h1>{escape(title)}</h1>"
             f"{f'<p>{escape(subtitle)}</p>' if subtitle else ''}</header><main>{body}</main></body></html>")
 

@@ -220,10 +220,18 @@ def oauth_revoke(*, token: str) -> None:
     _raise_for(response)
 
 
+def identity_url() -> str:
+    return f"{settings.FRESHBOOKS_API_URL}/auth/api/v1/users/me"
+
+
 def identity_fetch(*, access_token: str) -> Identity:
     """The signed-in FreshBooks user and the businesses they belong to (`/auth/api/v1/users/me`)."""
-    response = _send("GET", f"{settings.FRESHBOOKS_API_URL}/auth/api/v1/users/me", token=access_token)
+    response = _send("GET", identity_url(), token=access_token)
     _raise_for(response)
+    return _identity_parse(response)
+
+
+def _identity_parse(response: requests.Response) -> Identity:
     me = _json(response).get("response")
     if not isinstance(me, dict):
         raise FreshBooksBug("FreshBooks' identity answer had no response object")
@@ -265,6 +273,10 @@ class FreshBooksClient:
         if not isinstance(result, dict):
             raise FreshBooksBug(f"FreshBooks' {kind} answer had no {key!r} object")
         return result
+
+    # Identity (reference §1): who the connection signs in as, and its businesses
+    def identity_check(self) -> Identity:
+        return _identity_parse(self._request("GET", identity_url()))
 
     # Callbacks (reference §2)
     def callback_create(self, *, event: str, uri: str) -> dict:

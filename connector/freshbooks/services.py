@@ -58,6 +58,26 @@ def _resume_holds(tenant: Tenant) -> None:
     resume_freshbooks_holds(tenant=tenant)
 
 
+@dataclass(frozen=True)
+class ConnectionCheck:
+    business_name: str
+    email: str  # the FreshBooks login the connection acts as
+    business_still_there: bool  # that login still belongs to the connected business
+
+
+def connection_test(*, tenant: Tenant) -> ConnectionCheck:
+    """Asks FreshBooks who our access signs in as (renewing the access first when needed). Raises
+    ApplicationError when nothing is connected, FreshBooksError when FreshBooks refuses or cannot be reached
+    (AuthorizationLost also marks the connection as needing a reconnect)."""
+    connection = connection_live(tenant=tenant)
+    if connection is None or connection.status != FreshBooksConnection.Status.ACTIVE:
+        raise ApplicationError("FreshBooks is not connected: connect it first.")
+    identity = fb.FreshBooksClient(connection).identity_check()
+    still_there = any(b.account_id == connection.account_id for b in identity.businesses)
+    return ConnectionCheck(business_name=connection.business_name or connection.business_id,
+                           email=identity.email, business_still_there=still_there)
+
+
 def connection_mark_needs_reauth(*, connection: FreshBooksConnection, reason: str) -> FreshBooksConnection:
     updated = (FreshBooksConnection.objects.filter(pk=connection.pk, status=FreshBooksConnection.Status.ACTIVE)
                .update(status=FreshBooksConnection.Status.NEEDS_REAUTH, status_reason=reason[:300],

@@ -10,6 +10,7 @@ urlpatterns = [
     path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="webhook"),
     path("freshbooks/", views.overview, name="overview"),
     path("freshbooks/connect/", views.connect, name="connect"),
+    path("freshbooks/test/", views.connection_test, name="connection_test"),
     path("freshbooks/callback/", views.oauth_callback, name="oauth_callback"),
     path("freshbooks/choose-business/", views.choose_business, name="choose_business"),
     path("freshbooks/callbacks/", views.callbacks, name="callbacks"),

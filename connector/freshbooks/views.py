@@ -180,7 +180,7 @@ def _finish(request, grant: fb.TokenGrant, identity_id: str, business: fb.Busine
         logger.warning("freshbooks.register_after_connect_failed", extra={"tenant_id": tenant.pk,
                                                                           "error": exc.message})
         messages.error(request, "FreshBooks did not let us register the notifications just now. "
-                                "Use \"Register callbacks\" below to try again.")
+                                "Use \"Set up missing notifications\" below to try again.")
     else:
         if result.failed:
             messages.error(request, f"{len(result.failed)} notification(s) could not be registered; "
@@ -194,6 +194,7 @@ def callbacks(request):
     rows = [(cb, EVENT_LABELS.get(cb.event, cb.event)) for cb in callback_list(tenant=tenant)]
     return render(request, "freshbooks/callbacks.html", {
         "connection": connection_live(tenant=tenant), "rows": rows, "webhook_url": tenant.webhook_url,
+        "waiting": any(cb.state == FreshBooksCallback.State.WAITING for cb, _ in rows),
     })
 
 
@@ -238,6 +239,25 @@ def _failure_text(exc: FreshBooksError) -> str:
     if isinstance(exc, Transient | RateLimited):
         return "FreshBooks could not be reached just now. Please try again in a few minutes."
     return f"FreshBooks refused the request ({exc.message}). Please try again."
+
+
+@tenant_view
+@require_POST
+def connection_test(request):
+    try:
+        check = services.connection_test(tenant=request.tenant)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    except FreshBooksError as exc:
+        messages.error(request, f"Connection test failed. {_failure_text(exc)}")
+    else:
+        who = f" as {check.email}" if check.email else ""
+        if check.business_still_there:
+            messages.success(request, f"FreshBooks answered: connected to {check.business_name}{who}.")
+        else:
+            messages.error(request, f"FreshBooks answered{who}, but that login no longer belongs to "
+                                    f"{check.business_name}. Connect FreshBooks again with a login of the business.")
+    return redirect("freshbooks:overview")
 
 
 @tenant_view

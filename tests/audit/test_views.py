@@ -25,6 +25,18 @@ def test_search_page_filters_and_shows_decrypted_rows(owner_client, tenant, othe
     assert 'class="badge held"' in html
 
 
+def test_search_form_is_folded_until_a_filter_is_in_use(owner_client, tenant):
+    DeliveryFactory(tenant=tenant, counterparty_name="Globex", status="posted", amount=Decimal("1250.00"))
+    assert '<details class="card search-box" id="search">' in owner_client.get("/activity/").content.decode()
+    sorted_only = owner_client.get("/activity/", {"sort": "amount"}).content.decode()
+    assert '<details class="card search-box" id="search">' in sorted_only
+    filtered = owner_client.get("/activity/", {"counterparty": "globex"}).content.decode()
+    assert '<details class="card search-box" id="search" open>' in filtered and "(filters in use)" in filtered
+    assert "1,250.00 USD" in owner_client.get("/activity/").content.decode()  # amounts read like the dashboard's
+    wrong = owner_client.get("/activity/", {"amount_min": "lots"}).content.decode()
+    assert '<details class="card search-box" id="search" open>' in wrong
+
+
 def test_search_page_shows_ignored_events_section(owner_client, tenant):
     InboundEventFactory(tenant=tenant, name="invoice.create", status=InboundEvent.Status.IGNORED,
                         status_reason="No rule matched this event")
@@ -70,6 +82,24 @@ def test_detail_shows_payload_event_rules_attempts_and_slack_link(owner_client, 
     assert "Big invoices to #sales" in html
     assert "Rate limited" in html and "Slack asked to wait 3 s" in html
     assert "https://slack.com/app_redirect?team=T0001&amp;channel=C0SALES" in html
+
+
+def test_detail_names_the_channels_of_the_rules_that_matched(owner_client, tenant, other_tenant):
+    # Given an event whose rule chose #old-sales (its delivery later moved to #general) and a rule whose
+    # channel no delivery names
+    event = InboundEventFactory(tenant=tenant, matched_rules=[
+        {"id": 1, "name": "Invoices", "channel_id": "C0OLD"}, {"id": 2, "name": "Unknown", "channel_id": "C0NONE"}])
+    moved = DeliveryFactory(tenant=tenant, inbound_event=event, channel_id="C0GEN", channel_name="general",
+                            amount=Decimal("1250.00"))
+    DeliveryFactory(tenant=tenant, channel_id="C0OLD", channel_name="old-sales")
+    DeliveryFactory(tenant=other_tenant, channel_id="C0NONE", channel_name="their-channel")
+
+    html = owner_client.get(f"/activity/deliveries/{moved.pk}/").content.decode()
+
+    assert "Invoices <span class=\"muted\">→ #old-sales</span>" in html
+    assert "Unknown <span class=\"muted\">→ channel C0NONE</span>" in html  # never another business's name
+    assert "their-channel" not in html
+    assert "1,250.00" in html
 
 
 def test_detail_of_another_tenants_delivery_is_404(owner_client, other_tenant):

@@ -37,12 +37,35 @@ class Console:
 
     def __init__(self, page):
         self.errors: list[str] = []
-        page.on("console", lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+        page.on("console", lambda msg: self.errors.append(f"console: {msg.text} ({msg.location.get('url')})")
+                if msg.type == "error" else None)
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
 
     def assert_clean(self, where: str):
         errors, self.errors = self.errors, []
         assert errors == [], f"console errors on {where}: {errors}"
+
+
+def overflowing(page) -> list[str]:
+    """What sticks out of the viewport on the right, not counting what a scrolling box (a wide table) clips:
+    empty when the page fits the screen."""
+    return page.evaluate("""() => {
+      const clipped = el => {
+        for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+          if (getComputedStyle(p).overflowX !== 'visible') return true;
+        }
+        return false;
+      };
+      const out = [];
+      for (const el of document.querySelectorAll('body *')) {
+        if (el.closest('.skip-link')) continue;
+        const r = el.getBoundingClientRect();
+        if (r.width && r.right > window.innerWidth + 1 && !clipped(el))
+          out.push(el.tagName + '.' + el.className + ' ' + Math.round(r.right));
+      }
+      if (document.documentElement.scrollWidth > window.innerWidth) out.push('page ' + document.documentElement.scrollWidth);
+      return out.slice(0, 10);
+    }""")
 
 
 @pytest.fixture

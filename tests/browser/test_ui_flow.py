@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.models import Delivery
 from tenants.models import Membership, Role, Tenant
-from tests.browser.conftest import DESKTOP, PHONE
+from tests.browser.conftest import DESKTOP, PHONE, overflowing
 from tests.ui.factories import delivery, inbound_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,23 +35,9 @@ def _log_in(page, email):
     page.wait_for_url("**/dashboard/")
 
 
-def _overflowing(page) -> list[str]:
-    """Elements sticking out of the viewport on the right (outside scrolling containers): empty when the page fits."""
-    return page.evaluate("""() => {
-      const out = [];
-      for (const el of document.querySelectorAll('body *')) {
-        if (el.closest('.table-scroll table, .main-nav ul, .skip-link')) continue;
-        const r = el.getBoundingClientRect();
-        if (r.width && r.right > window.innerWidth + 1) out.push(el.tagName + '.' + el.className + ' ' + Math.round(r.right));
-      }
-      if (document.documentElement.scrollWidth > window.innerWidth) out.push('page ' + document.documentElement.scrollWidth);
-      return out.slice(0, 10);
-    }""")
-
-
 def _fits_width(page) -> bool:
-    overflowing = _overflowing(page)
-    assert overflowing == [], overflowing
+    sticking_out = overflowing(page)
+    assert sticking_out == [], sticking_out
     return True
 
 

@@ -76,9 +76,20 @@ def test_viewers_see_the_pages_but_cannot_change(viewer_client, tenant, connecti
     for url in ("/freshbooks/", "/freshbooks/callbacks/", "/freshbooks/disconnect/"):
         page = viewer_client.get(url)
         assert page.status_code == 200, url
-        assert "Resend verification" not in page.content.decode()
+        assert "Resend the code" not in page.content.decode()
+        assert "Set up missing notifications" not in page.content.decode()
     for url in ("/freshbooks/callbacks/register/", f"/freshbooks/callbacks/{ours.pk}/resend/"):
         assert viewer_client.post(url).status_code == 403, url
+
+
+def test_waiting_notifications_say_that_a_reload_shows_the_answer(owner_client, connection):
+    make_callback(connection, "invoice.create", callback_id="1", state=FreshBooksCallback.State.WAITING)
+    page = owner_client.get("/freshbooks/callbacks/").content.decode()
+    assert "FreshBooks usually confirms within a few seconds: reload this page" in page
+    assert "Resend the code" in page and "Set up missing notifications" in page
+
+    FreshBooksCallback.objects.update(state=FreshBooksCallback.State.VERIFIED)
+    assert "usually confirms" not in owner_client.get("/freshbooks/callbacks/").content.decode()
 
 
 def test_pages_never_show_secrets(owner_client, tenant, connection):
@@ -95,7 +106,7 @@ def test_overview_shows_refused_webhooks(owner_client, tenant, connection):
     webhook_rejection_record(tenant=tenant)
     webhook_rejection_record(tenant=tenant)
     page = owner_client.get("/freshbooks/").content.decode()
-    assert "Refused webhooks (7 days)</th><td>2" in page
+    assert "Refused notifications (7 days)</th><td>2" in page
 
 
 # --- Operator commands ---------------------------------------------------------------------------------

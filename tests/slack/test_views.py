@@ -48,6 +48,9 @@ def test_page_with_a_revoked_installation_says_why(owner_client, installation):
 def test_viewer_sees_the_page_but_cannot_change_anything(viewer_client, installation, slack_api):
     html = page(viewer_client)
     assert "Uninstall" not in html and "Send test message" not in html
+    # no button that would answer 403: testing the connection and refreshing channels are for admins too
+    assert "Test connection" not in html and "Refresh channels" not in html
+    assert "Connected to <strong>" in html
     for url in ["/slack/test-message/", "/slack/channels/refresh/", "/slack/uninstall/"]:
         assert viewer_client.post(url, {"channel": "C1"}).status_code == 403, url
     assert viewer_client.get("/slack/uninstall/").status_code == 403

@@ -3,10 +3,13 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from audit.models import Delivery
 from connector import dashboard, onboarding
+from tests.conftest import _signed_in
+from tests.freshbooks.conftest import make_connection
 from tests.ui.factories import delivery, inbound_event
 
 
@@ -121,3 +124,24 @@ def test_webhook_url_with_copy_button(owner_client, tenant):
     page = owner_client.get("/dashboard/").content.decode()
     assert f'<code id="webhook-url">{tenant.webhook_url}</code>' in page
     assert 'data-copy-target="webhook-url"' in page
+
+
+@pytest.mark.django_db
+def test_latest_messages_say_why_one_is_held_in_plain_words(owner_client, tenant):
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_not_found", channel_name="sales")
+    page = owner_client.get("/dashboard/").content.decode()
+    latest = page[page.index('id="latest-panel"'):]
+    assert "#sales no longer exists, or it is private and the bot is not in it" in latest
+    assert "channel_not_found" not in latest
+
+
+@pytest.mark.django_db
+def test_connection_buttons_say_what_they_do_for_each_role(owner_client, viewer, tenant):
+    make_connection(tenant)
+    viewer_client = _signed_in(Client(), viewer, tenant)
+    owner_page = owner_client.get("/dashboard/").content.decode()
+    assert 'href="/freshbooks/" role="button" class="small secondary">Test connection</a>' in owner_page
+    assert 'href="/slack/" role="button" class="small secondary">Connect</a>' in owner_page
+    viewer_page = viewer_client.get("/dashboard/").content.decode()
+    assert "Test connection" not in viewer_page  # the FreshBooks page has no test button for viewers
+    assert 'href="/freshbooks/" role="button" class="small secondary">View</a>' in viewer_page
