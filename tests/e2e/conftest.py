@@ -3,6 +3,7 @@ with the FreshBooks and Slack stand-ins. One stack per test module; each test ge
 
 import itertools
 import os
+import re
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -10,6 +11,7 @@ import pytest
 import requests
 
 from sandbox.stack import Stack, StackConfig
+from tests.e2e.browser import Browser, forms_of
 
 _tenants = itertools.count(1)
 
@@ -77,14 +79,28 @@ def last_line(completed) -> str:
     return completed.stdout.strip().splitlines()[-1]
 
 
+def stand_ins_fresh(stack) -> str:
+    """Each test starts from a fresh FreshBooks account (so no earlier test's callbacks receive its events)
+    and a Slack workspace without faults or pending revocations. Slack keeps its messages: tests look at
+    those posted after the returned ts."""
+    stack.freshbooks("POST", "/_control/reset")
+    stack.freshbooks("DELETE", "/_control/faults")
+    stack.slack("DELETE", "/_control/faults")
+    stack.slack("POST", "/_control/settings", json={"channel_rate_window": 1.0})
+    return f"{time.time():.6f}"
+
+
 @pytest.fixture
 def operator(stack):
+    since = stand_ins_fresh(stack)
     n = next(_tenants)
     email = f"owner{n}@example.com"
     slug = last_line(stack.manage("createtenant", "--name", f"E2E Business {n}", "--owner", email,
                                   "--password", "a-long-e2e-passphrase"))
     token = last_line(stack.manage("apitoken", "--tenant", slug, "--user", email))
-    return Operator(stack, slug, email, token)
+    operator = Operator(stack, slug, email, token)
+    operator.since_ts = since
+    return operator
 
 
 @pytest.fixture
@@ -109,5 +125,59 @@ def channel_id(stack, name: str) -> str:
     raise KeyError(name)
 
 
-def messages(stack, channel: str) -> list[dict]:
-    return stack.slack("GET", "/_control/messages", params={"channel": channel})["messages"]
+def messages(stack, channel: str, since_ts: str | None = None) -> list[dict]:
+    params = {"channel": channel} | ({"since_ts": since_ts} if since_ts else {})
+    return stack.slack("GET", "/_control/messages", params=params)["messages"]
+
+
+# --- A person at a browser ----------------------------------------------------------------------------
+
+PASSWORD = "a-long-e2e-passphrase"
+
+
+def sign_up(stack, business_name: str, email: str) -> Browser:
+    """Signs up through /accounts/signup/ like a browser (CSRF token from the form): logged in after."""
+    browser = Browser(stack.web_url)
+    browser.get("/accounts/signup/")
+    page = browser.submit(button="Create account", data={"business_name": business_name, "email": email,
+                                                         "password": PASSWORD, "base_currency": "USD"})
+    assert page.status_code == 200 and page.url.endswith("/dashboard/"), (page.url, page.text[:2000])
+    return browser
+
+
+def connect_freshbooks(browser: Browser, stack, business_name: str | None = None):
+    """FreshBooks page -> Connect -> the stand-in's authorize page -> Allow -> back to the app (choosing
+    `business_name` when the login has several) -> the callbacks page."""
+    browser.get("/freshbooks/")
+    browser.follow("Connect FreshBooks")
+    page = browser.submit(button="Continue to FreshBooks")
+    assert page.url.startswith(f"{stack.freshbooks_url}/oauth/authorize"), page.url
+    assert "Authorize" in page.text
+    page = browser.submit(button="Allow")
+    if "Which business?" in page.text:
+        chosen = next(f for f in forms_of(page.text) if "business_id" in f.fields)
+        assert business_name, "the login has several businesses: say which"
+        value = re.search(r'value="([^"]+)"[^>]*>\s*' + re.escape(business_name), page.text)
+        assert value, f"{business_name} not offered"
+        page = browser.submit(button="Connect this business", data={"business_id": value.group(1)})
+        assert chosen
+    assert page.status_code == 200 and page.url.endswith("/freshbooks/callbacks/"), (page.url, page.text[:2000])
+    return page
+
+
+def callbacks_verified(browser: Browser) -> bool:
+    """The app's callbacks page lists every callback, each Verified."""
+    page = browser.get("/freshbooks/callbacks/")
+    states = re.findall(r"<td>(Verified|Waiting[^<]*|Failed[^<]*)</td>", page.text)
+    return bool(states) and all(state == "Verified" for state in states)
+
+
+def add_to_slack(browser: Browser, stack, *, again: bool = False):
+    """Slack page -> Add to Slack -> the stand-in's authorize page -> Allow -> back to the app."""
+    browser.get("/slack/")
+    page = browser.follow("Add to Slack again" if again else "Add to Slack")
+    assert page.url.startswith(f"{stack.slack_url}/oauth/v2/authorize"), page.url
+    page = browser.submit(button="Allow")
+    assert page.status_code == 200 and page.url.endswith("/slack/"), (page.url, page.text[:2000])
+    assert "Connected to" in page.text, page.text[:3000]
+    return page
