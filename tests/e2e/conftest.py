@@ -2,18 +2,22 @@
 with the FreshBooks and Slack stand-ins. One stack per test module; each test gets its own tenant."""
 
 import itertools
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 
-from sandbox.stack import Stack, StackConfig
+from sandbox.stack import ROOT, Stack, StackConfig
 from tests.e2e.browser import Browser, forms_of
 
 _tenants = itertools.count(1)
+PASSWORD = "a-long-e2e-passphrase"  # every e2e user's
 
 
 def pytest_collection_modifyitems(items):
@@ -90,15 +94,40 @@ def stand_ins_fresh(stack) -> str:
     return f"{time.time():.6f}"
 
 
+# Runs several operator commands in one Python process (each `manage.py` start costs seconds). Each
+# argument may name an earlier command's last line of output as {command_name}.
+_BATCH = """
+import io, json, sys
+import django
+django.setup()
+from django.core.management import call_command
+last = {}
+for argv in json.loads(sys.argv[1]):
+    argv = [a.format(**last) for a in argv]
+    out = io.StringIO()
+    call_command(*argv, stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    last[argv[0]] = lines[-1] if lines else ""
+print(json.dumps(last))
+"""
+
+
+def manage_batch(stack, *commands: list[str]) -> dict[str, str]:
+    """The operator commands, in order, in one process; each command's last line of output by name."""
+    completed = subprocess.run([sys.executable, "-c", _BATCH, json.dumps(commands)], cwd=ROOT, env=stack.env(),
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(last_line(completed))
+
+
 @pytest.fixture
 def operator(stack):
     since = stand_ins_fresh(stack)
     n = next(_tenants)
     email = f"owner{n}@example.com"
-    slug = last_line(stack.manage("createtenant", "--name", f"E2E Business {n}", "--owner", email,
-                                  "--password", "a-long-e2e-passphrase"))
-    token = last_line(stack.manage("apitoken", "--tenant", slug, "--user", email))
-    operator = Operator(stack, slug, email, token)
+    out = manage_batch(stack, ["createtenant", "--name", f"E2E Business {n}", "--owner", email, "--password", PASSWORD],
+                       ["apitoken", "--tenant", "{createtenant}", "--user", email])
+    operator = Operator(stack, out["createtenant"], email, out["apitoken"])
     operator.since_ts = since
     return operator
 
@@ -107,13 +136,14 @@ def operator(stack):
 def connected(stack, operator):
     """The operator's tenant connected to both stand-ins by the operator commands, callbacks verified."""
     fb = stack.freshbooks("POST", "/_control/tokens")
-    stack.manage("connect_freshbooks", "--tenant", operator.slug, "--access-token", fb["access_token"],
-                 "--refresh-token", fb["refresh_token"], "--expires-in", str(fb.get("expires_in", 43200)),
-                 "--account-id", fb["account_id"], "--business-id", str(fb["business_id"]))
     sl = stack.slack("POST", "/_control/tokens")
-    stack.manage("connect_slack", "--tenant", operator.slug, "--bot-token", sl["access_token"],
-                 "--team-id", sl["team_id"], "--team-name", sl["team_name"])
-    stack.manage("register_callbacks", "--tenant", operator.slug)
+    manage_batch(stack,
+                 ["connect_freshbooks", "--tenant", operator.slug, "--access-token", fb["access_token"],
+                  "--refresh-token", fb["refresh_token"], "--expires-in", str(fb.get("expires_in", 43200)),
+                  "--account-id", fb["account_id"], "--business-id", str(fb["business_id"])],
+                 ["connect_slack", "--tenant", operator.slug, "--bot-token", sl["access_token"],
+                  "--team-id", sl["team_id"], "--team-name", sl["team_name"]],
+                 ["register_callbacks", "--tenant", operator.slug])
     operator.account_id = fb["account_id"]
     return operator
 
@@ -131,9 +161,6 @@ def messages(stack, channel: str, since_ts: str | None = None) -> list[dict]:
 
 
 # --- A person at a browser ----------------------------------------------------------------------------
-
-PASSWORD = "a-long-e2e-passphrase"
-
 
 def sign_up(stack, business_name: str, email: str) -> Browser:
     """Signs up through /accounts/signup/ like a browser (CSRF token from the form): logged in after."""

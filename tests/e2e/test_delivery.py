@@ -1,9 +1,14 @@
 """Delivery over real processes: every event kind to the channels its rules name, redelivered webhooks,
 a 429 storm, a broken channel fixed by changing the rule, replays and who may replay."""
 
+import quopri
+import re
 from collections import Counter
 
-from tests.e2e.conftest import channel_id, messages, wait_for
+import requests
+
+from tests.e2e.browser import Browser
+from tests.e2e.conftest import PASSWORD, channel_id, last_line, messages, wait_for
 
 SETTLE = 90  # seconds for a burst of events to be posted at Slack's pace of one per second per channel
 
@@ -106,3 +111,129 @@ def test_each_event_kind_reaches_exactly_the_channels_its_rules_name(stack, conn
         assert all(part in text for part in wanted[event]), (event, text)
     assert "Status: draft → partial" in [t for e, t in texts if e == "invoice.update"][0]
     assert stack.slack("GET", "/_control/stats")["duplicates"] == 0
+
+
+def invoice_rule(operator, *channels: str) -> None:
+    add_rules(operator, *({"name": f"Invoices to {c}", "events": ["invoice.create"], "channel_id": c}
+                          for c in channels))
+
+
+def posted(operator, count: int, timeout: float = SETTLE) -> list[dict]:
+    return wait_for(lambda: len(d := operator.deliveries(status="posted")) >= count and d, timeout=timeout,
+                    message=f"{count} deliveries posted; have "
+                    f"{[(d['event'], d['status']) for d in operator.deliveries()]}")
+
+
+def test_a_redelivered_webhook_is_posted_once(stack, connected):
+    accounting = channel_id(stack, "accounting")
+    add_rules(connected, {"name": "Invoices", "events": ["invoice.create", "invoice.update"],
+                          "channel_id": accounting})
+    invoice = fb(stack, "/_control/invoices", amount="75.00", organization="Echo Echo Ltd")
+    posted(connected, 1)
+    sent = fb(stack, f"/_control/invoices/{invoice['invoice']['id']}/send")
+    posted(connected, 2)
+
+    # FreshBooks retries both the create and the update (same body, same signature).
+    retried = [invoice["events"][-1]] + [e for e in sent["events"] if e["name"] == "invoice.update"]
+    for event in retried:
+        fb(stack, f"/_control/events/{event['id']}/redeliver")
+    wait_for(lambda: webhooks_sent(stack), timeout=30, message="the redeliveries answered")
+    answers = [a["status"] for e in retried for w in stack.freshbooks(
+        "GET", "/_control/webhooks", params={"object_id": e["object_id"], "name": e["name"]})["webhooks"]
+        for a in w["attempts"]]
+    assert answers.count(200) >= 4  # the app took each one twice, gladly
+    stack.manage("sweep")
+    wait_for(lambda: not any(d["status"] != "posted" for d in connected.deliveries()), timeout=10,
+             message="nothing left to post")
+
+    assert sorted(d["event"] for d in connected.deliveries()) == ["invoice.create", "invoice.update"]
+    in_channel = messages(stack, accounting, connected.since_ts)
+    assert len(in_channel) == 2 and "Echo Echo Ltd" in in_channel[0]["text"]
+    assert "draft → sent" in in_channel[1]["text"]
+
+
+def test_a_429_storm_still_posts_every_message_exactly_once(stack, connected):
+    accounting, exec_alerts = channel_id(stack, "accounting"), channel_id(stack, "exec-alerts")
+    invoice_rule(connected, accounting, exec_alerts)
+    stack.slack("POST", "/_control/faults", json={"ratelimit_rate": 0.5, "seed": 8})
+    before = stack.slack("GET", "/_control/stats")
+    clients = [f"Storm Client {n:02d}" for n in range(8)]
+    for n, client in enumerate(clients):
+        fb(stack, "/_control/invoices", amount=f"{100 + n}.00", organization=client)
+
+    done = posted(connected, 2 * len(clients), timeout=SETTLE)
+    stats = stack.slack("GET", "/_control/stats")
+    assert stats["random_ratelimited"] > before["random_ratelimited"]  # Slack did push back
+    assert stats["duplicates"] == 0
+    assert len(done) == 2 * len(clients)
+    for channel in (accounting, exec_alerts):
+        texts = [m["text"] for m in messages(stack, channel, connected.since_ts)]
+        assert sorted(c for c in clients for t in texts if c in t) == clients  # each once
+
+
+def test_a_missing_channel_holds_until_the_rule_points_elsewhere_then_posts_in_order(stack, connected):
+    accounting, team = channel_id(stack, "accounting"), channel_id(stack, "accounting-team")
+    [rule] = add_rules(connected, {"name": "Invoices", "events": ["invoice.create"], "channel_id": accounting})
+    stack.slack("POST", "/_control/faults", json={"channel": accounting, "error": "channel_not_found"})
+    clients = ["Lost One", "Lost Two", "Lost Three"]
+    for client in clients:
+        fb(stack, "/_control/invoices", amount="10.00", organization=client)
+    held = wait_for(lambda: len(h := connected.deliveries(status="held")) == 3 and h, timeout=30,
+                    message="three deliveries held")
+    assert {d["channel_id"] for d in held} == {accounting}
+
+    response = connected.patch(f"/api/v1/rules/{rule['id']}/", json={"channel_id": team})
+    assert response.status_code == 200, response.text
+    done = posted(connected, 3, timeout=30)
+    assert {d["channel_id"] for d in done} == {team}
+    in_team = messages(stack, team, connected.since_ts)
+    assert [next(c for c in clients if c in m["text"]) for m in in_team] == clients  # in order
+    assert messages(stack, accounting, connected.since_ts) == []
+
+
+def emails(stack) -> str:
+    """What the web processes sent by email (the console backend: quoted-printable in the web log)."""
+    return quopri.decodestring(stack.log_text("web").encode()).decode(errors="replace")
+
+
+def invite_viewer(stack, operator, email: str) -> str:
+    """The owner invites a viewer on the settings page; the viewer follows the emailed link and joins.
+    Returns the viewer's API token (from the operator command: viewers cannot make tokens in the UI)."""
+    owner = Browser(stack.web_url)
+    owner.get("/accounts/login/")
+    owner.submit(button="Log in", data={"username": operator.email, "password": PASSWORD})
+    owner.get("/accounts/settings/")
+    page = owner.submit(action="/accounts/settings/invitations/", data={"email": email, "role": "viewer"})
+    assert "Invitation sent" in page.text, page.text[:3000]
+    link = wait_for(lambda: re.findall(rf"{re.escape(stack.web_url)}/accounts/invitations/[\w\-]+/",
+                                       emails(stack)), timeout=10, message="the invitation email")[-1]
+    viewer = Browser(stack.web_url)
+    viewer.get(link)
+    page = viewer.submit(button="Create my account and join", data={"password": PASSWORD})
+    assert "You are viewer" in page.text, page.text[:3000]
+    return last_line(stack.manage("apitoken", "--tenant", operator.slug, "--user", email))
+
+
+def test_a_replay_posts_once_more_linked_to_the_original_and_viewers_may_not_replay(stack, connected):
+    general = channel_id(stack, "general")
+    invoice_rule(connected, general)
+    fb(stack, "/_control/invoices", amount="990.00", organization="Replay Rentals")
+    [original] = posted(connected, 1)
+
+    response = connected.post(f"/api/v1/deliveries/{original['id']}/replay/", json={})
+    assert response.status_code == 202, response.text
+    [replay] = response.json()
+    assert replay["replay_of"] == original["id"] and replay["channel_id"] == general
+    posted(connected, 2)
+    in_channel = messages(stack, general, connected.since_ts)
+    assert len(in_channel) == 2 and all("Replay Rentals" in m["text"] and "$990.00" in m["text"]
+                                        for m in in_channel)
+    assert [m["metadata"]["event_payload"]["delivery_id"] for m in in_channel] == [original["id"], replay["id"]]
+
+    token = invite_viewer(stack, connected, "viewer-replay@example.com")
+    viewer = requests.Session()
+    viewer.headers["Authorization"] = f"Token {token}"
+    assert viewer.get(f"{stack.web_url}/api/v1/deliveries/", timeout=10).json()["count"] == 2
+    refused = viewer.post(f"{stack.web_url}/api/v1/deliveries/{original['id']}/replay/", json={}, timeout=10)
+    assert refused.status_code == 403
+    assert len(connected.deliveries()) == 2 and len(messages(stack, general, connected.since_ts)) == 2

@@ -19,11 +19,11 @@ def test_an_invoice_reaches_the_channels_its_rules_name(stack, connected):
                                                                 "organization": "Acme Plumbing"})
     small = stack.freshbooks("POST", "/_control/invoices", json={"amount": "4000.00", "currency_code": "USD",
                                                                   "organization": "Tiny Tools"})
-    wait_for(lambda: len(messages(stack, accounting)) >= 2, timeout=60, message="two posts in #accounting")
-    wait_for(lambda: len(messages(stack, exec_alerts)) >= 1, timeout=30, message="one post in #exec-alerts")
-    texts = [m["text"] for m in messages(stack, accounting)]
+    wait_for(lambda: len(messages(stack, accounting, connected.since_ts)) >= 2, timeout=60, message="two posts in #accounting")
+    wait_for(lambda: len(messages(stack, exec_alerts, connected.since_ts)) >= 1, timeout=30, message="one post in #exec-alerts")
+    texts = [m["text"] for m in messages(stack, accounting, connected.since_ts)]
     assert any("Acme Plumbing" in t for t in texts) and any("Tiny Tools" in t for t in texts)
-    assert ["Acme Plumbing" in m["text"] for m in messages(stack, exec_alerts)] == [True]
+    assert ["Acme Plumbing" in m["text"] for m in messages(stack, exec_alerts, connected.since_ts)] == [True]
     deliveries = connected.deliveries(status="posted")
     assert len(deliveries) == 3 and all(d["slack_ts"] for d in deliveries)
     assert big and small
