@@ -24,7 +24,6 @@ DEFAULT_FRESHBOOKS_PORT = 8101  # the stand-ins' usual ports (sandbox/README.md)
 DEFAULT_SLACK_PORT = 8102
 CREDENTIALS = ("FRESHBOOKS_CLIENT_ID", "SLACK_CLIENT_ID")  # either set: the real providers are meant
 SANDBOX_PROCFILE = "var/Procfile.sandbox"  # the Procfile plus the two stand-ins, written at each start
-SANDBOX_ENV_FILE = "var/sandbox.env"  # read by honcho after .env, so the stand-ins' addresses win
 STATE_FILES = {"freshbooks": "var/sandbox-freshbooks.json", "slack": "var/sandbox-slack.json"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -147,18 +146,21 @@ def main() -> int:
               "for example:  PORT=8010 SANDBOX_FRESHBOOKS_PORT=8111 SANDBOX_SLACK_PORT=8112 make run\n",
               file=sys.stderr)
         return 1
-    env = {**os.environ, **p.env}
     python = sys.executable
+    # What the processes see: .env, then the environment over it (as the app's settings read them), then
+    # the stand-ins' addresses in sandbox mode. The Procfile's commands live next to this interpreter.
+    env = {**read_dotenv(ROOT / ".env"), **os.environ, **p.env,
+           "PATH": os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])}
     for step in ([python, "bin/check-redis"], [python, "manage.py", "migrate", "--noinput"]):
         if subprocess.run(step, env=env).returncode:  # noqa: S603 - the project's own scripts
             return 1
     honcho = shutil.which("honcho", path=str(Path(python).parent)) or shutil.which("honcho") or "honcho"
-    argv = [honcho, "start", "-d", str(ROOT), "-p", str(p.web_port)]
+    # honcho would lay .env over the environment: it gets the merged environment instead, and no file.
+    argv = [honcho, "start", "-d", str(ROOT), "-p", str(p.web_port), "-e", os.devnull]
     if p.sandbox:
         (ROOT / "var").mkdir(exist_ok=True)
         (ROOT / SANDBOX_PROCFILE).write_text(sandbox_procfile(p, (ROOT / "Procfile").read_text()))
-        (ROOT / SANDBOX_ENV_FILE).write_text("".join(f"{k}={v}\n" for k, v in p.env.items()))
-        argv += ["-f", SANDBOX_PROCFILE, "-e", f".env,{SANDBOX_ENV_FILE}"]
+        argv += ["-f", SANDBOX_PROCFILE]
     else:
         argv += ["-f", "Procfile"]
     print(banner(p), flush=True)

@@ -172,10 +172,13 @@ def sign_up(stack, business_name: str, email: str) -> Browser:
     return browser
 
 
-def connect_freshbooks(browser: Browser, stack, business_name: str | None = None):
-    """FreshBooks page -> Connect -> the stand-in's authorize page -> Allow -> back to the app (choosing
-    `business_name` when the login has several) -> the callbacks page."""
-    browser.get("/freshbooks/")
+def connect_freshbooks(browser: Browser, stack, business_name: str | None = None, *, from_dashboard=False):
+    """FreshBooks page (or the dashboard's step button) -> Connect -> the stand-in's authorize page -> Allow
+    -> back to the app (choosing `business_name` when the login has several) -> the callbacks page."""
+    if from_dashboard:
+        browser.follow("Connect FreshBooks")
+    else:
+        browser.get("/freshbooks/")
     browser.follow("Connect FreshBooks")
     page = browser.submit(button="Continue to FreshBooks")
     assert page.url.startswith(f"{stack.freshbooks_url}/oauth/authorize"), page.url
@@ -199,9 +202,13 @@ def callbacks_verified(browser: Browser) -> bool:
     return bool(states) and all(state == "Verified" for state in states)
 
 
-def add_to_slack(browser: Browser, stack, *, again: bool = False):
-    """Slack page -> Add to Slack -> the stand-in's authorize page -> Allow -> back to the app."""
-    browser.get("/slack/")
+def add_to_slack(browser: Browser, stack, *, again: bool = False, from_dashboard: bool = False):
+    """Slack page (or the dashboard's step button) -> Add to Slack -> the stand-in's authorize page -> Allow
+    -> back to the app."""
+    if from_dashboard:
+        browser.follow("Add to Slack")
+    else:
+        browser.get("/slack/")
     page = browser.follow("Add to Slack again" if again else "Add to Slack")
     assert page.url.startswith(f"{stack.slack_url}/oauth/v2/authorize"), page.url
     page = browser.submit(button="Allow")
