@@ -68,8 +68,8 @@ def test_each_event_kind_reaches_exactly_the_channels_its_rules_name(stack, conn
     accounting, exec_alerts = channel_id(stack, "accounting"), channel_id(stack, "exec-alerts")
     team, general = channel_id(stack, "accounting-team"), channel_id(stack, "general")
     add_rules(connected,
-              {"name": "Invoices", "events": ["invoice.create", "invoice.update", "invoice.delete"],
-               "channel_id": accounting},
+              {"name": "Invoices", "events": ["invoice.create", "invoice.sendByEmail", "invoice.update",
+                                              "invoice.delete"], "channel_id": accounting},
               {"name": "Large invoices", "events": ["invoice.create"], "min_amount": "1000.00", "currency": "USD",
                "channel_id": exec_alerts},
               {"name": "Payments", "events": ["payment.create", "payment.update", "payment.delete"],
@@ -84,6 +84,8 @@ def test_each_event_kind_reaches_exactly_the_channels_its_rules_name(stack, conn
         (lambda: fb(stack, "/_control/invoices", amount="1500.00", currency_code="USD",
                     organization="Globex Corporation"),
          [("invoice.create", accounting), ("invoice.create", exec_alerts)]),
+        (lambda: fb(stack, f"/_control/invoices/{ids['invoice']}/send"),
+         [("invoice.sendByEmail", accounting), ("invoice.update", accounting)]),
         (lambda: fb(stack, f"/_control/invoices/{ids['invoice']}/pay", amount="600.00"),
          [("payment.create", exec_alerts), ("invoice.update", accounting)]),
         (lambda: fb(stack, f"/_control/payments/{ids['payment']}/update", amount="650.00"),
@@ -121,6 +123,7 @@ def test_each_event_kind_reaches_exactly_the_channels_its_rules_name(stack, conn
     texts = [(d["event"], by_ts[d["slack_ts"]]["text"]) for d in sorted(deliveries, key=lambda d: d["id"])]
     wanted = {  # what each message must say: the amount, the counterparty, the change
         "invoice.create": ("Globex Corporation", "$1,500.00"),
+        "invoice.sendByEmail": ("Globex Corporation", "0000001"),
         "payment.create": ("Globex Corporation", "$600.00"),
         "payment.update": ("Globex Corporation", "$600.00 → $650.00"),
         "payment.delete": ("Globex Corporation", "$650.00", "deleted"),
@@ -135,7 +138,8 @@ def test_each_event_kind_reaches_exactly_the_channels_its_rules_name(stack, conn
     }
     for event, text in texts:
         assert all(part in text for part in wanted[event]), (event, text)
-    assert "Status: draft → partial" in [t for e, t in texts if e == "invoice.update"][0]
+    updates = [t for e, t in texts if e == "invoice.update"]
+    assert "draft → sent" in updates[0] and "sent → partial" in updates[1], updates
     assert stack.slack("GET", "/_control/stats")["duplicates"] == 0
 
 
