@@ -122,6 +122,8 @@ def busy_ports(ports: Mapping[str, int]) -> list[str]:
     busy = []
     for name, port in ports.items():
         with socket.socket() as s:
+            # As the servers bind: a port left in TIME_WAIT by a previous run is free, a listening one is not.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
