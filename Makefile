@@ -21,10 +21,10 @@ services:
 migrate: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 
+# Checks Redis, migrates, starts the Procfile (web, worker, beat) with honcho; with no provider credentials,
+# in sandbox mode with the FreshBooks and Slack stand-ins (bin/run, sandbox/run.py).
 run: install
-	@DEBUG=$${DEBUG:-true} $(PY) bin/check-redis
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(VENV)/bin/honcho start -f Procfile -p $${PORT:-8000}
+	@DEBUG=$${DEBUG:-true} $(PY) bin/run
 
 lint: install
 	$(VENV)/bin/ruff check .

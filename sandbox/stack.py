@@ -140,7 +140,7 @@ class Stack:
         self.stop()
 
     def stop(self) -> None:
-        for name in list(self.processes):
+        for name in reversed(list(self.processes)):  # last started first: Redis goes after its clients
             self._terminate(name)
         self.processes.clear()
 

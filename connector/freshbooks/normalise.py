@@ -186,10 +186,13 @@ def _snapshot_store(*, tenant_id: int, kind: Kind, object_id: str, data: dict, u
             except IntegrityError:  # a concurrent worker stored it first
                 snapshot = (ObjectSnapshot.objects.select_for_update()
                             .get(tenant_id=tenant_id, kind=kind, object_id=object_id))
-        if updated and snapshot.updated == updated:
+        same_stamp = bool(updated) and snapshot.updated == updated
+        if same_stamp and snapshot.data == data:
             return snapshot.previous
+        # Same stamp, other content: a change made within the same second as the stored one (the stamps
+        # have whole seconds), so a newer state.
         baseline = snapshot.data
-        if updated and snapshot.updated and updated < snapshot.updated:
+        if not same_stamp and updated and snapshot.updated and updated < snapshot.updated:
             return baseline  # an older state than the one stored: compare, but keep the newer snapshot
         snapshot.previous, snapshot.data, snapshot.updated = snapshot.data, data, updated
         snapshot.save(update_fields=["previous", "data", "updated", "updated_at"])
@@ -257,6 +260,7 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
     if action == Action.CREATED:
         dedupe_key = f"{name}:{object_id}"
     else:
-        stamp = updated or hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:16]
-        dedupe_key = f"{name}:{object_id}:{stamp}"
+        # The stamp and the content: two changes within one second share a stamp but are two pieces of news.
+        digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:16]
+        dedupe_key = f"{name}:{object_id}:{updated}:{digest}" if updated else f"{name}:{object_id}:{digest}"
     return Normalised(event=event, fetched=ctx.fetched, dedupe_key=dedupe_key)

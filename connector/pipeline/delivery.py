@@ -61,7 +61,9 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     parked = pacing.parked_for(team_id, channel_id)
     if parked:
         return DrainResult(again_in=parked)
-    candidate = due_deliveries(team_id, channel_id).order_by("id").values_list("id", flat=True).first()
+    # In the order FreshBooks told us of the events (inbound ids), not the order workers finished fetching them.
+    candidate = (due_deliveries(team_id, channel_id).order_by("inbound_event_id", "id")
+                 .values_list("id", flat=True).first())
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
     wait = pacing.take_slot(team_id, channel_id)

@@ -2,16 +2,22 @@
 with the FreshBooks and Slack stand-ins. One stack per test module; each test gets its own tenant."""
 
 import itertools
+import json
 import os
+import re
+import subprocess
+import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
 
-from sandbox.stack import Stack, StackConfig
+from sandbox.stack import ROOT, Stack, StackConfig
+from tests.e2e.browser import Browser
 
 _tenants = itertools.count(1)
+PASSWORD = "a-long-e2e-passphrase"  # every e2e user's
 
 
 def pytest_collection_modifyitems(items):
@@ -77,27 +83,67 @@ def last_line(completed) -> str:
     return completed.stdout.strip().splitlines()[-1]
 
 
+def stand_ins_fresh(stack) -> str:
+    """Each test starts from a fresh FreshBooks account (so no earlier test's callbacks receive its events)
+    and a Slack workspace without faults or pending revocations. Slack keeps its messages: tests look at
+    those posted after the returned ts."""
+    stack.freshbooks("POST", "/_control/reset")
+    stack.freshbooks("DELETE", "/_control/faults")
+    stack.slack("DELETE", "/_control/faults")
+    stack.slack("POST", "/_control/settings", json={"channel_rate_window": 1.0})
+    return f"{time.time():.6f}"
+
+
+# Runs several operator commands in one Python process (each `manage.py` start costs seconds). Each
+# argument may name an earlier command's last line of output as {command_name}.
+_BATCH = """
+import io, json, sys
+import django
+django.setup()
+from django.core.management import call_command
+last = {}
+for argv in json.loads(sys.argv[1]):
+    argv = [a.format(**last) for a in argv]
+    out = io.StringIO()
+    call_command(*argv, stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    last[argv[0]] = lines[-1] if lines else ""
+print(json.dumps(last))
+"""
+
+
+def manage_batch(stack, *commands: list[str]) -> dict[str, str]:
+    """The operator commands, in order, in one process; each command's last line of output by name."""
+    completed = subprocess.run([sys.executable, "-c", _BATCH, json.dumps(commands)], cwd=ROOT, env=stack.env(),
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(last_line(completed))
+
+
 @pytest.fixture
 def operator(stack):
+    since = stand_ins_fresh(stack)
     n = next(_tenants)
     email = f"owner{n}@example.com"
-    slug = last_line(stack.manage("createtenant", "--name", f"E2E Business {n}", "--owner", email,
-                                  "--password", "a-long-e2e-passphrase"))
-    token = last_line(stack.manage("apitoken", "--tenant", slug, "--user", email))
-    return Operator(stack, slug, email, token)
+    out = manage_batch(stack, ["createtenant", "--name", f"E2E Business {n}", "--owner", email, "--password", PASSWORD],
+                       ["apitoken", "--tenant", "{createtenant}", "--user", email])
+    operator = Operator(stack, out["createtenant"], email, out["apitoken"])
+    operator.since_ts = since
+    return operator
 
 
 @pytest.fixture
 def connected(stack, operator):
     """The operator's tenant connected to both stand-ins by the operator commands, callbacks verified."""
     fb = stack.freshbooks("POST", "/_control/tokens")
-    stack.manage("connect_freshbooks", "--tenant", operator.slug, "--access-token", fb["access_token"],
-                 "--refresh-token", fb["refresh_token"], "--expires-in", str(fb.get("expires_in", 43200)),
-                 "--account-id", fb["account_id"], "--business-id", str(fb["business_id"]))
     sl = stack.slack("POST", "/_control/tokens")
-    stack.manage("connect_slack", "--tenant", operator.slug, "--bot-token", sl["access_token"],
-                 "--team-id", sl["team_id"], "--team-name", sl["team_name"])
-    stack.manage("register_callbacks", "--tenant", operator.slug)
+    manage_batch(stack,
+                 ["connect_freshbooks", "--tenant", operator.slug, "--access-token", fb["access_token"],
+                  "--refresh-token", fb["refresh_token"], "--expires-in", str(fb.get("expires_in", 43200)),
+                  "--account-id", fb["account_id"], "--business-id", str(fb["business_id"])],
+                 ["connect_slack", "--tenant", operator.slug, "--bot-token", sl["access_token"],
+                  "--team-id", sl["team_id"], "--team-name", sl["team_name"]],
+                 ["register_callbacks", "--tenant", operator.slug])
     operator.account_id = fb["account_id"]
     return operator
 
@@ -109,5 +155,61 @@ def channel_id(stack, name: str) -> str:
     raise KeyError(name)
 
 
-def messages(stack, channel: str) -> list[dict]:
-    return stack.slack("GET", "/_control/messages", params={"channel": channel})["messages"]
+def messages(stack, channel: str, since_ts: str | None = None) -> list[dict]:
+    params = {"channel": channel} | ({"since_ts": since_ts} if since_ts else {})
+    return stack.slack("GET", "/_control/messages", params=params)["messages"]
+
+
+# --- A person at a browser ----------------------------------------------------------------------------
+
+def sign_up(stack, business_name: str, email: str) -> Browser:
+    """Signs up through /accounts/signup/ like a browser (CSRF token from the form): logged in after."""
+    browser = Browser(stack.web_url)
+    browser.get("/accounts/signup/")
+    page = browser.submit(button="Create account", data={"business_name": business_name, "email": email,
+                                                         "password": PASSWORD, "base_currency": "USD"})
+    assert page.status_code == 200 and page.url.endswith("/dashboard/"), (page.url, page.text[:2000])
+    return browser
+
+
+def connect_freshbooks(browser: Browser, stack, business_name: str | None = None, *, from_dashboard=False):
+    """FreshBooks page (or the dashboard's step button) -> Connect -> the stand-in's authorize page -> Allow
+    -> back to the app (choosing `business_name` when the login has several) -> the callbacks page."""
+    if from_dashboard:
+        browser.follow("Connect FreshBooks")
+    else:
+        browser.get("/freshbooks/")
+    browser.follow("Connect FreshBooks")
+    page = browser.submit(button="Continue to FreshBooks")
+    assert page.url.startswith(f"{stack.freshbooks_url}/oauth/authorize"), page.url
+    assert "Authorize" in page.text
+    page = browser.submit(button="Allow")
+    if "Which business?" in page.text:
+        assert business_name, "the login has several businesses: say which"
+        value = re.search(r'value="([^"]+)"[^>]*>\s*' + re.escape(business_name), page.text)
+        assert value, f"{business_name} not offered"
+        page = browser.submit(button="Connect this business", data={"business_id": value.group(1)})
+    assert page.status_code == 200 and page.url.endswith("/freshbooks/callbacks/"), (page.url, page.text[:2000])
+    return page
+
+
+def callbacks_verified(browser: Browser) -> bool:
+    """The app's callbacks page lists every callback, each Verified."""
+    page = browser.get("/freshbooks/callbacks/")
+    states = re.findall(r"<td>(Verified|Waiting[^<]*|Failed[^<]*)</td>", page.text)
+    return bool(states) and all(state == "Verified" for state in states)
+
+
+def add_to_slack(browser: Browser, stack, *, again: bool = False, from_dashboard: bool = False):
+    """Slack page (or the dashboard's step button) -> Add to Slack -> the stand-in's authorize page -> Allow
+    -> back to the app."""
+    if from_dashboard:
+        browser.follow("Add to Slack")
+    else:
+        browser.get("/slack/")
+    page = browser.follow("Add to Slack again" if again else "Add to Slack")
+    assert page.url.startswith(f"{stack.slack_url}/oauth/v2/authorize"), page.url
+    page = browser.submit(button="Allow")
+    assert page.status_code == 200 and page.url.endswith("/slack/"), (page.url, page.text[:2000])
+    assert "Connected to" in page.text, page.text[:3000]
+    return page

@@ -140,7 +140,7 @@ def test_the_same_update_five_times_normalises_to_one_dedupe_key(post_webhook, t
     invoice = load_fixture("invoice.update")["responses"][0]
     fb_api.get(API + invoice["path"], json=invoice["json"])
     keys = {normalise_inbound(inbound_event=r).dedupe_key for r in rows}
-    assert keys == {"invoice.update:29618:2019-05-01 12:00:03"}
+    assert keys == {"invoice.update:29618:2019-05-01 12:00:03:57df710738db5302"}
 
 
 def test_over_the_rate_limit_is_429(post_webhook, tenant, verified_callback, monkeypatch):

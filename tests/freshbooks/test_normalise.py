@@ -67,6 +67,27 @@ def test_an_update_after_the_snapshot_says_what_changed_and_normalising_again_sa
     assert snapshot.data["status"] == "paid" and snapshot.updated == "2019-05-01 12:00:03"
 
 
+def test_a_change_within_the_same_second_as_the_stored_state_still_says_what_changed(tenant, connection, fb_api):
+    # Given the state stored when the invoice was paid (stamp 12:00:03), then, in that same second, its due
+    # date moved: FreshBooks' stamp has whole seconds, so the new state carries the same stamp.
+    fixture = load_fixture("invoice.update")
+    invoice = fixture["responses"][0]["json"]["response"]["result"]["invoice"]
+    path = API + fixture["responses"][0]["path"]
+    fb_api.get(path, json=fixture["responses"][0]["json"])
+    paid = normalise_inbound(inbound_event=InboundEvent.objects.create(
+        tenant=tenant, name="invoice.update", object_id="29618", raw_body=""))
+    fb_api.replace("GET", path, json={"response": {"result": {"invoice": {**invoice, "due_date": "2019-06-01"}}}})
+
+    # When the second update is normalised (and again, as a retry would)
+    inbound = InboundEvent.objects.create(tenant=tenant, name="invoice.update", object_id="29618", raw_body="")
+    moved = normalise_inbound(inbound_event=inbound)
+    again = normalise_inbound(inbound_event=inbound)
+
+    # Then it says what changed, and is news of its own, not a duplicate of the first update
+    assert moved.event.changes == again.event.changes == {"due_date": ["2019-05-20", "2019-06-01"]}
+    assert moved.dedupe_key == again.dedupe_key != paid.dedupe_key
+
+
 def test_a_create_whose_object_is_already_gone_yields_a_deletion_from_what_is_known(tenant, connection, fb_api):
     ObjectSnapshot.objects.create(tenant=tenant, kind="invoice", object_id="77", updated="x",
                                   data={"amount": "99.50", "currency": "EUR", "counterparty": "Zeta",

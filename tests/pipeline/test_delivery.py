@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from audit.models import Delivery, DeliveryAttempt
+from audit.models import Delivery, DeliveryAttempt, InboundEvent
 from connector.pipeline import pacing
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
@@ -47,6 +47,25 @@ def test_channel_posts_oldest_first(installation, slack, make_delivery):
         drain("C1")
     assert [p["text"] for p in slack.posts_to("C1")] == ["msg 0", "msg 1", "msg 2"]
     assert set(Delivery.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"posted"}
+
+
+def test_channel_posts_in_the_order_freshbooks_sent_the_events_not_the_order_they_were_processed(
+        installation, slack, tenant):
+    # Given two webhooks received in order whose processing finished the other way round (concurrent
+    # workers), so the second event's delivery was made first
+    first, second = (InboundEvent.objects.create(tenant=tenant, name="invoice.create", object_id=n, raw_body="",
+                                                 dedupe_key=f"invoice.create:{n}") for n in ("1", "2"))
+    for event, text in ((second, "second event"), (first, "first event")):
+        Delivery.objects.create(tenant=tenant, inbound_event=event, event_name="invoice.create",
+                                object_id=event.object_id, kind="invoice", action="created", slack_team_id=TEAM,
+                                channel_id="C1", channel_name="c1", message_text=text,
+                                message_blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+
+    # When the channel drains
+    drain("C1"), drain("C1")
+
+    # Then the first event is posted first
+    assert [p["text"] for p in slack.posts_to("C1")] == ["first event", "second event"]
 
 
 def test_429_parks_the_channel_until_retry_after(installation, slack, make_delivery):

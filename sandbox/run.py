@@ -1,0 +1,170 @@
+"""`make run` (through bin/run): check Redis, migrate, then start the Procfile's web, worker and beat with
+honcho. With no provider credentials (FRESHBOOKS_CLIENT_ID and SLACK_CLIENT_ID both empty in the
+environment and in .env) it runs in sandbox mode: both stand-ins start alongside, and the app is pointed
+at them, so the whole product can be tried without any account (ARCHITECTURE §6).
+
+`plan()` decides, from the environment and .env, without side effects; `main()` acts on the plan.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.freshbooks.app import FreshBooksConfig
+from sandbox.slack.app import SlackConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEB_PORT = 8000  # the Procfile's web port when PORT is unset
+DEFAULT_FRESHBOOKS_PORT = 8101  # the stand-ins' usual ports (sandbox/README.md)
+DEFAULT_SLACK_PORT = 8102
+CREDENTIALS = ("FRESHBOOKS_CLIENT_ID", "SLACK_CLIENT_ID")  # either set: the real providers are meant
+SANDBOX_PROCFILE = "var/Procfile.sandbox"  # the Procfile plus the two stand-ins, written at each start
+STATE_FILES = {"freshbooks": "var/sandbox-freshbooks.json", "slack": "var/sandbox-slack.json"}
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+@dataclass
+class Plan:
+    sandbox: bool
+    web_url: str
+    web_port: int
+    env: dict[str, str] = field(default_factory=dict)  # set for every process (sandbox mode only)
+    extra_processes: dict[str, str] = field(default_factory=dict)  # Procfile lines added to the three
+    ports: dict[str, int] = field(default_factory=dict)  # name -> port that must be free
+    stand_in_urls: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """.env as honcho and django-environ read it (KEY=VALUE lines, optional quotes, # comments)."""
+    from honcho import environ
+
+    try:
+        return dict(environ.parse(path.read_text()))
+    except OSError:
+        return {}
+
+
+def plan(environ: Mapping[str, str], dotenv: Mapping[str, str], python: str = sys.executable) -> Plan:
+    def get(name: str) -> str:
+        return (environ.get(name) or dotenv.get(name) or "").strip()
+
+    web_port = int(get("PORT") or DEFAULT_WEB_PORT)
+    forced = get("SANDBOX").lower()
+    configured = [name for name in CREDENTIALS if get(name)]
+    if forced in FALSE or (forced not in TRUE and configured):
+        missing = [name for name in CREDENTIALS if name not in configured]
+        notes = [f"{name} is empty: that provider cannot be connected (see README, Configuration)."
+                 for name in missing]
+        return Plan(sandbox=False, web_port=web_port, ports={"web (PORT)": web_port},
+                    web_url=get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{web_port}", notes=notes)
+
+    web_url = (get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{web_port}").rstrip("/")
+    fb_port = int(get("SANDBOX_FRESHBOOKS_PORT") or DEFAULT_FRESHBOOKS_PORT)
+    slack_port = int(get("SANDBOX_SLACK_PORT") or DEFAULT_SLACK_PORT)
+    fb_url, slack_url = f"http://127.0.0.1:{fb_port}", f"http://127.0.0.1:{slack_port}"
+    fb, slack = FreshBooksConfig(), SlackConfig()
+    env = {
+        "PUBLIC_BASE_URL": web_url,
+        "FRESHBOOKS_CLIENT_ID": fb.client_id, "FRESHBOOKS_CLIENT_SECRET": fb.client_secret,
+        "FRESHBOOKS_AUTH_URL": fb_url, "FRESHBOOKS_API_URL": fb_url,
+        "SLACK_CLIENT_ID": slack.client_id, "SLACK_CLIENT_SECRET": slack.client_secret,
+        "SLACK_SIGNING_SECRET": slack.signing_secret, "SLACK_API_URL": f"{slack_url}/api/",
+        "SLACK_OAUTH_URL": f"{slack_url}/oauth/v2/authorize",
+        # The stand-ins read these (sandbox/cli.py): ports, kept state, and where Slack's events go.
+        "SANDBOX_FRESHBOOKS_PORT": str(fb_port),
+        "SANDBOX_FRESHBOOKS_STATE_FILE": get("SANDBOX_FRESHBOOKS_STATE_FILE") or STATE_FILES["freshbooks"],
+        "SANDBOX_SLACK_PORT": str(slack_port),
+        "SANDBOX_SLACK_STATE_FILE": get("SANDBOX_SLACK_STATE_FILE") or STATE_FILES["slack"],
+        "SANDBOX_SLACK_EVENTS_URL": f"{web_url}/slack/events/",
+        "SANDBOX_SLACK_SIGNING_SECRET": slack.signing_secret,
+    }
+    return Plan(sandbox=True, web_url=web_url, web_port=web_port, env=env,
+                extra_processes={"freshbooks": f"{python} -m sandbox.freshbooks",
+                                 "slack": f"{python} -m sandbox.slack"},
+                ports={"web (PORT)": web_port, "FreshBooks stand-in (SANDBOX_FRESHBOOKS_PORT)": fb_port,
+                       "Slack stand-in (SANDBOX_SLACK_PORT)": slack_port},
+                stand_in_urls={"freshbooks": fb_url, "slack": slack_url})
+
+
+def banner(p: Plan) -> str:
+    if not p.sandbox:
+        lines = [f"ml-connector: web on {p.web_url}/ , worker and beat (Ctrl-C stops them all).", *p.notes]
+        return "\n".join(lines) + "\n"
+    fb, slack, app = p.stand_in_urls["freshbooks"], p.stand_in_urls["slack"], p.web_url
+    return f"""
+================================================================================================
+ ml-connector in SANDBOX MODE: no FreshBooks or Slack credentials are set, so two local stand-ins
+ play FreshBooks and Slack. Nothing leaves this machine.
+
+   ml-connector          {app}/
+   FreshBooks stand-in   {fb}/     (make invoices, bills and expenses here)
+   Slack stand-in        {slack}/     (the messages arrive here)
+
+ Try it in five steps (README.md says more):
+   1. Open {app}/accounts/signup/ and create an account.
+   2. Dashboard: Connect FreshBooks > Connect FreshBooks > Continue to FreshBooks > Allow.
+   3. Dashboard: Add to Slack > Add to Slack > Allow.
+   4. Dashboard: Create a rule > Create these two rules.
+   5. On {fb}/ press "Create a sample invoice", then watch #accounting on {slack}/.
+
+ Ctrl-C stops everything. Set FRESHBOOKS_CLIENT_ID and SLACK_CLIENT_ID (README) for the real services.
+================================================================================================
+"""
+
+
+def busy_ports(ports: Mapping[str, int]) -> list[str]:
+    busy = []
+    for name, port in ports.items():
+        with socket.socket() as s:
+            # As the servers bind: a port left in TIME_WAIT by a previous run is free, a listening one is not.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(f"{name} {port}")
+    return busy
+
+
+def sandbox_procfile(p: Plan, procfile: str) -> str:
+    lines = ["# Written by bin/run at each start: the Procfile plus the stand-ins. Edit the Procfile instead.",
+             procfile.rstrip("\n")]
+    lines += [f"{name}: {command}" for name, command in p.extra_processes.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    p = plan(os.environ, read_dotenv(ROOT / ".env"))
+    busy = busy_ports(p.ports)
+    if busy:
+        print(f"\nml-connector cannot start: port{'s' if len(busy) > 1 else ''} already in use: "
+              f"{', '.join(busy)}.\nStop what uses {'them' if len(busy) > 1 else 'it'}, or choose others, "
+              "for example:  PORT=8010 SANDBOX_FRESHBOOKS_PORT=8111 SANDBOX_SLACK_PORT=8112 make run\n",
+              file=sys.stderr)
+        return 1
+    python = sys.executable
+    # What the processes see: .env, then the environment over it (as the app's settings read them), then
+    # the stand-ins' addresses in sandbox mode. The Procfile's commands live next to this interpreter.
+    env = {**read_dotenv(ROOT / ".env"), **os.environ, **p.env,
+           "PATH": os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])}
+    for step in ([python, "bin/check-redis"], [python, "manage.py", "migrate", "--noinput"]):
+        if subprocess.run(step, env=env).returncode:  # noqa: S603 - the project's own scripts
+            return 1
+    honcho = shutil.which("honcho", path=str(Path(python).parent)) or shutil.which("honcho") or "honcho"
+    # honcho would lay .env over the environment: it gets the merged environment instead, and no file.
+    argv = [honcho, "start", "-d", str(ROOT), "-p", str(p.web_port), "-e", os.devnull]
+    if p.sandbox:
+        (ROOT / "var").mkdir(exist_ok=True)
+        (ROOT / SANDBOX_PROCFILE).write_text(sandbox_procfile(p, (ROOT / "Procfile").read_text()))
+        argv += ["-f", SANDBOX_PROCFILE]
+    else:
+        argv += ["-f", "Procfile"]
+    print(banner(p), flush=True)
+    os.execve(honcho, argv, env)  # noqa: S606 - honcho with fixed arguments takes over this process
+    return 0  # not reached: honcho replaced this process
