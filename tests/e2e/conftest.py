@@ -196,7 +196,7 @@ def connect_freshbooks(browser: Browser, stack, business_name: str | None = None
 def callbacks_verified(browser: Browser) -> bool:
     """The app's callbacks page lists every callback, each Verified."""
     page = browser.get("/freshbooks/callbacks/")
-    states = re.findall(r"<td>(Verified|Waiting[^<]*|Failed[^<]*)</td>", page.text)
+    states = re.findall(r'data-label="State">\s*<span class="badge[^"]*">([^<]+)</span>', page.text)
     return bool(states) and all(state == "Verified" for state in states)
 
 
