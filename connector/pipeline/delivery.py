@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.models import Delivery, DeliveryAttempt
 from connector.pipeline import pacing
 from connector.pipeline.policy import (
+    CHANNEL_INTERVAL_MS,
     CLAIM_LEASE,
     DEFAULT_RETRY_AFTER,
     HISTORY_LOOKBACK,
@@ -70,8 +71,14 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     delivery = _claim(candidate)
     if delivery is None:  # another worker took it between our read and our claim
         return DrainResult(again_in=0.0)
-    posted = delivery_send(delivery=delivery, task_id=task_id)
+    try:
+        posted = delivery_send(delivery=delivery, task_id=task_id)
+    finally:
+        pacing.slot_restart(team_id, channel_id)
     again = next_due_in(team_id, channel_id)
+    if again is not None:
+        # The slot just restarted: come back when it opens rather than to be told to wait.
+        again = max(again, CHANNEL_INTERVAL_MS / 1000)
     return DrainResult(again_in=again, posted=int(posted))
 
 
@@ -137,7 +144,9 @@ def delivery_send(*, delivery: Delivery, task_id: str = "") -> bool:
         retry_after = exc.retry_after or DEFAULT_RETRY_AFTER
         pacing.park(delivery.slack_team_id, delivery.channel_id, retry_after,
                     whole_team=getattr(exc, "scope", "channel") == "team")
-        _retry_at(delivery, retry_after, keep_sending_mark=False)
+        # The park holds the channel back; the delivery stays due so that it keeps its place at the head
+        # of the channel's queue (a later delivery must not overtake it when the park ends).
+        _retry_at(delivery, 0, keep_sending_mark=False)
         _attempt(delivery, started, clock, DeliveryAttempt.Outcome.RATE_LIMITED, exc=exc,
                  retry_after=retry_after, next_in=retry_after, task_id=task_id)
         return False

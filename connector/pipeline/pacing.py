@@ -64,6 +64,17 @@ def take_slot(team_id: str, channel_id: str) -> float:
     return 0.0
 
 
+def slot_restart(team_id: str, channel_id: str) -> None:
+    """Start the channel's interval again now that Slack has answered its post.
+
+    Slack may count a post at any moment between receiving it and answering it, and the time between
+    taking a slot and the request reaching Slack varies (database claim, a busy machine). Timing the next
+    slot from the answer keeps two posts at least CHANNEL_INTERVAL_MS apart as Slack sees them, whatever
+    those delays; timing it from the slot alone lets a slow post followed by a fast one arrive too close.
+    """
+    client().set(_channel_key(team_id, channel_id), 1, px=CHANNEL_INTERVAL_MS)
+
+
 def claim_drain(team_id: str, channel_id: str, *, countdown: float, lease: float = 30.0) -> bool:
     """True when no drain of this channel is already scheduled (so the caller schedules one)."""
     return bool(client().set(f"mlc:drain:{team_id}:{channel_id}", 1, px=int((countdown + lease) * 1000), nx=True))
