@@ -87,7 +87,9 @@ def _claim(delivery_id: int) -> Delivery | None:
     mark (its outcome is unknown), so delivery_send looks in Slack's history before posting again."""
     now = timezone.now()
     with transaction.atomic():
-        delivery = (Delivery.objects.select_for_update(skip_locked=True).select_related("tenant")
+        # of=("self",): lock the delivery row only. Locking the joined tenant row too would make concurrent
+        # claims of one tenant's channels (or anything else holding that row) skip each other's deliveries.
+        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",)).select_related("tenant")
                     .filter(pk=delivery_id, status__in=WAITING)
                     .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).first())
         if delivery is None:

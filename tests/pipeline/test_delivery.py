@@ -81,6 +81,40 @@ def test_next_post_in_a_channel_waits_a_full_second_after_slack_answered_a_slow_
     assert first.again_in >= 1.0  # the drain comes back when the slot opens, not to be told to wait
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_channel_posts_while_another_worker_holds_its_tenant_row(installation, slack, make_delivery, tenant):
+    import threading
+
+    from django.db import connection, transaction
+
+    from tenants.models import Tenant
+
+    # Given a waiting delivery, and another worker holding a lock on the tenant's row (claiming a
+    # delivery of another channel of the same tenant, or recording an activity)
+    delivery = make_delivery("C1")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_tenant_row():
+        with transaction.atomic():
+            Tenant.objects.select_for_update().get(pk=tenant.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    other = threading.Thread(target=hold_tenant_row)
+    other.start()
+    assert locked.wait(10)
+    try:
+        # When the channel is drained
+        result = channel_drain_once(team_id=TEAM, channel_id="C1")
+    finally:
+        release.set()
+        other.join()
+    # Then the delivery is posted: the claim locks the delivery's row only
+    delivery.refresh_from_db()
+    assert result.posted == 1 and delivery.status == Delivery.Status.POSTED
+
+
 def test_a_rate_limited_message_keeps_its_place_at_the_head_of_the_channel(installation, slack, make_delivery):
     # Given two messages for one channel, and Slack answering 429 (Retry-After 3 s) to the first post
     first, second = make_delivery("C1", text="first"), make_delivery("C1", text="second")
