@@ -170,8 +170,11 @@ class RssSampler:
     groups, sampled from /proc/<pid>/status VmRSS. The stack starts each in a session of its own, so the
     group id is the leader's pid; a restarted worker is a new group, followed by name."""
 
-    def __init__(self, stack: Stack, groups: tuple[str, ...] = ("web", "worker")):
+    def __init__(self, stack: Stack | None, groups: tuple[str, ...] = ("web", "worker"), processes=None):
+        """`processes`: name -> subprocess.Popen leading each group (default: the stack's, looked up at
+        each sample so that a restarted worker is followed)."""
         self.stack, self.groups = stack, groups
+        self._processes = processes
         self.peak_total_kb = dict.fromkeys(groups, 0)
         self.peak_process_kb = dict.fromkeys(groups, 0)
         self.processes_max = dict.fromkeys(groups, 0)
@@ -199,8 +202,9 @@ class RssSampler:
 
     def sample(self) -> None:
         leaders = {}
+        processes = self._processes if self._processes is not None else self.stack.processes
         for name in self.groups:
-            proc = self.stack.processes.get(name)
+            proc = processes.get(name)
             if proc is not None and proc.poll() is None:
                 leaders[proc.pid] = name
         totals = dict.fromkeys(leaders.values(), 0)

@@ -75,10 +75,11 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
         posted = delivery_send(delivery=delivery, task_id=task_id)
     finally:
         pacing.slot_restart(team_id, channel_id)
+        slot_opens = time.monotonic() + CHANNEL_INTERVAL_MS / 1000
     again = next_due_in(team_id, channel_id)
     if again is not None:
-        # The slot just restarted: come back when it opens rather than to be told to wait.
-        again = max(again, CHANNEL_INTERVAL_MS / 1000)
+        # The slot just restarted: come back when it opens (not later, not to be told to wait).
+        again = max(again, slot_opens - time.monotonic(), 0.0)
     return DrainResult(again_in=again, posted=int(posted))
 
 
