@@ -12,8 +12,10 @@ beat, PostgreSQL, a Redis of its own. Prints ONE JSON line.
   `failure_kinds` "500,503,timeout") and answers 429 to 5% more (seeded: the same run for the same seed).
 - The worker (main process and pool) is SIGKILLed at 20%, 60% and 85% of the events and restarted at once;
   Redis is killed and restarted empty at 45% (queue, pacing and drain state lost). The worker is restarted
-  after that only if it has not reconnected by itself within REDIS_RECONNECT_WAIT seconds; beat is left
-  alone (whether its sweep still runs is reported).
+  after that only if it has not reconnected by itself within REDIS_RECONNECT_WAIT seconds, as a process
+  supervisor would (Celery 5.7 / kombu 5.7 sometimes exit with "Unrecoverable error: AttributeError(...
+  'hostname')" when the broker connection drops while unacknowledged messages are being restored; which
+  happened is reported); beat is left alone (whether its sweep still runs is reported).
 - Then everything settles: the sweep is run every SETTLE_SWEEP_EVERY seconds (as `manage.py sweep` does)
   until no inbound event or delivery is waiting, at most SETTLE_TIMEOUT seconds.
 
@@ -138,11 +140,12 @@ def main() -> None:
                     while time.time() < deadline and not _worker_reconnected(stack, offset):
                         time.sleep(0.5)
                     reconnected = _worker_reconnected(stack, offset)
+                    exited = stack.processes["worker"].poll() is not None
                     if not reconnected:
-                        stack.restart_worker()
+                        stack.restart_worker()  # as a process supervisor would
                     disruptions.append({"at_event": i, "what": "redis killed, restarted empty",
                                         "worker_reconnected_by_itself": reconnected,
-                                        "worker_restarted": not reconnected,
+                                        "worker_exited": exited, "worker_restarted": not reconnected,
                                         "reconnect_s": round(time.time() - restarted, 1)})
                     log(f"redis restarted at event {i}; worker reconnected by itself: {reconnected}")
                     next_at = time.time()
