@@ -1,7 +1,7 @@
 """Benchmark of the FreshBooks webhook intake: gunicorn on PostgreSQL (database mlc_bench, migrated) and
 Redis, one tenant with a verified callback; signed webhooks (each a new invoice.create) at a fixed rate
 (open loop) from this client process, taking turns second by second with the same load against a bare
-Django view on the same stack. Prints ONE JSON line.
+Django view on the same stack. Prints ONE JSON line (with the peak RSS of the gunicorn processes).
 
     .venv/bin/python bench/intake.py [--rate 100] [--seconds 20] [--workers 4]
 
@@ -24,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import RssSampler, machine  # noqa: E402
 
 DATABASE = "mlc_bench"
 PG_URL = "postgres://postgres@127.0.0.1:5432"
@@ -193,10 +195,11 @@ def main() -> None:
     server = _start_gunicorn(env, port, args.workers)
     try:
         count = int(args.rate * args.seconds)
-        _fire(port, {"webhook": _requests(webhook_path, WARMUP_REQUESTS, 1, True),
-                     "bare": _requests("/bench/bare/", WARMUP_REQUESTS, 1, False)}, args.rate)
-        measured = _fire(port, {"webhook": _requests(webhook_path, count, 1_000_000, True),
-                                "bare": _requests("/bench/bare/", count, 1_000_000, False)}, args.rate)
+        with RssSampler(None, groups=("web",), processes={"web": server}) as memory:
+            _fire(port, {"webhook": _requests(webhook_path, WARMUP_REQUESTS, 1, True),
+                         "bare": _requests("/bench/bare/", WARMUP_REQUESTS, 1, False)}, args.rate)
+            measured = _fire(port, {"webhook": _requests(webhook_path, count, 1_000_000, True),
+                                    "bare": _requests("/bench/bare/", count, 1_000_000, False)}, args.rate)
         webhook, bare = measured["webhook"], measured["bare"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -212,7 +215,7 @@ def main() -> None:
         "webhook": webhook, "bare_django_view": bare,
         "client_late_sends": measured["late_sends"], "ratio_p50": round(webhook["p50_ms"] / bare["p50_ms"], 2), "ratio_p99": round(webhook["p99_ms"] / bare["p99_ms"], 2),
         "load_average_1m": round(os.getloadavg()[0], 2), "inbound_events_persisted": persisted, "tasks_enqueued": enqueued - WARMUP_REQUESTS,
-        "goal_p99_under_50ms": webhook["p99_ms"] < 50,
+        "goal_p99_under_50ms": webhook["p99_ms"] < 50, "memory": memory.report(), "machine": machine(),
     }))
 
 

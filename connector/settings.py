@@ -141,6 +141,10 @@ CELERY_BEAT_SCHEDULE = {
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
+# --- Pipeline: seconds between retries of a transient Slack failure, comma separated (empty: the
+# product's schedule in connector/pipeline/policy.py). Only the fault soak (bench/soak.py) shortens it.
+PIPELINE_SLACK_RETRY_SCHEDULE = [int(s) for s in env.list("PIPELINE_SLACK_RETRY_SCHEDULE", default=[]) if s.strip()]
+
 # --- Providers (every outbound call goes to these base URLs, so a stand-in can replace either) ---------
 FRESHBOOKS_CLIENT_ID = env.str("FRESHBOOKS_CLIENT_ID", default="")
 FRESHBOOKS_CLIENT_SECRET = env.str("FRESHBOOKS_CLIENT_SECRET", default="")

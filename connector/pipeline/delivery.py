@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.models import Delivery, DeliveryAttempt
 from connector.pipeline import pacing
 from connector.pipeline.policy import (
+    CHANNEL_INTERVAL_MS,
     CLAIM_LEASE,
     DEFAULT_RETRY_AFTER,
     HISTORY_LOOKBACK,
@@ -72,8 +73,15 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     delivery = _claim(candidate)
     if delivery is None:  # another worker took it between our read and our claim
         return DrainResult(again_in=0.0)
-    posted = delivery_send(delivery=delivery, task_id=task_id)
+    try:
+        posted = delivery_send(delivery=delivery, task_id=task_id)
+    finally:
+        pacing.slot_restart(team_id, channel_id)
+        slot_opens = time.monotonic() + CHANNEL_INTERVAL_MS / 1000
     again = next_due_in(team_id, channel_id)
+    if again is not None:
+        # The slot just restarted: come back when it opens (not later, not to be told to wait).
+        again = max(again, slot_opens - time.monotonic(), 0.0)
     return DrainResult(again_in=again, posted=int(posted))
 
 
@@ -82,7 +90,9 @@ def _claim(delivery_id: int) -> Delivery | None:
     mark (its outcome is unknown), so delivery_send looks in Slack's history before posting again."""
     now = timezone.now()
     with transaction.atomic():
-        delivery = (Delivery.objects.select_for_update(skip_locked=True).select_related("tenant")
+        # of=("self",): lock the delivery row only. Locking the joined tenant row too would make concurrent
+        # claims of one tenant's channels (or anything else holding that row) skip each other's deliveries.
+        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",)).select_related("tenant")
                     .filter(pk=delivery_id, status__in=WAITING)
                     .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).first())
         if delivery is None:
@@ -139,7 +149,9 @@ def delivery_send(*, delivery: Delivery, task_id: str = "") -> bool:
         retry_after = exc.retry_after or DEFAULT_RETRY_AFTER
         pacing.park(delivery.slack_team_id, delivery.channel_id, retry_after,
                     whole_team=getattr(exc, "scope", "channel") == "team")
-        _retry_at(delivery, retry_after, keep_sending_mark=False)
+        # The park holds the channel back; the delivery stays due so that it keeps its place at the head
+        # of the channel's queue (a later delivery must not overtake it when the park ends).
+        _retry_at(delivery, 0, keep_sending_mark=False)
         _attempt(delivery, started, clock, DeliveryAttempt.Outcome.RATE_LIMITED, exc=exc,
                  retry_after=retry_after, next_in=retry_after, task_id=task_id)
         return False

@@ -64,13 +64,54 @@ def take_slot(team_id: str, channel_id: str) -> float:
     return 0.0
 
 
-def claim_drain(team_id: str, channel_id: str, *, countdown: float, lease: float = 30.0) -> bool:
-    """True when no drain of this channel is already scheduled (so the caller schedules one)."""
-    return bool(client().set(f"mlc:drain:{team_id}:{channel_id}", 1, px=int((countdown + lease) * 1000), nx=True))
+def slot_restart(team_id: str, channel_id: str) -> None:
+    """Start the channel's interval again now that Slack has answered its post.
+
+    Slack may count a post at any moment between receiving it and answering it, and the time between
+    taking a slot and the request reaching Slack varies (database claim, a busy machine). Timing the next
+    slot from the answer keeps two posts at least CHANNEL_INTERVAL_MS apart as Slack sees them, whatever
+    those delays; timing it from the slot alone lets a slow post followed by a fast one arrive too close.
+    """
+    client().set(_channel_key(team_id, channel_id), 1, px=CHANNEL_INTERVAL_MS)
 
 
-def release_drain(team_id: str, channel_id: str) -> None:
-    client().delete(f"mlc:drain:{team_id}:{channel_id}")
+# A channel's drain is scheduled for a moment ("due", epoch ms, the value of its drain key). A kick that
+# needs the channel drained sooner than that by more than this schedules another drain: else a drain
+# waiting for a far retry (or a claimed delivery's lease) would hold back a new message or a sooner retry.
+DRAIN_SOONER_BY_MS = 250
+
+# Set the drain key to ARGV[1] (due) unless a drain is already due no later than ARGV[1] + ARGV[3].
+_CLAIM_DRAIN = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '')
+if current and current <= tonumber(ARGV[1]) + tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# Delete the drain key if it is still this drain's (ARGV[1]: its due; empty: whatever it holds).
+_RELEASE_DRAIN = """
+if ARGV[1] == '' or redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _drain_key(team_id: str, channel_id: str) -> str:
+    return f"mlc:drain:{team_id}:{channel_id}"
+
+
+def claim_drain(team_id: str, channel_id: str, *, countdown: float, lease: float = 30.0) -> str | None:
+    """Whether the caller should schedule a drain of this channel in `countdown` seconds: yes (a token
+    for the drain to release its claim with) when none is scheduled, or when the one scheduled is due
+    more than DRAIN_SOONER_BY_MS later; None when one already covers it."""
+    due = str(int((time.time() + countdown) * 1000))
+    claimed = client().eval(_CLAIM_DRAIN, 1, _drain_key(team_id, channel_id), due,
+                            int((countdown + lease) * 1000), DRAIN_SOONER_BY_MS)
+    return due if claimed else None
+
+
+def release_drain(team_id: str, channel_id: str, token: str | None = None) -> None:
+    """The drain is running: the next kick schedules a new one. A drain superseded by a sooner one (its
+    token no longer in the key) leaves the newer claim alone."""
+    client().eval(_RELEASE_DRAIN, 1, _drain_key(team_id, channel_id), token or "")
 
 
 def probe_due(team_id: str, channel_id: str, interval_seconds: int) -> bool:

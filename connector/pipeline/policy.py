@@ -3,6 +3,8 @@
 import random
 from datetime import timedelta
 
+from django.conf import settings
+
 # Slack allows about one chat.postMessage per second per channel (slack-api.md §2).
 CHANNEL_INTERVAL_MS = 1000
 # Slack's workspace-wide cap is unpublished; this coarse per-team cap stays under any sane value while
@@ -12,7 +14,9 @@ TEAM_MAX_POSTS_PER_SECOND = 25
 DEFAULT_RETRY_AFTER = 1
 
 # Transient Slack failures: about 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, then every 4 h ...
-SLACK_RETRY_SCHEDULE = [5, 30, 120, 600, 1800, 3600, 7200, 14400]
+# (settings.PIPELINE_SLACK_RETRY_SCHEDULE replaces it, for the fault soak only).
+SLACK_RETRY_SCHEDULE = (getattr(settings, "PIPELINE_SLACK_RETRY_SCHEDULE", None)
+                        or [5, 30, 120, 600, 1800, 3600, 7200, 14400])
 # ... until this long after the first try; then the delivery fails.
 SLACK_GIVE_UP_AFTER = timedelta(hours=24)
 RETRY_JITTER = 0.2  # +/- 20%, so retries of many deliveries do not arrive together

@@ -50,7 +50,7 @@ def resume_slack_holds(*, tenant, installation=None) -> int:
     count = held.update(status=Delivery.Status.PENDING, held_reason="", held_at=None, next_attempt_at=None,
                         slack_team_id=installation.team_id, updated_at=timezone.now())
     for channel_id in (Delivery.objects.for_tenant(tenant).filter(status=Delivery.Status.PENDING)
-                       .values_list("channel_id", flat=True).distinct()):
+                       .order_by().values_list("channel_id", flat=True).distinct()):
         channel_kick(installation.team_id, channel_id)
     logger.info("resume.slack", extra={"tenant": tenant.slug, "released": count})
     return count

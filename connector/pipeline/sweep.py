@@ -39,7 +39,7 @@ def sweep_run() -> SweepReport:
     channels = (Delivery.objects.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING])
                 .exclude(slack_team_id="")
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-                .values_list("slack_team_id", "channel_id").distinct())
+                .order_by().values_list("slack_team_id", "channel_id").distinct())  # no ordering: one row per channel
     for team_id, channel_id in channels:
         channel_kick(team_id, channel_id)
         report.channels_kicked += 1
@@ -68,18 +68,18 @@ def _release_resolved_holds(report: SweepReport) -> int:
     released = 0
     dead = installation_dead_codes()
     tenant_ids = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason__in=dead)
-                  .values_list("tenant_id", flat=True).distinct())
+                  .order_by().values_list("tenant_id", flat=True).distinct())
     for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)):
         released += resume_slack_holds(tenant=tenant)
 
     held_fb = (InboundEvent.objects.filter(status=InboundEvent.Status.HELD)
-               .values_list("tenant_id", flat=True).distinct())
+               .order_by().values_list("tenant_id", flat=True).distinct())
     for tenant in Tenant.objects.filter(pk__in=list(held_fb)):
         if FreshBooksConnection.objects.for_tenant(tenant).filter(status=FreshBooksConnection.Status.ACTIVE).exists():
             released += resume_freshbooks_holds(tenant=tenant)
 
     broken = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason__in=destination_broken_codes())
-              .values_list("tenant_id", "slack_team_id", "channel_id").distinct())
+              .order_by().values_list("tenant_id", "slack_team_id", "channel_id").distinct())
     for tenant_id, team_id, channel_id in broken:
         if not pacing.probe_due(team_id, channel_id, int(CHANNEL_PROBE_INTERVAL.total_seconds())):
             continue

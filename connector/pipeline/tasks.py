@@ -25,21 +25,23 @@ def process_event(inbound_event_id: int) -> None:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
-def drain_channel(self, team_id: str, channel_id: str) -> None:
+def drain_channel(self, team_id: str, channel_id: str, claim: str | None = None) -> None:
     from connector.pipeline.delivery import channel_drain_once
 
-    pacing.release_drain(team_id, channel_id)
+    pacing.release_drain(team_id, channel_id, claim)
     result = channel_drain_once(team_id=team_id, channel_id=channel_id, task_id=self.request.id or "")
     if result.again_in is not None:
         channel_kick(team_id, channel_id, countdown=result.again_in)
 
 
 def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0) -> None:
-    """Make sure one drain of this channel is scheduled (at most one waits per channel)."""
+    """Make sure a drain of this channel is scheduled within `countdown` (give or take
+    pacing.DRAIN_SOONER_BY_MS); a drain already scheduled for then, or sooner, covers it."""
     if not team_id:
         return
-    if pacing.claim_drain(team_id, channel_id, countdown=countdown):
-        drain_channel.apply_async((team_id, channel_id),
+    claim = pacing.claim_drain(team_id, channel_id, countdown=countdown)
+    if claim:
+        drain_channel.apply_async((team_id, channel_id, claim),
                                   countdown=countdown if countdown > DRAIN_MIN_COUNTDOWN else None)
 
 

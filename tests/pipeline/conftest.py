@@ -65,8 +65,11 @@ class FakeSlack:
             action = queued.pop(0) if queued else "ok"
             message = {"channel": channel, "text": body.get("text"), "blocks": body.get("blocks"),
                        "metadata": body.get("metadata"), "ts": f"{time.time():.6f}"}
-            if action in ("ok", "timeout"):
+            if action in ("ok", "timeout", "slow"):
                 self.posts.append(message)
+        if action == "slow":
+            time.sleep(0.5)  # a slow answer, well within the client's timeout
+            action = "ok"
         if action == "ok":
             return Response(json.dumps({"ok": True, "channel": channel, "ts": message["ts"]}),
                             content_type="application/json")

@@ -81,6 +81,68 @@ def test_429_parks_the_channel_until_retry_after(installation, slack, make_deliv
     assert pacing.parked_for(TEAM, "C2") == 0  # other channels are not parked
 
 
+def test_next_post_in_a_channel_waits_a_full_second_after_slack_answered_a_slow_one(installation, slack,
+                                                                                    make_delivery):
+    # Given a channel with two waiting messages, and Slack slow to answer the first post (0.5 s)
+    make_delivery("C1"), make_delivery("C1")
+    slack.script["C1"] = ["slow"]
+    # When the first is posted
+    first = drain("C1")
+    # Then the channel's next slot opens a full second after Slack's answer, not after the slot was taken
+    # (else a fast second post could reach Slack less than a second after a slow first one: a 429)
+    assert first.posted == 1
+    assert pacing.take_slot(TEAM, "C1") > 0.9
+    assert 0.9 <= first.again_in <= 1.0  # the drain comes back when the slot opens, not to be told to wait
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_channel_posts_while_another_worker_holds_its_tenant_row(installation, slack, make_delivery, tenant):
+    import threading
+
+    from django.db import connection, transaction
+
+    from tenants.models import Tenant
+
+    # Given a waiting delivery, and another worker holding a lock on the tenant's row (claiming a
+    # delivery of another channel of the same tenant, or recording an activity)
+    delivery = make_delivery("C1")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_tenant_row():
+        with transaction.atomic():
+            Tenant.objects.select_for_update().get(pk=tenant.pk)
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    other = threading.Thread(target=hold_tenant_row)
+    other.start()
+    assert locked.wait(10)
+    try:
+        # When the channel is drained
+        result = channel_drain_once(team_id=TEAM, channel_id="C1")
+    finally:
+        release.set()
+        other.join()
+    # Then the delivery is posted: the claim locks the delivery's row only
+    delivery.refresh_from_db()
+    assert result.posted == 1 and delivery.status == Delivery.Status.POSTED
+
+
+def test_a_rate_limited_message_keeps_its_place_at_the_head_of_the_channel(installation, slack, make_delivery):
+    # Given two messages for one channel, and Slack answering 429 (Retry-After 3 s) to the first post
+    first, second = make_delivery("C1", text="first"), make_delivery("C1", text="second")
+    slack.script["C1"] = ["429"]
+    drain("C1")
+    # When the park ends and the channel is drained twice
+    pacing.client().delete(f"mlc:park:{TEAM}:C1")
+    drain("C1")
+    drain("C1")
+    # Then they were posted in order: the rate limited one did not lose its place
+    assert [p["text"] for p in slack.posts_to("C1")] == ["first", "second"]
+    assert set(Delivery.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)) == {"posted"}
+
+
 def test_transient_failure_retries_with_backoff_then_posts(installation, slack, make_delivery):
     delivery = make_delivery("C1")
     slack.script["C1"] = ["500", "service_unavailable"]

@@ -183,6 +183,18 @@ def test_sweep_re_enqueues_an_event_whose_task_was_lost(client, tenant, connecte
     enqueue.assert_called_once_with(inbound.pk)
 
 
+def test_sweep_rings_each_channel_once_however_many_deliveries_wait_there(installation, make_delivery):
+    # Given three deliveries waiting in one channel and one in another
+    for channel in ("C1", "C1", "C1", "C2"):
+        make_delivery(channel)
+    # When the sweep runs
+    with mock.patch("connector.pipeline.tasks.channel_kick") as kick:
+        report = sweep_run()
+    # Then each channel is rung once, not once per delivery
+    assert report.channels_kicked == 2
+    assert sorted(call.args for call in kick.call_args_list) == [("T0TEST", "C1"), ("T0TEST", "C2")]
+
+
 def test_sweep_rings_channels_with_due_deliveries(installation, make_delivery):
     from connector.pipeline import pacing
 

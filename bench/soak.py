@@ -1,0 +1,239 @@
+"""Fault soak: every FreshBooks change posted to Slack exactly once while Slack fails, the worker is killed
+and Redis loses everything. Real processes (sandbox/stack.py): both stand-ins, gunicorn, Celery worker and
+beat, PostgreSQL, a Redis of its own. Prints ONE JSON line.
+
+    .venv/bin/python bench/soak.py [--events 2000] [--tenants 3] [--channels 30] [--rate 8]
+
+- `tenants` tenants, each with a FreshBooks business of its own in the stand-in and the Slack stand-in's
+  workspace; `channels` channels split between them, one rule per channel (client name contains ...).
+- `events` invoices are created in the FreshBooks stand-in at `rate` per second, taking turns over tenants
+  and clients; each fires a signed `invoice.create` webhook that must become exactly one Slack message.
+- Meanwhile the Slack stand-in fails 20% of posts (500, 503, or a timeout after accepting the message:
+  `failure_kinds` "500,503,timeout") and answers 429 to 5% more (seeded: the same run for the same seed).
+- The worker (main process and pool) is SIGKILLed at 20%, 60% and 85% of the events and restarted at once;
+  Redis is killed and restarted empty at 45% (queue, pacing and drain state lost). The worker is restarted
+  after that only if it has not reconnected by itself within REDIS_RECONNECT_WAIT seconds, as a process
+  supervisor would (Celery 5.7 / kombu 5.7 sometimes exit with "Unrecoverable error: AttributeError(...
+  'hostname')" when the broker connection drops while unacknowledged messages are being restored; which
+  happened is reported); beat is left alone (whether its sweep still runs is reported).
+- Then everything settles: the sweep is run every SETTLE_SWEEP_EVERY seconds (as `manage.py sweep` does)
+  until no inbound event or delivery is waiting, at most SETTLE_TIMEOUT seconds.
+
+Counted at the end: `delivered` (invoices whose message is in Slack), `lost` (invoices never posted),
+`duplicated` (extra messages for one invoice, by the metadata delivery id and by invoice; plus the
+stand-in's own duplicate count), `misrouted` (a message in a channel its rule does not name).
+
+Only timing is shortened: transient Slack failures are retried after 2, 5, 10, 20, then every 30 s
+(PIPELINE_SLACK_RETRY_SCHEDULE) instead of 5 s, 30 s, 2 min, 10 min ... up to 4 h, so that a message
+failing four times in a row settles in minutes. Claim lease (120 s), sweep grace (60 s), the beat sweep
+(60 s) and Slack's client timeout (10 s) are the product's. The worker runs 8 processes by default
+(`--concurrency`): a post that times out holds a process for the client's 10 s timeout.
+"""
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    RssSampler,
+    businesses,
+    channels_create,
+    delivery_id_of,
+    django_setup,
+    emit,
+    log,
+    machine,
+    messages,
+    start_stack,
+    tenant_connected,
+    wait_callbacks_verified,
+)
+
+RETRY_SCHEDULE = "2,5,10,20,30"  # seconds; see the module docstring
+FAULTS = {"failure_rate": 0.2, "ratelimit_rate": 0.05, "failure_kinds": "500,503,timeout", "seed": "soak"}
+KILL_AT = (0.20, 0.60, 0.85)  # fractions of the events created when the worker is SIGKILLed
+REDIS_AT = 0.45  # ... when Redis is killed and restarted empty
+REDIS_RECONNECT_WAIT = 30  # seconds for the worker to reconnect to the new Redis by itself
+SETTLE_TIMEOUT = 600  # seconds after the last event for everything to be posted
+SETTLE_SWEEP_EVERY = 10  # seconds
+
+
+def _worker_reconnected(stack, log_offset: int) -> bool:
+    return "Connected to redis://" in stack.log_text("worker")[log_offset:]
+
+
+def _waiting_counts() -> dict:
+    from audit.models import Delivery, InboundEvent
+
+    return {
+        "inbound_waiting": InboundEvent.objects.filter(
+            status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.RETRYING]).count(),
+        "deliveries_waiting": Delivery.objects.filter(
+            status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING]).count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--tenants", type=int, default=3)
+    parser.add_argument("--channels", type=int, default=30)
+    parser.add_argument("--rate", type=float, default=8.0, help="invoices created per second")
+    parser.add_argument("--concurrency", type=int, default=8, help="Celery worker processes")
+    args = parser.parse_args()
+    run_started = time.time()
+
+    log("starting the stack")
+    stack = start_stack("soak", worker_concurrency=args.concurrency,
+                        extra_env={"PIPELINE_SLACK_RETRY_SCHEDULE": RETRY_SCHEDULE})
+    events_log: list[dict] = []
+    try:
+        django_setup(stack)
+        from audit.models import Delivery, DeliveryAttempt, InboundEvent
+        from connector.pipeline.sweep import sweep_run
+        from tenants.models import Tenant
+
+        names = [f"soak-{i:02d}" for i in range(1, args.channels + 1)]
+        channel_ids = channels_create(stack, names)
+        accounts = businesses(stack, args.tenants)
+        log(f"setting up {args.tenants} tenants")
+        tenants = [tenant_connected(stack, n + 1, accounts[n]) for n in range(args.tenants)]
+        wait_callbacks_verified(stack, args.tenants)
+        # Channels are dealt to tenants in turn; each channel has one rule and one client.
+        routes = []  # (tenant index, account id, client id, channel id)
+        for i, name in enumerate(names):
+            t = i % args.tenants
+            tenants[t].rule(f"Invoices of {name}", channel_ids[name], counterparty_contains=f"client {name}")
+            client = stack.freshbooks("POST", "/_control/clients", json={
+                "account_id": tenants[t].account_id, "organization": f"Client {name}"})["client"]
+            routes.append((t, tenants[t].account_id, str(client["id"]), channel_ids[name]))
+        stack.slack("POST", "/_control/faults", json=FAULTS)
+        before = stack.slack("GET", "/_control/stats")
+
+        kills = {int(f * args.events) for f in KILL_AT}
+        redis_at = int(REDIS_AT * args.events)
+        disruptions = []
+        beat_offset = 0
+        log(f"soak: {args.events} invoices at {args.rate}/s; faults {FAULTS}")
+        with RssSampler(stack) as memory:
+            started = time.time()
+            next_at = started
+            for i in range(args.events):
+                if i in kills:
+                    stack.kill_worker()
+                    killed_at = time.time()
+                    stack.start_worker()
+                    stack.wait_worker_ready()
+                    disruptions.append({"at_event": i, "what": "worker SIGKILL + restart",
+                                        "down_s": round(time.time() - killed_at, 1)})
+                    log(f"worker killed and restarted at event {i}")
+                if i == redis_at:
+                    offset = len(stack.log_text("worker"))
+                    beat_offset = len(stack.log_text("beat"))
+                    stack.restart_redis()
+                    restarted = time.time()
+                    deadline = restarted + REDIS_RECONNECT_WAIT
+                    while time.time() < deadline and not _worker_reconnected(stack, offset):
+                        time.sleep(0.5)
+                    reconnected = _worker_reconnected(stack, offset)
+                    exited = stack.processes["worker"].poll() is not None
+                    if not reconnected:
+                        stack.restart_worker()  # as a process supervisor would
+                    disruptions.append({"at_event": i, "what": "redis killed, restarted empty",
+                                        "worker_reconnected_by_itself": reconnected,
+                                        "worker_exited": exited, "worker_restarted": not reconnected,
+                                        "reconnect_s": round(time.time() - restarted, 1)})
+                    log(f"redis restarted at event {i}; worker reconnected by itself: {reconnected}")
+                    next_at = time.time()
+                delay = next_at - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                next_at += 1 / args.rate
+                t, account_id, client_id, channel_id = routes[i % len(routes)]
+                invoice = stack.freshbooks("POST", "/_control/invoices", json={
+                    "account_id": account_id, "client_id": client_id, "amount": f"{100 + i % 900}.00",
+                    "currency_code": "USD"})["invoice"]
+                events_log.append({"tenant": t, "object_id": str(invoice["id"]), "channel": channel_id})
+            load_s = time.time() - started
+            log(f"all {args.events} invoices created in {load_s:.0f}s; settling")
+
+            tenant_pk = {t: Tenant.objects.get(slug=tenants[t].slug).pk for t in range(args.tenants)}
+            expected = {(tenant_pk[e["tenant"]], e["object_id"]): e["channel"] for e in events_log}
+            settle_started = time.time()
+            sweeps = 0
+            settled = False
+            while time.time() - settle_started < SETTLE_TIMEOUT:
+                waiting = _waiting_counts()
+                posted = Delivery.objects.filter(status=Delivery.Status.POSTED).count()
+                stats = stack.slack("GET", "/_control/stats")
+                if not waiting["inbound_waiting"] and not waiting["deliveries_waiting"] and posted >= len(expected):
+                    settled = True
+                    break
+                log(f"settling: {waiting}, posted {posted}/{len(expected)}, messages {stats['messages_total']}")
+                sweep_run()
+                sweeps += 1
+                time.sleep(SETTLE_SWEEP_EVERY)
+            settle_s = time.time() - settle_started
+        time.sleep(2)  # let a post in flight land before counting
+
+        # --- counting ---------------------------------------------------------------------------------
+        after = stack.slack("GET", "/_control/stats")
+        delivery_of = {d.pk: d for d in Delivery.objects.only("pk", "tenant_id", "object_id", "channel_id")}
+        per_delivery, per_invoice = Counter(), Counter()
+        misrouted = unknown = 0
+        for channel_id in channel_ids.values():
+            for message in messages(stack, channel_id):
+                delivery = delivery_of.get(delivery_id_of(message))
+                if delivery is None:
+                    unknown += 1
+                    continue
+                per_delivery[delivery.pk] += 1
+                key = (delivery.tenant_id, delivery.object_id)
+                per_invoice[key] += 1
+                if expected.get(key) != channel_id:
+                    misrouted += 1
+        delivered = sum(1 for key in expected if per_invoice[key] >= 1)
+        inbound = Counter(InboundEvent.objects.filter(name="invoice.create").values_list("status", flat=True))
+        statuses = Counter(Delivery.objects.values_list("status", flat=True))
+        outcomes = Counter(DeliveryAttempt.objects.values_list("outcome", flat=True))
+        webhook_status = Counter()
+        for hook in stack.freshbooks("GET", "/_control/webhooks", params={"name": "invoice.create"})["webhooks"]:
+            last = (hook.get("attempts") or [{}])[-1]
+            webhook_status[str(last.get("status"))] += 1
+        beat_sweeps_after_redis = stack.log_text("beat")[beat_offset:].count("Sending due task sweep")
+        lost_examples = [f"{k[0]}:{k[1]}" for k in expected if per_invoice[k] == 0][:10]
+        deliveries_per_invoice = Counter(Counter((d.tenant_id, d.object_id) for d in delivery_of.values()).values())
+        emit({
+            "benchmark": "soak", "machine": machine(),
+            "stack": {"web_workers": stack.config.web_workers, "worker_concurrency": stack.config.worker_concurrency},
+            "events": args.events, "tenants": args.tenants, "channels": args.channels, "rate_per_s": args.rate,
+            "faults": FAULTS, "retry_schedule_s": RETRY_SCHEDULE, "disruptions": disruptions,
+            "load_s": round(load_s, 1), "settle_s": round(settle_s, 1), "settled": settled, "settle_sweeps": sweeps,
+            "total_s": round(time.time() - run_started, 1),
+            "expected": len(expected), "delivered": delivered, "lost": len(expected) - delivered,
+            "duplicated": sum(n - 1 for n in per_invoice.values() if n > 1),
+            "duplicated_by_delivery_id": sum(n - 1 for n in per_delivery.values() if n > 1),
+            "standin_duplicates": after["duplicates"] - before["duplicates"],
+            "misrouted": misrouted, "messages_without_known_delivery": unknown,
+            "lost_examples": lost_examples,
+            "deliveries_per_invoice": dict(deliveries_per_invoice),
+            "inbound_invoice_create": dict(inbound), "delivery_status": dict(statuses),
+            "attempt_outcomes": dict(outcomes), "webhook_last_status": dict(webhook_status),
+            "slack_standin": {k: after.get(k, 0) - before.get(k, 0) if isinstance(after.get(k), int) else after.get(k)
+                              for k in ("posts_accepted", "ratelimited", "random_ratelimited", "timeouts", "failures")},
+            "beat_sweeps_sent_after_redis_restart": beat_sweeps_after_redis,
+            "memory": memory.report(),
+            "goals": {"zero_lost": delivered == len(expected),
+                      "zero_duplicated": not any(n > 1 for n in per_invoice.values())
+                      and after["duplicates"] == before["duplicates"]},
+        })
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Scheduling channel drains: at most one waits per channel, unless the channel is needed sooner."""
+
+from unittest import mock
+
+from connector.pipeline import pacing
+from connector.pipeline.tasks import channel_kick
+from tests.pipeline.conftest import TEAM
+
+
+def scheduled(apply_async) -> list:
+    """The countdown of each drain scheduled (None: at once)."""
+    return [call.kwargs.get("countdown") for call in apply_async.call_args_list]
+
+
+def test_a_kick_while_a_drain_is_already_scheduled_for_then_schedules_nothing():
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        channel_kick(TEAM, "C1", countdown=1.0)
+        channel_kick(TEAM, "C1", countdown=1.0)  # e.g. a new message while the channel waits for its slot
+        channel_kick(TEAM, "C1", countdown=30.0)
+    assert scheduled(drain) == [1.0]
+
+
+def test_a_new_message_is_not_held_back_by_a_drain_waiting_for_a_far_retry():
+    # Given a channel whose only waiting delivery retries in 10 minutes, its drain scheduled for then
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        channel_kick(TEAM, "C1", countdown=600)
+        # When a new message for that channel is kicked (process_event, or the sweep)
+        channel_kick(TEAM, "C1")
+    # Then a drain is scheduled at once rather than in 10 minutes
+    assert scheduled(drain) == [600, None]
+
+
+def test_a_superseded_drain_leaves_the_sooner_drains_claim_alone():
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        channel_kick(TEAM, "C1", countdown=600)
+        channel_kick(TEAM, "C1")
+        far_claim, near_claim = (call.args[0][2] for call in drain.call_args_list)
+        pacing.release_drain(TEAM, "C1", far_claim)  # the far drain runs (late): the near one is still on its way
+        channel_kick(TEAM, "C1", countdown=0.5)
+    assert scheduled(drain) == [600, None]  # the near drain's claim still covers the channel
+    pacing.release_drain(TEAM, "C1", near_claim)
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        channel_kick(TEAM, "C1")
+    assert scheduled(drain) == [None]
