@@ -156,13 +156,13 @@ def delivery_send(*, delivery: Delivery, task_id: str = "") -> bool:
                  retry_after=retry_after, next_in=retry_after, task_id=task_id)
         return False
     except slack_errors.OutcomeUnknown as exc:
-        delay = slack_retry_delay(delivery.attempt_count)
+        delay = slack_retry_delay(_failure_number(delivery))
         failed = _retry_or_fail(delivery, delay, exc, keep_sending_mark=True)
         _attempt(delivery, started, clock, DeliveryAttempt.Outcome.UNKNOWN, exc=exc,
                  next_in=None if failed else delay, task_id=task_id)
         return False
     except slack_errors.Transient as exc:
-        delay = slack_retry_delay(delivery.attempt_count)
+        delay = slack_retry_delay(_failure_number(delivery))
         failed = _retry_or_fail(delivery, delay, exc, keep_sending_mark=False)
         _attempt(delivery, started, clock, DeliveryAttempt.Outcome.TRANSIENT, exc=exc,
                  next_in=None if failed else delay, task_id=task_id)
@@ -192,6 +192,13 @@ def delivery_send(*, delivery: Delivery, task_id: str = "") -> bool:
     _posted(delivery, result.channel, result.ts)
     _attempt(delivery, started, clock, DeliveryAttempt.Outcome.POSTED, task_id=task_id)
     return True
+
+
+def _failure_number(delivery: Delivery) -> int:
+    """Which failure this is (1-based), counting only failed posts: a 429 or a history lookup is no failure,
+    so it does not push the delivery further along the backoff schedule."""
+    failed = (DeliveryAttempt.Outcome.TRANSIENT, DeliveryAttempt.Outcome.UNKNOWN)
+    return delivery.attempts.filter(outcome__in=failed).count() + 1
 
 
 def _posted(delivery: Delivery, channel: str, ts: str) -> None:

@@ -164,10 +164,26 @@ def test_transient_failure_retries_with_backoff_then_posts(installation, slack, 
     assert len(slack.posts_to("C1")) == 1
 
 
+def test_a_rate_limit_does_not_count_as_a_failure_in_the_backoff(installation, slack, make_delivery):
+    delivery = make_delivery("C1")
+    slack.script["C1"] = ["429", "500"]
+    drain("C1")  # rate limited: parked, no failure
+    pacing.client().delete(*pacing.client().keys("mlc:park:*"))
+    drain("C1")  # the first real failure
+    delivery.refresh_from_db()
+    assert list(delivery.attempts.values_list("outcome", flat=True)) == ["rate_limited", "transient"]
+    wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
+    assert 3 <= wait <= 7  # the first step of the schedule (about 5 s), not the second (30 s)
+
+
 def test_transient_failures_give_up_after_24_hours(installation, slack, make_delivery):
     delivery = make_delivery("C1")
-    Delivery.objects.filter(pk=delivery.pk).update(first_attempt_at=timezone.now() - timezone.timedelta(hours=23, minutes=59),
-                                                   attempt_count=12, status=Delivery.Status.RETRYING)
+    first = timezone.now() - timezone.timedelta(hours=23, minutes=59)
+    Delivery.objects.filter(pk=delivery.pk).update(first_attempt_at=first, attempt_count=11,
+                                                   status=Delivery.Status.RETRYING)
+    for _ in range(11):  # eleven failures so far: the next wait (4 h) would end past the 24 h limit
+        DeliveryAttempt.objects.create(tenant=delivery.tenant, delivery=delivery, started_at=first,
+                                       outcome=DeliveryAttempt.Outcome.TRANSIENT, error_code="internal_error")
     slack.script["C1"] = ["500"]
     drain("C1")
     delivery.refresh_from_db()
