@@ -5,8 +5,15 @@ from celery import shared_task
 from connector.freshbooks.errors import AuthorizationLost, RateLimited, Transient
 from connector.freshbooks.models import FreshBooksCallback
 
-CONFIRM_MAX_RETRIES = 6  # with the back-off below: about an hour before giving up (the code stays pending)
-CONFIRM_BACKOFF = 30  # seconds, doubled on each retry
+CONFIRM_MAX_RETRIES = 6  # with the back-off below: about 20 minutes before giving up (the code stays pending)
+CONFIRM_BACKOFF = 30  # seconds, doubled on each retry ...
+# ... up to this: a longer Celery ETA outlives the Redis transport's visibility timeout (600 s) and would be
+# handed to a second worker.
+CONFIRM_MAX_WAIT = 300
+
+
+def _backoff(retries: int) -> int:
+    return min(CONFIRM_BACKOFF * 2 ** retries, CONFIRM_MAX_WAIT)
 
 
 @shared_task(bind=True, max_retries=CONFIRM_MAX_RETRIES, acks_late=True)
@@ -22,6 +29,6 @@ def callback_confirm(self, callback_pk: int) -> str:
     except AuthorizationLost:
         return "needs_reauth"  # the connection page asks the user to reconnect; registering again follows
     except RateLimited as exc:
-        raise self.retry(countdown=exc.retry_after or CONFIRM_BACKOFF * 2 ** self.request.retries) from exc
+        raise self.retry(countdown=min(exc.retry_after or _backoff(self.request.retries), CONFIRM_MAX_WAIT)) from exc
     except Transient as exc:
-        raise self.retry(countdown=CONFIRM_BACKOFF * 2 ** self.request.retries) from exc
+        raise self.retry(countdown=_backoff(self.request.retries)) from exc

@@ -31,6 +31,11 @@ CLAIM_LEASE = timedelta(seconds=120)
 SWEEP_GRACE = timedelta(seconds=60)
 # How far back to look in channel history for a post whose outcome was unknown.
 HISTORY_LOOKBACK = timedelta(hours=24)
+# The longest a task waits as a Celery ETA. The Redis transport hands an unacknowledged task to another
+# worker after its visibility timeout (CELERY_BROKER_TRANSPORT_OPTIONS, 600 s), so a longer ETA would be
+# run several times and kept in several workers' memory. Longer waits are cut into steps of this (drains)
+# or left to the sweep, which reads from the database when the work is due (inbound events).
+MAX_TASK_COUNTDOWN = 300
 # Held channels are probed (conversations.info) at most this often.
 CHANNEL_PROBE_INTERVAL = timedelta(minutes=5)
 

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from connector.pipeline import pacing
+from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +19,9 @@ def process_event(inbound_event_id: int) -> None:
     outcome = inbound_process(inbound_event_id=inbound_event_id)
     if outcome is None:
         return
-    if outcome.retry_in is not None:
+    if outcome.retry_in is not None and outcome.retry_in <= MAX_TASK_COUNTDOWN:
         process_event.apply_async((inbound_event_id,), countdown=outcome.retry_in)
+    # A longer wait is the sweep's: it re-enqueues the event once its next_attempt_at has passed.
     for team_id, channel_id in outcome.channels:
         channel_kick(team_id, channel_id)
 
@@ -39,6 +41,8 @@ def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0) -> None:
     pacing.DRAIN_SOONER_BY_MS); a drain already scheduled for then, or sooner, covers it."""
     if not team_id:
         return
+    # A drain woken before its channel is due finds nothing to post and kicks again for the rest.
+    countdown = min(countdown, MAX_TASK_COUNTDOWN)
     claim = pacing.claim_drain(team_id, channel_id, countdown=countdown)
     if claim:
         drain_channel.apply_async((team_id, channel_id, claim),

@@ -2,7 +2,10 @@
 
 from unittest import mock
 
+from django.conf import settings
+
 from connector.pipeline import pacing
+from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 from connector.pipeline.tasks import channel_kick
 from tests.pipeline.conftest import TEAM
 
@@ -21,23 +24,46 @@ def test_a_kick_while_a_drain_is_already_scheduled_for_then_schedules_nothing():
 
 
 def test_a_new_message_is_not_held_back_by_a_drain_waiting_for_a_far_retry():
-    # Given a channel whose only waiting delivery retries in 10 minutes, its drain scheduled for then
+    # Given a channel whose only waiting delivery retries in 4 minutes, its drain scheduled for then
     with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
-        channel_kick(TEAM, "C1", countdown=600)
+        channel_kick(TEAM, "C1", countdown=240)
         # When a new message for that channel is kicked (process_event, or the sweep)
         channel_kick(TEAM, "C1")
-    # Then a drain is scheduled at once rather than in 10 minutes
-    assert scheduled(drain) == [600, None]
+    # Then a drain is scheduled at once rather than in 4 minutes
+    assert scheduled(drain) == [240, None]
+
+
+def test_no_drain_waits_longer_than_the_brokers_visibility_timeout_allows():
+    # A retry due in 4 hours: the drain wakes after MAX_TASK_COUNTDOWN and kicks again for the rest,
+    # so Celery never holds an ETA task the Redis transport would redeliver to another worker.
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        channel_kick(TEAM, "C1", countdown=4 * 3600)
+    assert scheduled(drain) == [MAX_TASK_COUNTDOWN]
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > MAX_TASK_COUNTDOWN
+
+
+def test_a_long_freshbooks_retry_is_left_to_the_sweep(monkeypatch):
+    from connector.pipeline import inbound, tasks
+
+    monkeypatch.setattr(inbound, "inbound_process",
+                        lambda **kw: inbound.Outcome(status="retrying", retry_in=3600))
+    with mock.patch.object(tasks.process_event, "apply_async") as again:
+        tasks.process_event.run(42)
+    again.assert_not_called()  # the sweep re-enqueues it once next_attempt_at has passed
+    monkeypatch.setattr(inbound, "inbound_process", lambda **kw: inbound.Outcome(status="retrying", retry_in=60))
+    with mock.patch.object(tasks.process_event, "apply_async") as again:
+        tasks.process_event.run(42)
+    again.assert_called_once_with((42,), countdown=60)
 
 
 def test_a_superseded_drain_leaves_the_sooner_drains_claim_alone():
     with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
-        channel_kick(TEAM, "C1", countdown=600)
+        channel_kick(TEAM, "C1", countdown=240)
         channel_kick(TEAM, "C1")
         far_claim, near_claim = (call.args[0][2] for call in drain.call_args_list)
         pacing.release_drain(TEAM, "C1", far_claim)  # the far drain runs (late): the near one is still on its way
         channel_kick(TEAM, "C1", countdown=0.5)
-    assert scheduled(drain) == [600, None]  # the near drain's claim still covers the channel
+    assert scheduled(drain) == [240, None]  # the near drain's claim still covers the channel
     pacing.release_drain(TEAM, "C1", near_claim)
     with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
         channel_kick(TEAM, "C1")
