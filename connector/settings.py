@@ -150,6 +150,8 @@ FRESHBOOKS_CLIENT_ID = env.str("FRESHBOOKS_CLIENT_ID", default="")
 FRESHBOOKS_CLIENT_SECRET = env.str("FRESHBOOKS_CLIENT_SECRET", default="")
 FRESHBOOKS_API_URL = env.str("FRESHBOOKS_API_URL", default="https://api.freshbooks.com").rstrip("/")
 FRESHBOOKS_AUTH_URL = env.str("FRESHBOOKS_AUTH_URL", default="https://auth.freshbooks.com").rstrip("/")
+# FreshBooks' web app, for "Open in FreshBooks" links (empty: derived from FRESHBOOKS_API_URL).
+FRESHBOOKS_WEB_URL = env.str("FRESHBOOKS_WEB_URL", default="").rstrip("/")
 SLACK_CLIENT_ID = env.str("SLACK_CLIENT_ID", default="")
 SLACK_CLIENT_SECRET = env.str("SLACK_CLIENT_SECRET", default="")
 SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")

@@ -58,7 +58,7 @@ class _Context:
 
 
 def web_base_url() -> str:
-    configured = getattr(settings, "FRESHBOOKS_WEB_URL", "")
+    configured = settings.FRESHBOOKS_WEB_URL
     if configured:
         return configured.rstrip("/")
     parts = urlsplit(settings.FRESHBOOKS_API_URL)
