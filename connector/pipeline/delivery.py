@@ -155,16 +155,13 @@ def delivery_send(*, delivery: Delivery, task_id: str = "") -> bool:
         _attempt(delivery, started, clock, DeliveryAttempt.Outcome.RATE_LIMITED, exc=exc,
                  retry_after=retry_after, next_in=retry_after, task_id=task_id)
         return False
-    except slack_errors.OutcomeUnknown as exc:
-        delay = slack_retry_delay(_failure_number(delivery))
-        failed = _retry_or_fail(delivery, delay, exc, keep_sending_mark=True)
-        _attempt(delivery, started, clock, DeliveryAttempt.Outcome.UNKNOWN, exc=exc,
-                 next_in=None if failed else delay, task_id=task_id)
-        return False
     except slack_errors.Transient as exc:
+        # OutcomeUnknown (a Transient) keeps the sending mark: the next try looks in history first.
+        unknown = isinstance(exc, slack_errors.OutcomeUnknown)
         delay = slack_retry_delay(_failure_number(delivery))
-        failed = _retry_or_fail(delivery, delay, exc, keep_sending_mark=False)
-        _attempt(delivery, started, clock, DeliveryAttempt.Outcome.TRANSIENT, exc=exc,
+        failed = _retry_or_fail(delivery, delay, exc, keep_sending_mark=unknown)
+        _attempt(delivery, started, clock,
+                 DeliveryAttempt.Outcome.UNKNOWN if unknown else DeliveryAttempt.Outcome.TRANSIENT, exc=exc,
                  next_in=None if failed else delay, task_id=task_id)
         return False
     except slack_errors.InstallationDead as exc:
