@@ -15,6 +15,7 @@ import requests
 
 from sandbox.stack import ROOT, Stack, StackConfig
 from tests.e2e.browser import Browser
+from tests.polling import wait_for  # noqa: F401 - the e2e and browser tests take it from here
 
 _tenants = itertools.count(1)
 PASSWORD = "a-long-e2e-passphrase"  # every e2e user's
@@ -46,14 +47,6 @@ def stack(request):
         yield running
 
 
-def wait_for(predicate, timeout: float = 30, interval: float = 0.25, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
 class Operator:

@@ -2,7 +2,6 @@
 that records what the stand-ins send to "the app"."""
 
 import threading
-import time
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -11,6 +10,7 @@ import requests
 from sandbox.freshbooks import FreshBooksApp, FreshBooksConfig
 from sandbox.http import App, Request, Response, SandboxServer
 from sandbox.slack import SlackApp, SlackConfig
+from tests.polling import wait_for as poll
 
 FB_CLIENT_ID = FreshBooksConfig.client_id
 FB_CLIENT_SECRET = FreshBooksConfig.client_secret
@@ -21,13 +21,7 @@ SIGNING_SECRET = "test-signing-secret"
 
 def wait_for(predicate, timeout: float = 3.0, interval: float = 0.02):
     """Poll until predicate() is truthy (the stand-ins send in background threads)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+    return poll(predicate, timeout=timeout, interval=interval)
 
 
 class Receiver(App):
