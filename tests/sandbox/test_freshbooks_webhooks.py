@@ -144,7 +144,9 @@ def test_redelivering_an_event_sends_the_same_signed_body_again(freshbooks, fb_t
     second = wait_for(lambda: len(_events(receiver)) >= 2 and _events(receiver))[1]
     assert second.body == first.body
     assert second.header(SIGNATURE_HEADER) == first.header(SIGNATURE_HEADER)
-    log = requests.get(f"{freshbooks.url}/_control/webhooks", params={"name": "invoice.create"}).json()
+    # The stand-in records an attempt's status after the receiver has answered: wait for both records.
+    log = wait_for(lambda: (lambda body: all(w["attempts"] for w in body["webhooks"]) and body)(
+        requests.get(f"{freshbooks.url}/_control/webhooks", params={"name": "invoice.create"}).json()))
     assert [w["attempts"][0]["status"] for w in log["webhooks"]] == [200, 200]
     assert log["webhooks"][1]["redelivery_of"] == log["webhooks"][0]["id"]
 
