@@ -21,7 +21,7 @@ from audit.export import export_response
 from audit.models import Delivery, InboundEvent
 from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
 from audit.services import replay_request
-from connector.events import Action, Kind
+from connector.core.events import Action, Kind
 from connector.pipeline.replay import ReplayMode
 
 

@@ -7,7 +7,7 @@ from django import forms
 
 from audit.models import Delivery
 from audit.selectors import IGNORED, SORTS
-from connector.events import EVENT_LABELS, Action, Kind
+from connector.core.events import EVENT_LABELS, Action, Kind
 
 STATUS_CHOICES = [*Delivery.Status.choices, (IGNORED, "Ignored (no delivery)")]
 MODE_CHOICES = [

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from connector.crypto import EncryptedJSONField, EncryptedTextField
+from connector.core.crypto import EncryptedJSONField, EncryptedTextField
 from tenants.models import Tenant, TenantOwned
 
 

@@ -29,8 +29,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.models import BulkReplay, Delivery, InboundEvent
-from connector.crypto import blind_index
-from connector.events import SUPPORTED_EVENTS
+from connector.core.crypto import blind_index
+from connector.core.events import SUPPORTED_EVENTS
 
 IGNORED = "ignored"  # the search's pseudo-status for inbound events that made no delivery
 SEARCH_STATUSES = [*Delivery.Status.values, IGNORED]

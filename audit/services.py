@@ -10,9 +10,9 @@ from django.utils import timezone
 from audit.activity import activity_record
 from audit.models import BulkReplay, Delivery
 from audit.selectors import delivery_search, search_filters_for_storage
-from connector.crypto import blind_index
-from connector.errors import ApplicationError
-from connector.events import FinancialEvent
+from connector.core.crypto import blind_index
+from connector.core.errors import ApplicationError
+from connector.core.events import FinancialEvent
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from audit.selectors import (
     inbound_search,
 )
 from audit.services import bulk_replay_create, bulk_replay_preview, replay_request
-from connector.errors import ApplicationError
-from connector.events import EVENT_LABELS
+from connector.core.errors import ApplicationError
+from connector.core.events import EVENT_LABELS
 from tenants.models import Role
 from tenants.permissions import tenant_view
 

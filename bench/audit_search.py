@@ -71,8 +71,8 @@ def fill(total: int, tenant_count: int, rng: random.Random) -> None:
     from django.db import connection
 
     from audit.models import Delivery, InboundEvent
-    from connector.crypto import blind_index, encrypt
-    from connector.events import SUPPORTED_EVENTS
+    from connector.core.crypto import blind_index, encrypt
+    from connector.core.events import SUPPORTED_EVENTS
     from tenants.models import Tenant
 
     started = time.monotonic()

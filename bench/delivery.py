@@ -52,7 +52,7 @@ def queue_deliveries(tenant, channels: dict[str, str], per_channel: int, prefix:
     from decimal import Decimal
 
     from audit.models import Delivery, InboundEvent
-    from connector.events import Action, FinancialEvent, Kind
+    from connector.core.events import Action, FinancialEvent, Kind
     from connector.slack.messages import build_message
 
     events = InboundEvent.objects.bulk_create([

@@ -4,7 +4,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from audit import api as audit_api
-from connector import dashboard, health
+from connector import health
+from connector.dashboard import views as dashboard
+from connector.pipeline import intake
 from tenants import api_views as tenant_api
 
 api_v1 = [
@@ -30,6 +32,7 @@ urlpatterns = [
     path("rules/", include("routing.urls")),
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
+    path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="freshbooks_webhook"),
     path("slack/", include("connector.slack.urls")),
     path("", include("connector.freshbooks.urls")),
 ]

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connector.events import SUPPORTED_EVENTS
+from connector.core.events import SUPPORTED_EVENTS
 from routing import services
 from routing.models import (
     AMOUNT_DECIMAL_PLACES,

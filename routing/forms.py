@@ -3,8 +3,8 @@
 from babel.numbers import list_currencies
 from django import forms
 
-from connector.errors import ApplicationError
-from connector.events import EVENT_LABELS, SUPPORTED_EVENTS
+from connector.core.errors import ApplicationError
+from connector.core.events import EVENT_LABELS, SUPPORTED_EVENTS
 from routing.channels import tenant_channel_choices
 from routing.models import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, NAME_MAX_LENGTH, NOTE_MAX_LENGTH, Rule
 from routing.services import STARTER_EXEC_THRESHOLD, rule_build

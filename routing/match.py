@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from connector.events import Action, FinancialEvent, Kind
+from connector.core.events import Action, FinancialEvent, Kind
 
 
 class RuleLike(Protocol):

@@ -19,7 +19,7 @@ class Rule(TenantOwned):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="rules")
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     enabled = models.BooleanField(default=True)
-    # FreshBooks event names from connector.events.SUPPORTED_EVENTS, e.g. ["invoice.create"].
+    # FreshBooks event names from connector.core.events.SUPPORTED_EVENTS, e.g. ["invoice.create"].
     events = models.JSONField(default=list)
     # Amount bounds, inclusive, in the rule's currency (the tenant's base currency when currency is null).
     min_amount = models.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from audit.models import InboundEvent
-from connector.events import FinancialEvent
+from connector.core.events import FinancialEvent
 from routing.match import match, rule_matches
 from routing.models import Rule
 from tenants.models import Tenant

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.db.models import Max
 
 from audit.activity import activity_record
-from connector.errors import ApplicationError
-from connector.events import SUPPORTED_EVENTS, Action, Kind
+from connector.core.errors import ApplicationError
+from connector.core.events import SUPPORTED_EVENTS, Action, Kind
 from routing.channels import tenant_channel
 from routing.models import (
     AMOUNT_DECIMAL_PLACES,
@@ -39,7 +39,7 @@ RULE_FIELDS = (
 EXPENSE_EVENTS = frozenset(name for name, (kind, _) in SUPPORTED_EVENTS.items() if kind == Kind.EXPENSE)
 UPDATE_EVENTS = frozenset(name for name, (_, action) in SUPPORTED_EVENTS.items() if action == Action.UPDATED)
 
-VALIDATION_ERROR = "Validation error"  # the message of every refusal with field errors (as connector.api)
+VALIDATION_ERROR = "Validation error"  # the message of every refusal with field errors (as connector.core.api)
 
 
 class _Errors(dict):

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from connector.events import EVENT_LABELS, SUPPORTED_EVENTS
+from connector.core.events import EVENT_LABELS, SUPPORTED_EVENTS
 
 
 def _amount(value: Decimal) -> str:

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from routing import services
 from routing.channels import tenant_channel_choices
 from routing.forms import RuleForm, StarterForm

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audit.activity import activity_record
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from tenants.models import INVITATION_LIFETIME_DAYS, Invitation, Membership, Role, Tenant
 
 

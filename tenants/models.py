@@ -10,7 +10,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 
-from connector.crypto import EncryptedTextField
+from connector.core.crypto import EncryptedTextField
 
 DEFAULT_RETENTION_DAYS = 90  # how long the audit trail keeps deliveries unless the tenant says otherwise
 

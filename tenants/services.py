@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import slugify
 
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from tenants.models import ApiToken, Membership, Role, Tenant
 
 User = get_user_model()

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.activity import activity_record
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from tenants import invitations, services
 from tenants.forms import (
     ApiTokenForm,

@@ -3,7 +3,7 @@
 from django import template
 
 from audit.problems import DELIVERY_FIXES
-from connector.events import EVENT_LABELS
+from connector.core.events import EVENT_LABELS
 
 register = template.Library()
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from connector.crypto import EncryptedJSONField, EncryptedTextField
+from connector.core.crypto import EncryptedJSONField, EncryptedTextField
 from tenants.models import TenantOwned
 
 

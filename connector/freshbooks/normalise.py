@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit.models import InboundEvent
-from connector.events import SUPPORTED_EVENTS, Action, FinancialEvent, Kind
+from connector.core.events import SUPPORTED_EVENTS, Action, FinancialEvent, Kind
 from connector.freshbooks.client import FreshBooksClient
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksBug, NotFound
 from connector.freshbooks.models import FreshBooksConnection, ObjectSnapshot
@@ -153,7 +153,7 @@ def _read_expense(ctx: _Context, expense: dict) -> dict:
 Reader = Callable[[_Context, dict], dict]
 _READERS: dict[Kind, Reader] = {Kind.INVOICE: _read_invoice, Kind.PAYMENT: _read_payment,
                                 Kind.BILL: _read_bill, Kind.EXPENSE: _read_expense}
-# The table: event name -> (kind, action, reader). Supported events come from connector.events.
+# The table: event name -> (kind, action, reader). Supported events come from connector.core.events.
 NORMALISERS: dict[str, tuple[Kind, Action, Reader]] = {
     name: (kind, action, _READERS[kind]) for name, (kind, action) in SUPPORTED_EVENTS.items()
 }

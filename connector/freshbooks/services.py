@@ -9,8 +9,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.activity import activity_record
-from connector.errors import ApplicationError
-from connector.events import SUPPORTED_EVENTS
+from connector.core.errors import ApplicationError
+from connector.core.events import SUPPORTED_EVENTS
 from connector.freshbooks import client as fb
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksError, NotFound, RateLimited, Transient
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection

@@ -1,13 +1,12 @@
-"""FreshBooks URLs: the webhook intake (contract path) and the pages under /freshbooks/."""
+"""FreshBooks pages under /freshbooks/ (the webhook intake is the pipeline's: connector/urls.py)."""
 
 from django.urls import path
 
-from connector.freshbooks import intake, views
+from connector.freshbooks import views
 
 app_name = "freshbooks"
 
 urlpatterns = [
-    path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="webhook"),
     path("freshbooks/", views.overview, name="overview"),
     path("freshbooks/connect/", views.connect, name="connect"),
     path("freshbooks/test/", views.connection_test, name="connection_test"),

@@ -17,9 +17,9 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from connector.crypto import decrypt, encrypt
-from connector.errors import ApplicationError
-from connector.events import EVENT_LABELS
+from connector.core.crypto import decrypt, encrypt
+from connector.core.errors import ApplicationError
+from connector.core.events import EVENT_LABELS
 from connector.freshbooks import client as fb
 from connector.freshbooks import services
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksError, RateLimited, Transient

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from audit.models import Delivery, InboundEvent
 from audit.services import inbound_index_fields
-from connector.crypto import blind_index
-from connector.events import FinancialEvent
+from connector.core.crypto import blind_index
+from connector.core.events import FinancialEvent
 from connector.pipeline.policy import CLAIM_LEASE, FRESHBOOKS_GIVE_UP_AFTER, freshbooks_retry_delay
 
 logger = logging.getLogger(__name__)

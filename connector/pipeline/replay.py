@@ -7,8 +7,8 @@ from django.db import transaction
 
 from audit.activity import activity_record
 from audit.models import Delivery
-from connector.errors import ApplicationError
-from connector.events import FinancialEvent
+from connector.core.errors import ApplicationError
+from connector.core.events import FinancialEvent
 
 logger = logging.getLogger(__name__)
 

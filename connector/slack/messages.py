@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 
-from connector.events import Action, FinancialEvent, Kind
+from connector.core.events import Action, FinancialEvent, Kind
 
 # --- Slack's Block Kit limits (docs.slack.dev/reference/block-kit; third-party confirmed, see
 # shared/reference/slack-api.md §1) ------------------------------------------------------------------

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from connector.crypto import EncryptedTextField
+from connector.core.crypto import EncryptedTextField
 from tenants.models import TenantOwned
 
 

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.activity import activity_record
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from connector.slack import client
 from connector.slack.errors import InstallationDead, SlackError
 from connector.slack.lifecycle import installation_mark_revoked, installation_save

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from slack_sdk.signature import SignatureVerifier
 
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from connector.slack import constants, services
 from connector.slack.errors import SlackError, describe, error_for
 from connector.slack.events_api import slack_event_handle

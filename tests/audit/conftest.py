@@ -6,7 +6,7 @@ import pytest
 
 from audit.activity import activity_record
 from audit.models import Delivery
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 
 UNKNOWN_CHANNEL = "CUNKNOWN"  # the stand-in refuses this channel, as the pipeline refuses unknown channels
 

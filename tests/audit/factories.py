@@ -6,7 +6,7 @@ import factory
 from django.utils import timezone
 
 from audit.models import Delivery, DeliveryAttempt, InboundEvent
-from connector.crypto import blind_index
+from connector.core.crypto import blind_index
 from tests.factories import TenantFactory
 
 

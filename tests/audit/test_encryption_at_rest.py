@@ -6,7 +6,7 @@ from django.db import connection
 
 from audit.models import InboundEvent
 from audit.services import bulk_replay_create
-from connector.events import Action, FinancialEvent, Kind
+from connector.core.events import Action, FinancialEvent, Kind
 from tests.audit.factories import DeliveryAttemptFactory, DeliveryFactory, InboundEventFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
-from connector.events import SUPPORTED_EVENTS
+from connector.core.events import SUPPORTED_EVENTS
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
 from tests.freshbooks.conftest import API, make_callback, make_connection
 

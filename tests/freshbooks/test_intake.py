@@ -9,10 +9,10 @@ from unittest import mock
 import pytest
 
 from audit.models import InboundEvent
-from connector.freshbooks import intake
 from connector.freshbooks.models import FreshBooksCallback, WebhookRejection
 from connector.freshbooks.normalise import normalise_inbound
 from connector.freshbooks.selectors import webhook_rejections_recent
+from connector.pipeline import intake
 from tests.freshbooks.conftest import API, OTHER_VERIFIER, VERIFIER, load_fixture, make_callback
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from audit.models import InboundEvent
-from connector.events import SUPPORTED_EVENTS, Action
+from connector.core.events import SUPPORTED_EVENTS, Action
 from connector.freshbooks.errors import AuthorizationLost, RateLimited, Transient
 from connector.freshbooks.models import FreshBooksConnection, ObjectSnapshot
 from connector.freshbooks.normalise import NORMALISERS, normalise_inbound, web_base_url

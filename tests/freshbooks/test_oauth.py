@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from audit.models import ActivityLog, InboundEvent
-from connector.events import SUPPORTED_EVENTS
+from connector.core.events import SUPPORTED_EVENTS
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
 from tests.freshbooks.conftest import API, make_callback
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import factory
 
-from connector.events import SUPPORTED_EVENTS, FinancialEvent
+from connector.core.events import SUPPORTED_EVENTS, FinancialEvent
 from routing.models import Rule
 from tests.factories import TenantFactory
 

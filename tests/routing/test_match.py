@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.events import SUPPORTED_EVENTS
+from connector.core.events import SUPPORTED_EVENTS
 from routing.match import match, rule_matches
 from tests.routing.factories import draft_rule, financial_event
 

@@ -6,7 +6,7 @@ import pytest
 
 from audit.activity import activity_verify
 from audit.models import ActivityLog
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from routing import services
 from routing.models import Rule
 from routing.signals import rule_channel_changed

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.events import SUPPORTED_EVENTS, Action, FinancialEvent, Kind
+from connector.core.events import SUPPORTED_EVENTS, Action, FinancialEvent, Kind
 from connector.slack.messages import (
     BUILDERS,
     build_message,

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from connector.charts import Series, bar_chart_svg, nice_ceiling, table_rows
+from connector.dashboard.charts import Series, bar_chart_svg, nice_ceiling, table_rows
 
 RECT = re.compile(r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="(#\w+)"><title>(.*?)</title>')
 TEXT = re.compile(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)"[^>]*>(.*?)</text>')

@@ -7,7 +7,8 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import Delivery
-from connector import dashboard, onboarding
+from connector.dashboard import onboarding
+from connector.dashboard import views as dashboard
 from tests.conftest import _signed_in
 from tests.freshbooks.conftest import make_connection
 from tests.ui.factories import delivery, inbound_event

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.activity import activity_record
 from audit.models import Delivery
-from connector import onboarding
+from connector.dashboard import onboarding
 from tests.ui.factories import delivery
 
 

@@ -14,8 +14,8 @@ from audit.forms import tenant_zone
 from audit.models import BulkReplay, Delivery
 from audit.selectors import delivery_channels, delivery_search
 from audit.services import REPLAY_MODES, bulk_replay_create, bulk_replay_preview, bulk_replay_run_batch
-from connector.errors import ApplicationError
-from connector.events import SUPPORTED_EVENTS
+from connector.core.errors import ApplicationError
+from connector.core.events import SUPPORTED_EVENTS
 from tenants.models import Tenant
 
 DRY_RUN_SHOWN = 20  # deliveries listed by --dry-run

@@ -6,7 +6,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from connector.crypto import ENCRYPTED_FIELD_TYPES, reencrypt
+from connector.core.crypto import ENCRYPTED_FIELD_TYPES, reencrypt
 
 BATCH_SIZE = 500  # rows a transaction; small enough that no lock is held for long
 

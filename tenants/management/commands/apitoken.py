@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from tenants import services
 from tenants.models import Tenant
 

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from tenants import services
 
 

@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from connector.freshbooks import services
 from connector.freshbooks.errors import FreshBooksError
 from connector.freshbooks.models import FreshBooksCallback

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from connector.errors import ApplicationError
+from connector.core.errors import ApplicationError
 from connector.slack.errors import SlackError, Transient, describe
 from connector.slack.selectors import channel_list
 from connector.slack.services import slack_connect_token

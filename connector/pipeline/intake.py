@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from audit.models import InboundEvent
-from connector.events import SUPPORTED_EVENTS, Action
+from connector.core.events import SUPPORTED_EVENTS, Action
 from connector.freshbooks import services
 from connector.freshbooks.selectors import intake_verifiers, verifiers_ordered
 from connector.freshbooks.signature import form_fields, signature_find_verifier, signature_matches

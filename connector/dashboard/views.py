@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from audit.models import Delivery, InboundEvent
 from audit.problems import delivery_problems
-from connector import charts, onboarding
-from connector.events import EVENT_LABELS
+from connector.core.events import EVENT_LABELS
+from connector.dashboard import charts, onboarding
 from tenants.permissions import tenant_view
 
 CHART_DAYS = 30  # the charts cover the last 30 days, today included

@@ -1,0 +1,1 @@
+"""Shared foundations every app may import: encryption, the application error, the event vocabulary, logging."""
