@@ -18,6 +18,7 @@ from connector.core.events import SUPPORTED_EVENTS, Action
 from connector.freshbooks import services
 from connector.freshbooks.selectors import intake_verifiers, verifiers_ordered
 from connector.freshbooks.signature import form_fields, signature_find_verifier, signature_matches
+from connector.pipeline.doorbell import inbound_ring
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -63,10 +64,8 @@ def rate_limit_exceeded(tenant: Tenant) -> bool:
 def enqueue_processing(inbound_event_id: int) -> None:
     """Rings the doorbell for the pipeline. A lost message is not lost work: the sweep re-enqueues
     every event still `received`."""
-    from connector.pipeline.tasks import process_event
-
     try:
-        process_event.delay(inbound_event_id)
+        inbound_ring(inbound_event_id)
     except Exception:
         logger.exception("freshbooks.intake.enqueue_failed", extra={"inbound_event_id": inbound_event_id})
 

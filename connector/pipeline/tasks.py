@@ -4,19 +4,18 @@ import logging
 
 from celery import shared_task
 
-from connector.pipeline import pacing
+from connector.pipeline import inbound, pacing
+from connector.pipeline.delivery import channel_drain_once
+from connector.pipeline.doorbell import channel_kick
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
+from connector.pipeline.sweep import sweep_run
 
 logger = logging.getLogger(__name__)
-
-DRAIN_MIN_COUNTDOWN = 0.02  # seconds; Celery countdowns below this are not worth an ETA
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def process_event(inbound_event_id: int) -> None:
-    from connector.pipeline.inbound import inbound_process
-
-    outcome = inbound_process(inbound_event_id=inbound_event_id)
+    outcome = inbound.inbound_process(inbound_event_id=inbound_event_id)
     if outcome is None:
         return
     if outcome.retry_in is not None and outcome.retry_in <= MAX_TASK_COUNTDOWN:
@@ -28,29 +27,12 @@ def process_event(inbound_event_id: int) -> None:
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def drain_channel(self, team_id: str, channel_id: str, claim: str | None = None) -> None:
-    from connector.pipeline.delivery import channel_drain_once
-
     pacing.release_drain(team_id, channel_id, claim)
     result = channel_drain_once(team_id=team_id, channel_id=channel_id, task_id=self.request.id or "")
     if result.again_in is not None:
         channel_kick(team_id, channel_id, countdown=result.again_in)
 
 
-def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0) -> None:
-    """Make sure a drain of this channel is scheduled within `countdown` (give or take
-    pacing.DRAIN_SOONER_BY_MS); a drain already scheduled for then, or sooner, covers it."""
-    if not team_id:
-        return
-    # A drain woken before its channel is due finds nothing to post and kicks again for the rest.
-    countdown = min(countdown, MAX_TASK_COUNTDOWN)
-    claim = pacing.claim_drain(team_id, channel_id, countdown=countdown)
-    if claim:
-        drain_channel.apply_async((team_id, channel_id, claim),
-                                  countdown=countdown if countdown > DRAIN_MIN_COUNTDOWN else None)
-
-
 @shared_task(acks_late=True, ignore_result=True)
 def sweep() -> None:
-    from connector.pipeline.sweep import sweep_run
-
     sweep_run()

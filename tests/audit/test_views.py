@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 def test_search_page_filters_and_shows_decrypted_rows(owner_client, tenant, other_tenant):
     DeliveryFactory(tenant=tenant, counterparty_name="Acme Trading Ltd", number="INV-777", status="held",
-                    held_reason="channel_not_found")
+                    held_reason="channel_unusable", last_error_code="channel_not_found")
     DeliveryFactory(tenant=tenant, counterparty_name="Globex", number="INV-778", status="posted")
     DeliveryFactory(tenant=other_tenant, counterparty_name="Their Client", number="INV-999")
     page = owner_client.get("/activity/")

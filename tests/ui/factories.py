@@ -21,7 +21,7 @@ def inbound_event(*, tenant, name: str = "invoice.create", at: datetime | None =
 
 def delivery(*, tenant, status: str = Delivery.Status.POSTED, at: datetime | None = None,
              event_name: str = "invoice.create", channel_id: str = "C0ACCOUNTS", channel_name: str = "accounting",
-             held_reason: str = "", amount: str | None = "1250.00", counterparty: str = "Acme Plumbing Ltd",
+             held_reason: str = "", last_error_code: str = "", amount: str | None = "1250.00", counterparty: str = "Acme Plumbing Ltd",
              document_number: str = "INV-0042", inbound=None) -> Delivery:
     inbound = inbound or inbound_event(tenant=tenant, name=event_name, at=at)
     kind, action = event_name.split(".")
@@ -29,7 +29,7 @@ def delivery(*, tenant, status: str = Delivery.Status.POSTED, at: datetime | Non
         tenant=tenant, inbound_event=inbound, event_name=event_name, object_id=inbound.object_id, kind=kind,
         action=action, amount=Decimal(amount) if amount else None, currency="USD", counterparty=counterparty,
         document_number=document_number, slack_team_id="T0TEAM", channel_id=channel_id,
-        channel_name=channel_name, status=status, held_reason=held_reason,
+        channel_name=channel_name, status=status, held_reason=held_reason, last_error_code=last_error_code,
     )
     if at is not None:
         Delivery.objects.filter(pk=d.pk).update(created_at=at)

@@ -28,7 +28,7 @@ CHANGE_MARKERS = [
 def busy_tenant(tenant, owner):
     """A tenant with something in every panel: problems, messages, tokens, invitations, several members."""
     delivery(tenant=tenant, status=Delivery.Status.POSTED)
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_not_found", channel_name="gone")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="channel_not_found", channel_name="gone")
     delivery(tenant=tenant, status=Delivery.Status.FAILED, held_reason="", channel_name="exec")
     api_token_create(tenant=tenant, user=owner, name="reporting")
     invitation_create(tenant=tenant, invited_by=Membership.objects.get(user=owner), email="new@example.com",
