@@ -136,7 +136,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "connector.pipeline.tasks.sweep", "schedule": 60.0},
     # Audit trail: daily retention purge (03:17 UTC, off the hour), and re-ringing lost bulk replays.
     "retention-purge": {"task": "audit.tasks.retention_purge", "schedule": crontab(hour=3, minute=17)},
-    "bulk-replay-resume": {"task": "audit.tasks.bulk_replay_resume", "schedule": 120.0},
+    "bulk-replay-resume": {"task": "connector.pipeline.tasks.bulk_replay_resume", "schedule": 120.0},
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -10,12 +10,18 @@ from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 
 DRAIN_CHANNEL = "connector.pipeline.tasks.drain_channel"
 PROCESS_EVENT = "connector.pipeline.tasks.process_event"
+BULK_REPLAY = "connector.pipeline.tasks.bulk_replay"
 DRAIN_MIN_COUNTDOWN = 0.02  # seconds; Celery countdowns below this are not worth an ETA
 
 
 def inbound_ring(inbound_event_id: int, countdown: float | None = None) -> None:
     """Have a worker process this inbound event (now, or after `countdown` seconds)."""
     app.tasks[PROCESS_EVENT].apply_async((inbound_event_id,), countdown=countdown)
+
+
+def bulk_replay_ring(bulk_id: int) -> None:
+    """Have a worker replay the next batch of this bulk replay."""
+    app.tasks[BULK_REPLAY].apply_async((bulk_id,))
 
 
 def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0) -> None:

@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 class ReplayMode:
     AS_ROUTED = "as_routed"  # the same message, to the original channel or the one asked for
     REEVALUATE = "reevaluate"  # today's rules decide the channels; the message is built afresh
+    ALL = (AS_ROUTED, REEVALUATE)
+
+
+def replay_mode_check(mode: str) -> None:
+    if mode not in ReplayMode.ALL:
+        raise ApplicationError("Unknown replay mode.", {"fields": {"mode": [f"Choose one of {ReplayMode.ALL}."]}})
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ def _channel(tenant, channel_id: str) -> ChannelChoice:
 def delivery_replay(*, tenant, delivery: Delivery, actor, mode: str = ReplayMode.AS_ROUTED,
                     channel_id: str | None = None) -> list[Delivery]:
     """Create the replay deliveries of one delivery and ring their channels. Returns the new deliveries."""
+    replay_mode_check(mode)
     if delivery.tenant_id != tenant.pk:
         raise ApplicationError("Not found.", status=404)
     installation = installation_for(tenant=tenant)

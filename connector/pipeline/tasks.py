@@ -3,7 +3,10 @@
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
+from audit.models import BulkReplay
+from connector.pipeline import bulk_replay as bulk
 from connector.pipeline import inbound, pacing
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.doorbell import channel_kick
@@ -11,6 +14,10 @@ from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 from connector.pipeline.sweep import sweep_run
 
 logger = logging.getLogger(__name__)
+
+BULK_REPLAY_STALE = timezone.timedelta(minutes=2)  # a queued/running bulk replay untouched this long lost its task
+BULK_REPLAY_STOPPED = ("An unexpected error stopped this replay. What was replayed stays replayed; "
+                       "start a new bulk replay for the rest.")
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -36,3 +43,25 @@ def drain_channel(self, team_id: str, channel_id: str, claim: str | None = None)
 @shared_task(acks_late=True, ignore_result=True)
 def sweep() -> None:
     sweep_run()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def bulk_replay(bulk_id: int) -> None:
+    """One batch of a bulk replay, then the next batch as a new task (no task runs long)."""
+    try:
+        more = bulk.bulk_replay_run_batch(bulk_id=bulk_id)
+    except Exception:
+        logger.exception("bulk_replay.error", extra={"bulk_replay_id": bulk_id})
+        bulk.bulk_replay_fail(bulk_id=bulk_id, reason=BULK_REPLAY_STOPPED)
+        return
+    if more:
+        bulk_replay.delay(bulk_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def bulk_replay_resume() -> None:
+    """Beat: re-ring bulk replays whose task was lost (broker restart, worker killed)."""
+    stale = timezone.now() - BULK_REPLAY_STALE
+    for pk in (BulkReplay.objects.filter(status__in=[BulkReplay.Status.QUEUED, BulkReplay.Status.RUNNING],
+                                         updated_at__lt=stale).values_list("id", flat=True)[:100]):
+        bulk_replay.delay(pk)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import Delivery
 from tenants.models import Membership, Role, Tenant
 from tests.browser.conftest import DESKTOP, PHONE, overflowing
-from tests.ui.factories import delivery, inbound_event
+from tests.factories import delivery, inbound_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

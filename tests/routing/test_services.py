@@ -10,7 +10,7 @@ from connector.core.errors import ApplicationError
 from routing import services
 from routing.models import Rule
 from routing.signals import rule_channel_changed
-from tests.routing.factories import RuleFactory
+from tests.factories import RuleFactory
 
 pytestmark = pytest.mark.django_db
 

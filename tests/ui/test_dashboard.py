@@ -10,8 +10,8 @@ from audit.models import Delivery
 from connector.dashboard import onboarding
 from connector.dashboard import views as dashboard
 from tests.conftest import _signed_in
+from tests.factories import delivery, inbound_event
 from tests.freshbooks.conftest import make_connection
-from tests.ui.factories import delivery, inbound_event
 
 
 @pytest.mark.django_db

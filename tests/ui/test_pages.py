@@ -11,7 +11,7 @@ from tenants.invitations import invitation_create
 from tenants.models import ApiToken, Membership, Role
 from tenants.services import api_token_create
 from tests.conftest import _signed_in
-from tests.ui.factories import delivery
+from tests.factories import delivery
 
 PAGES = ["/dashboard/", "/dashboard/deliveries/?part=problems", "/dashboard/deliveries/?part=latest",
          "/accounts/settings/", "/accounts/businesses/new/"]
