@@ -8,10 +8,11 @@ import pytest
 from django.utils import timezone
 
 from audit.models import Delivery, HeldReason, InboundEvent
+from connector.freshbooks.client import TokenGrant
 from connector.freshbooks.models import FreshBooksConnection
+from connector.freshbooks.services import connection_store
 from connector.pipeline import pacing
 from connector.pipeline.inbound import inbound_process
-from connector.pipeline.resume import resume_freshbooks_holds
 from connector.pipeline.sweep import sweep_run
 from routing.models import Rule
 from tests.freshbooks.conftest import API, VERIFIER, load_fixture, make_callback, make_connection, signed
@@ -156,15 +157,15 @@ def test_lost_authorisation_holds_events_until_reconnect(client, tenant, connect
     assert inbound.status == InboundEvent.Status.HELD
     assert connected.status == FreshBooksConnection.Status.NEEDS_REAUTH
 
-    # The user reconnects: held events continue by themselves.
-    FreshBooksConnection.objects.filter(pk=connected.pk).update(
-        status=FreshBooksConnection.Status.ACTIVE, access_token="access-2", refresh_token="refresh-2",
-        expires_at=timezone.now() + timezone.timedelta(hours=6))
+    # The user reconnects the same business: held events continue by themselves.
     for r in fixture["responses"]:
         fb_api.add(r["method"], API + r["path"], json=r.get("json"), status=r.get("status", 200))
+    grant = TokenGrant(access_token="access-2", refresh_token="refresh-2",
+                       expires_at=timezone.now() + timezone.timedelta(hours=6))
     with mock.patch("connector.pipeline.tasks.process_event.apply_async") as enqueue, \
             django_capture_on_commit_callbacks(execute=True):
-        assert resume_freshbooks_holds(tenant=tenant) == 1
+        connection_store(tenant=tenant, actor=None, grant=grant, account_id=connected.account_id,
+                         business_id=connected.business_id)
     enqueue.assert_called_once_with((inbound.pk,), countdown=None)
     inbound.refresh_from_db()
     assert inbound.status == InboundEvent.Status.RECEIVED
