@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from connector.freshbooks.errors import (
@@ -247,8 +248,6 @@ def _identity_parse(response: requests.Response) -> Identity:
 
 
 def redirect_uri() -> str:
-    from django.urls import reverse
-
     return f"{settings.PUBLIC_BASE_URL}{reverse('freshbooks:oauth_callback')}"
 
 
