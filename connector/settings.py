@@ -204,10 +204,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- REST API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "tenants.api.TenantTokenAuthentication",
-        "tenants.api.TenantSessionAuthentication",
+        "tenants.api_auth.TenantTokenAuthentication",
+        "tenants.api_auth.TenantSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.IsTenantMember"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.IsTenantMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "connector.core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",

@@ -1,4 +1,4 @@
-"""REST API /api/v1/rules/ (ARCHITECTURE §5): CRUD, preview, the error shape, tenancy and roles."""
+"""REST API /api/v1/rules/: CRUD, preview, the error shape, tenancy and roles."""
 
 from decimal import Decimal
 
