@@ -1,4 +1,5 @@
-"""URL map. Contract URLs (ARCHITECTURE §5): /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
+"""URL map. Contract URLs (ARCHITECTURE §5): /webhooks/freshbooks/<token>/, /slack/events/, /slack/interactions/,
+/slack/commands/, /healthz, /api/v1/."""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
@@ -6,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 from audit import api as audit_api
 from connector import health
 from connector.dashboard import views as dashboard
-from connector.pipeline import intake
+from connector.pipeline import intake, slack_actions
 from tenants import api_views as tenant_api
 
 api_v1 = [
@@ -33,6 +34,9 @@ urlpatterns = [
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
     path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="freshbooks_webhook"),
+    # Signed Slack requests whose answers need the pipeline (contract paths), before the provider's own.
+    path("slack/interactions/", slack_actions.slack_interactions, name="slack_interactions"),
+    path("slack/commands/", slack_actions.slack_commands, name="slack_commands"),
     path("slack/", include("connector.slack.urls")),
     path("", include("connector.freshbooks.urls")),
 ]

@@ -23,5 +23,7 @@ urlpatterns = [
     path("settings/invitations/<int:pk>/cancel/", views.invitation_revoke, name="invitation_revoke"),
     path("settings/members/<int:pk>/role/", views.member_role, name="member_role"),
     path("settings/members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path("settings/slack-links/<int:pk>/remove/", views.slack_link_remove, name="slack_link_remove"),
+    path("slack/link/<str:token>/", views.slack_link_accept, name="slack_link_accept"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
 ]

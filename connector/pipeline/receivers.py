@@ -3,6 +3,7 @@ releases what was held for it."""
 
 from django.dispatch import receiver
 
+from connector.pipeline import slack_actions  # noqa: F401 - its tasks and app_home_opened receiver
 from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
 from connector.slack.signals import installation_reactivated
 from routing.signals import rule_channel_changed
