@@ -407,6 +407,9 @@ def command_answer(command: Command) -> dict:
     word = word.lower()
     if word in ("", "help"):
         return answers.ephemeral(answers.HELP)
+    number = rest.strip()
+    if word not in ("unpaid", "overdue", "invoice") or (word == "invoice" and not number):
+        return answers.ephemeral(f"I did not understand that.\n{answers.HELP}")
     tenant, member = _member_in(installations, command.team_id, command.user_id)
     if member is None:
         return _link_prompt(tenant, command.team_id, command.user_id)
@@ -418,9 +421,7 @@ def command_answer(command: Command) -> dict:
         return unpaid_answer(tenant=tenant)
     if word == "overdue":
         return overdue_answer(tenant=tenant)
-    if word == "invoice" and rest.strip():
-        return invoice_lookup_answer(tenant=tenant, number=rest.strip())
-    return answers.ephemeral(f"I did not understand that.\n{answers.HELP}")
+    return invoice_lookup_answer(tenant=tenant, number=number)
 
 
 # --- App Home ---------------------------------------------------------------------------------------------
