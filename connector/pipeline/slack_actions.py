@@ -37,7 +37,7 @@ from connector.freshbooks.client import FreshBooksClient
 from connector.freshbooks.normalise import InvoiceSummary, invoice_summary
 from connector.freshbooks.selectors import connection_active
 from connector.slack import answers, client
-from connector.slack.errors import RateLimited, SlackError
+from connector.slack.errors import PayloadBug, RateLimited, SlackError
 from connector.slack.errors import Transient as SlackTransient
 from connector.slack.interactivity import (
     Command,
@@ -223,19 +223,36 @@ def reminder_send(self, tenant_id: int, invoice_id: str, user_id: int, channel_i
     name = user.get_full_name() or user.email
     activity_record(tenant=tenant, actor=user, action="invoice.reminder_sent", target=invoice_id,
                     details={"invoice_number": summary.number, "recipient": recipient, "via": "slack"})
-    line = f"Reminder sent to {recipient} by {name}"
+    reminder_reply.delay(tenant_id, channel_id, message_ts, f"Reminder sent to {recipient} by {name}", response_url)
+    logger.info("slack_actions.reminder_sent", extra={"tenant_id": tenant_id, "invoice_id": invoice_id})
+    return "sent"
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=TASK_RETRIES)
+def reminder_reply(self, tenant_id: int, channel_id: str, message_ts: str, line: str, response_url: str) -> None:
+    """Say in the clicked message's thread that the reminder went out (its own task: retrying a busy
+    channel must never send the email again)."""
+    tenant = Tenant.objects.get(pk=tenant_id)
     installation = SlackInstallation.objects.for_tenant(tenant).filter(status=InstallationStatus.ACTIVE).first()
     try:
         if installation is None or not channel_id or not message_ts:
-            raise SlackTransient("no_thread")
+            raise PayloadBug("no_thread")
         client.slack_post_reply(installation=installation, channel_id=channel_id, thread_ts=message_ts,
                                 text=escape(line))
+    except (RateLimited, SlackTransient) as exc:
+        if self.request.retries < TASK_RETRIES:
+            raise self.retry(countdown=getattr(exc, "retry_after", None) or _retry_delay(self.request.retries),
+                             exc=exc) from exc
+        _reply_instead(tenant_id, exc, line, response_url)
     except SlackError as exc:
-        logger.info("slack_actions.reminder_reply_failed", extra={"tenant_id": tenant_id, "error_code": exc.code})
-        if response_url:  # the email went out: still tell the person who clicked
-            slack_respond.delay(response_url, answers.ephemeral(escape(line)))
-    logger.info("slack_actions.reminder_sent", extra={"tenant_id": tenant_id, "invoice_id": invoice_id})
-    return "sent"
+        _reply_instead(tenant_id, exc, line, response_url)
+
+
+def _reply_instead(tenant_id: int, exc: SlackError, line: str, response_url: str) -> None:
+    """The email went out but the thread reply could not be posted: still tell the person who clicked."""
+    logger.info("slack_actions.reminder_reply_failed", extra={"tenant_id": tenant_id, "error_code": exc.code})
+    if response_url:
+        slack_respond.delay(response_url, answers.ephemeral(escape(line)))
 
 
 def _reminder_deliver(task, tenant: Tenant, invoice_id: str) -> tuple[InvoiceSummary, str] | str:

@@ -341,7 +341,7 @@ class Books:
             for client in clients.values():
                 if client["organization"].lower() == organization.lower() and client["vis_state"] == VIS_ACTIVE:
                     return client, []
-            return self.client_create(account_id, {"organization": organization,
+            return self.client_create(account_id, {"organization": organization, "email": params.get("email"),
                                                    "currency_code": params.get("currency_code")})
         active = [c for c in clients.values() if c["vis_state"] == VIS_ACTIVE]
         if not active:
