@@ -212,14 +212,18 @@ def reminder_send(self, tenant_id: int, invoice_id: str, user_id: int, channel_i
     second email to the client.
     """
     tenant = Tenant.objects.get(pk=tenant_id)
-    user = tenant.memberships.select_related("user").get(user_id=user_id).user
-    outcome = _reminder_deliver(self, tenant, invoice_id)
+    membership = tenant.memberships.select_related("user").filter(user_id=user_id).first()
+    if membership is None or not membership.can_change:  # removed or demoted since the click
+        outcome = "Your role no longer allows sending reminders, so none was sent."
+    else:
+        outcome = _reminder_deliver(self, tenant, invoice_id)
     if isinstance(outcome, str):  # a refusal in words: the slot goes back, the clicker is told
         reminder_release(tenant=tenant, invoice_id=invoice_id)
         if response_url:
             slack_respond.delay(response_url, answers.ephemeral(outcome))
         return "refused"
     summary, recipient = outcome
+    user = membership.user
     name = user.get_full_name() or user.email
     activity_record(tenant=tenant, actor=user, action="invoice.reminder_sent", target=invoice_id,
                     details={"invoice_number": summary.number, "recipient": recipient, "via": "slack"})

@@ -98,6 +98,9 @@ def interaction_parse(body: bytes) -> Interaction | None:
             and isinstance(team, dict) and isinstance(user, dict)):
         raise SlackRequestRefused(400, "block_actions without team, user or actions")
     action = actions[0]
+    if not isinstance(team.get("id"), str) or not team["id"] or not isinstance(user.get("id"), str) \
+            or not user["id"]:
+        raise SlackRequestRefused(400, "block_actions without a team or user id")
     container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
     channel = payload.get("channel") if isinstance(payload.get("channel"), dict) else {}
     message = payload.get("message") if isinstance(payload.get("message"), dict) else {}

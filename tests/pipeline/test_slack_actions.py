@@ -15,15 +15,19 @@ from urllib.parse import urlencode
 import pytest
 import responses as responses_lib
 from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import Client
 from django.utils import timezone
 from pytest_httpserver import HTTPServer
 from slack_sdk.signature import SignatureVerifier
 
 from audit.models import ActivityLog, Delivery, InboundEvent, InvoiceState
 from connector.celery import app as celery_app
+from connector.core.crypto import blind_index
 from connector.pipeline import slack_actions
+from connector.slack.models import InstallationStatus, SlackInstallation
 from tenants.models import Role, SlackLinkRequest, SlackUserLink
-from tenants.slack_links import slack_link_save
+from tenants.slack_links import slack_link_offer, slack_link_save
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from tests.freshbooks.conftest import ACCOUNT_ID, API, make_connection
 from tests.pipeline.conftest import TEAM
@@ -96,8 +100,6 @@ def invoice_object(**overrides):
 
 @pytest.fixture
 def setup(tenant, slack_server):
-    from connector.slack.models import InstallationStatus, SlackInstallation
-
     installation = SlackInstallation.objects.create(
         tenant=tenant, team_id=TEAM, team_name="Globex Workspace", bot_user_id="UBOT", bot_id="BBOT",
         scopes="chat:write", bot_token="xoxb-test", installed_at=timezone.now(), status=InstallationStatus.ACTIVE)
@@ -232,6 +234,33 @@ def test_an_unlinked_user_gets_a_one_time_link_that_links_them_after_login(clien
     assert SlackLinkRequest.objects.for_tenant(tenant).get().used_at is not None
 
 
+def test_an_expired_link_or_a_non_member_links_nobody(client, tenant, setup, slack_server, other_owner):
+    late = slack_link_offer(tenant=tenant, team_id=TEAM, slack_user_id="U0LATE")
+    SlackLinkRequest.objects.for_tenant(tenant).update(expires_at=timezone.now() - timedelta(seconds=1))
+    stranger_link = slack_link_offer(tenant=tenant, team_id=TEAM, slack_user_id="U0STRANGER")
+    client.force_login(other_owner, backend="tenants.auth.EmailBackend")
+
+    expired = client.post(late.replace("https://connector.example.com", ""))
+    stranger = client.post(stranger_link.replace("https://connector.example.com", ""))
+
+    assert expired.status_code == 410
+    assert stranger.status_code == 403 and "not a member" in stranger.content.decode()
+    assert not SlackUserLink.objects.exists()
+
+
+def test_a_reminder_from_someone_demoted_since_the_click_is_not_sent(client, tenant, setup, fb, slack_server):
+    dana = linked(tenant, Role.ADMIN)
+    fb.get(INVOICE_URL, json=invoice_object())
+    slack_actions.reminder_reserve(tenant=tenant, invoice_id=INVOICE_ID)
+    tenant.memberships.filter(user=dana).update(role=Role.VIEWER)
+
+    slack_actions.reminder_send.delay(tenant.pk, INVOICE_ID, dana.pk, CHANNEL, TS, slack_server.url_for("/respond"))
+
+    assert emails_sent(fb) == []
+    assert InvoiceState.objects.for_tenant(tenant).get(invoice_id=INVOICE_ID).reminder_sent_at is None
+    assert "no longer allows" in calls(slack_server, "/respond")[-1]["text"]
+
+
 @pytest.mark.parametrize("case", ["unsigned", "stale", "wrong_secret"])
 def test_unsigned_or_stale_requests_are_refused_with_401(client, tenant, setup, slack_server, case):
     linked(tenant, Role.ADMIN)
@@ -260,17 +289,18 @@ def test_an_unknown_team_gets_a_polite_ephemeral_answer(client, setup, slack_ser
 
 
 @pytest.mark.parametrize("body", [b"", b"payload=", b"payload=%7Bnot%20json", b"payload=%5B1%5D",
-                                  b"payload=%7B%22type%22%3A%22block_actions%22%7D"])
+                                  b"payload=%7B%22type%22%3A%22block_actions%22%7D",
+                                  urlencode({"payload": json.dumps({"type": "block_actions", "team": {"id": 5},
+                                                                    "user": {}, "actions": [{}]})}).encode(),
+                                  b"command=%2Ffreshbooks"])
 def test_odd_payloads_answer_400_never_500(client, body):
-    response = client.post("/slack/interactions/", data=body, content_type="application/x-www-form-urlencoded",
-                           **signed(body))
+    path = "/slack/commands/" if body.startswith(b"command") else "/slack/interactions/"
+    response = client.post(path, data=body, content_type="application/x-www-form-urlencoded", **signed(body))
 
     assert response.status_code == 400
 
 
 def test_a_body_that_is_not_utf8_cannot_be_verified():
-    from django.test import Client
-
     body = b"\xff\xfe"
     ts = str(int(time.time()))
     mac = hmac.new(SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
@@ -283,8 +313,6 @@ def test_a_body_that_is_not_utf8_cannot_be_verified():
 
 def test_a_user_of_tenant_a_cannot_act_on_tenant_bs_invoice(client, tenant, setup, fb, slack_server):
     other = TenantFactory()
-    from connector.slack.models import InstallationStatus, SlackInstallation
-
     SlackInstallation.objects.create(tenant=other, team_id="T0OTHER", bot_token="xoxb-other",
                                      installed_at=timezone.now(), status=InstallationStatus.ACTIVE)
     attacker = UserFactory()
@@ -325,7 +353,7 @@ def test_claim_rebuilds_the_message_with_who_follows_it_up(client, tenant, setup
 def ledger(tenant, n, *, outstanding, due, number=None, status="sent", currency="USD"):
     return InvoiceState.objects.create(
         tenant=tenant, invoice_id=str(n), number=number or f"INV-{n:04d}", client_name=f"Client {n}",
-        number_index=slack_actions.blind_index(number or f"INV-{n:04d}"), amount=Decimal(outstanding),
+        number_index=blind_index(number or f"INV-{n:04d}"), amount=Decimal(outstanding),
         outstanding=Decimal(outstanding), currency=currency, status=status, due_date=due,
         fetched_at=timezone.now())
 
@@ -428,8 +456,6 @@ def test_link_slack_user_command(tenant, setup, capsys):
 
 
 def test_link_slack_user_command_errors(tenant, setup):
-    from django.core.management.base import CommandError
-
     with pytest.raises(CommandError, match="not a member"):
         call_command("link_slack_user", "--tenant", tenant.slug, "--user", UserFactory().email,
                      "--slack-user", "U0DANA")
