@@ -1,6 +1,7 @@
 """Acting from Slack over real processes: an invoice's message in the Slack stand-in has buttons; clicking
 Send reminder there sends a signed interaction to the web process, a worker emails the invoice through the
-FreshBooks stand-in and replies in the message's thread; a second click sends nothing more."""
+FreshBooks stand-in and replies in the message's thread; a second click sends nothing more; /freshbooks
+run on the stand-in answers with the invoice's state."""
 
 import time
 
@@ -45,3 +46,9 @@ def test_send_reminder_clicked_in_slack_emails_the_client_once(stack, connected)
     assert len(replies()) == 1
     notes = stack.slack("GET", "/_control/interactions")["ephemerals"]
     assert any("at most one a day" in n["text"] for n in notes)
+
+    # The reminder's read of the invoice is in the ledger: /freshbooks answers from it at once.
+    answer = stack.slack("POST", "/_control/command", json={"text": f"invoice {invoice['invoice_number']}"})
+    assert answer["status"] == 200
+    assert f"*{invoice['invoice_number']}* for Globex: sent" in answer["response"]
+    assert "outstanding $1,500.00" in answer["response"]
