@@ -26,6 +26,7 @@ from connector.celery import app as celery_app
 from connector.core.crypto import blind_index
 from connector.pipeline import slack_actions
 from connector.slack.models import InstallationStatus, SlackInstallation
+from tenants.invitations import membership_remove
 from tenants.models import Role, SlackLinkRequest, SlackUserLink
 from tenants.slack_links import slack_link_offer, slack_link_save
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
@@ -480,3 +481,11 @@ def test_settings_lists_links_and_an_admin_removes_one(client, tenant, setup):
     assert removed.status_code == 302
     assert not SlackUserLink.objects.for_tenant(tenant).exists()
     assert ActivityLog.objects.for_tenant(tenant).filter(action="slack.user_unlinked", target="U0DANA").exists()
+
+
+def test_removing_a_member_removes_their_slack_link(tenant, setup, owner):
+    dana = linked(tenant, Role.ADMIN)
+
+    membership_remove(tenant=tenant, actor=owner, pk=tenant.memberships.get(user=dana).pk)
+
+    assert not SlackUserLink.objects.for_tenant(tenant).exists()
