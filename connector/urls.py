@@ -1,5 +1,4 @@
-"""URL map. Contract URLs (ARCHITECTURE §5): /webhooks/freshbooks/<token>/, /slack/events/, /slack/interactions/,
-/slack/commands/, /healthz, /api/v1/."""
+"""URL map. Contract URLs (ARCHITECTURE §5): /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
@@ -34,7 +33,7 @@ urlpatterns = [
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
     path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="freshbooks_webhook"),
-    # Signed Slack requests whose answers need the pipeline (contract paths), before the provider's own.
+    # Contract paths too: signed Slack requests whose answers need the pipeline, before the provider's own.
     path("slack/interactions/", slack_actions.slack_interactions, name="slack_interactions"),
     path("slack/commands/", slack_actions.slack_commands, name="slack_commands"),
     path("slack/", include("connector.slack.urls")),

@@ -298,7 +298,7 @@ def _joined(request, token: str):
 
 @tenant_view(role=Role.ADMIN)
 @require_POST
-def slack_link_remove(request, pk: int):
+def slack_link_remove_view(request, pk: int):
     try:
         link = slack_links.slack_link_remove(tenant=request.tenant, link_id=pk, actor=request.user)
     except ApplicationError as exc:
@@ -308,7 +308,7 @@ def slack_link_remove(request, pk: int):
     return redirect(reverse("settings") + "#slack-links")
 
 
-def slack_link_accept(request, token: str):
+def slack_link_accept_view(request, token: str):
     """The one-time link from Slack's ephemeral message: log in, confirm, and the Slack user is linked."""
     try:
         link_request = slack_links.slack_link_request_open(token=token)

@@ -312,8 +312,8 @@ class FreshBooksClient:
             raise FreshBooksBug(f"FreshBooks' {kind} list answer had unreadable paging") from exc
 
     def invoice_email(self, invoice_id: str, *, recipients: list[str], subject: str, body: str) -> dict:
-        """Email the invoice to `recipients` again (reference §8: an update with action_email, which is also
-        how a reminder is sent through the API). Returns the invoice as FreshBooks answers it."""
+        """Email the invoice to `recipients` again: an update with action_email, which is also how a reminder
+        is sent through the API (FreshBooks has no separate reminder call). Returns the invoice as answered."""
         path, key = RESOURCES["invoice"]
         response = self._request("PUT", f"{self._accounting_base()}/{path}/{invoice_id}", json={"invoice": {
             "action_email": True, "email_recipients": recipients, "email_include_pdf": False,

@@ -327,7 +327,7 @@ class FreshBooksApp(App):
         return handler
 
     def _invoice_put(self, request: Request, record: dict) -> Response:
-        """Update an invoice; with action_email, FreshBooks emails it to the recipients (reference §8)."""
+        """Update an invoice; with action_email, FreshBooks emails it to the recipients."""
         self._check_scope(record, INVOICE_WRITE_SCOPE)
         try:
             body = request.json()

@@ -79,7 +79,7 @@ RESOURCES = [
     Resource("clients", "users/clients", "client", "clients", "user:clients:read", "userid", "client"),
 ]
 RESOURCES_BY_KEY = {r.key: r for r in RESOURCES}
-# Updating an invoice (emailing it again) needs the write scope (reference §4: user:<object>:write).
+# Updating an invoice (emailing it again) needs the write scope (FreshBooks' user:<object>:write).
 INVOICE_WRITE_SCOPE = "user:invoices:write"
 DEFAULT_SCOPES = ["user:profile:read"] + [r.scope for r in RESOURCES] + [INVOICE_WRITE_SCOPE]
 
@@ -429,7 +429,7 @@ class Books:
             return invoice, [("invoice.sendByEmail", invoice["id"]), ("invoice.update", invoice["id"])]
 
     def invoice_email(self, account_id: str, invoice_id, update: dict) -> tuple[dict, list]:
-        """PUT with action_email (reference §8): record the email to the recipients, mark the invoice sent."""
+        """PUT with action_email: record the email to the recipients, mark the invoice sent."""
         recipients = update.get("email_recipients")
         if not isinstance(recipients, list) or not recipients or \
                 not all(isinstance(r, str) and "@" in r for r in recipients):

@@ -1,5 +1,5 @@
 """People acting in the Slack stand-in: a button click becomes a signed block_actions payload, a slash
-command a signed form, both POSTed to the app as Slack sends them (reference §7), and the app's answers
+command a signed form, both POSTed to the app as Slack sends them, and the app's answers
 through response_url land back here (ephemeral notes, the message replaced, or a new message).
 
 Signed with the signing secret the stand-in shares with the app in sandbox mode, like events.
