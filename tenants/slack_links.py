@@ -53,9 +53,11 @@ def slack_link_member(*, tenant: Tenant, team_id: str, slack_user_id: str) -> Li
 def slack_link_offer(*, tenant: Tenant, team_id: str, slack_user_id: str) -> str:
     """A new one-time URL that links whoever opens it (after logging in as a member) to this Slack user."""
     token = secrets.token_urlsafe(32)  # 256 bits: the URL is the credential, shown only to that Slack user
+    now = timezone.now()
+    SlackLinkRequest.objects.for_tenant(tenant).filter(expires_at__lt=now - timedelta(days=1)).delete()
     SlackLinkRequest.objects.create(
         tenant=tenant, token_hash=SlackLinkRequest.hash_token(token), team_id=team_id, slack_user_id=slack_user_id,
-        expires_at=timezone.now() + timedelta(minutes=SLACK_LINK_LIFETIME_MINUTES))
+        expires_at=now + timedelta(minutes=SLACK_LINK_LIFETIME_MINUTES))
     return f"{settings.PUBLIC_BASE_URL}/accounts/slack/link/{token}/"
 
 

@@ -342,6 +342,7 @@ def ledger_refresh(tenant_id: int) -> int:
     if connection is None:
         return 0
     freshbooks = FreshBooksClient(connection)
+    started = timezone.now()
     read = 0
     try:
         for number in range(1, LEDGER_MAX_PAGES + 1):
@@ -349,6 +350,9 @@ def ledger_refresh(tenant_id: int) -> int:
             ledger_store(tenant=tenant, summaries=[invoice_summary(i) for i in page.items])
             read += len(page.items)
             if number >= page.pages or not page.items:
+                # The whole list was read: an invoice it no longer shows was deleted in FreshBooks.
+                InvoiceState.objects.for_tenant(tenant).filter(fetched_at__lt=started, deleted=False) \
+                    .update(deleted=True)
                 break
     except fb_errors.FreshBooksError as exc:
         # The next stale answer schedules another refresh; until then answers use what we have.

@@ -415,6 +415,29 @@ def test_a_stale_ledger_is_refreshed_from_freshbooks_in_the_background(client, t
     assert len([c for c in fb.calls if c.request.method == "GET"]) == 1  # once per stale window
 
 
+def test_a_full_refresh_marks_invoices_freshbooks_no_longer_lists_as_deleted(tenant, setup, fb):
+    ledger(tenant, 9, outstanding="40.00", due=date(2026, 12, 1))
+    InvoiceState.objects.for_tenant(tenant).update(fetched_at=timezone.now() - timedelta(hours=1))
+    fb.get(f"{API}/accounting/account/{ACCOUNT_ID}/invoices/invoices", json={"response": {"result": {
+        "invoices": [invoice_object()["response"]["result"]["invoice"]], "page": 1, "pages": 1, "per_page": 100,
+        "total": 1}}})
+
+    assert slack_actions.ledger_refresh(tenant.pk) == 1
+
+    states = dict(InvoiceState.objects.for_tenant(tenant).values_list("invoice_id", "deleted"))
+    assert states == {"9": True, INVOICE_ID: False}
+
+
+def test_a_click_on_open_in_freshbooks_does_nothing_but_answer(client, tenant, setup, fb, slack_server):
+    linked(tenant, Role.ADMIN)
+
+    response = click(client, click_payload(slack_server, action_id="open_in_freshbooks"))
+
+    assert response.status_code == 200 and response.content == b""
+    assert calls(slack_server, "/respond") == [] and len(fb.calls) == 0
+    assert not InvoiceState.objects.exists()
+
+
 def test_help_and_unknown_words(client, tenant, setup):
     linked(tenant, Role.ADMIN)
 
