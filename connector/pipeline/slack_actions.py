@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
@@ -136,11 +136,8 @@ def interaction_answer(click: Interaction) -> dict:
 
 
 def _ledger_row(tenant: Tenant, invoice_id: str) -> InvoiceState:
-    try:
-        row, _ = InvoiceState.objects.get_or_create(tenant=tenant, invoice_id=invoice_id)
-    except IntegrityError:  # created by a concurrent click between our read and insert
-        row = InvoiceState.objects.for_tenant(tenant).get(invoice_id=invoice_id)
-    return row
+    # get_or_create survives a concurrent click inserting the same row (unique per tenant and invoice).
+    return InvoiceState.objects.get_or_create(tenant=tenant, invoice_id=invoice_id)[0]
 
 
 def reminder_reserve(*, tenant: Tenant, invoice_id: str) -> bool:
@@ -466,8 +463,8 @@ def home_publish(team_id: str, user_id: str) -> None:
     else:
         ledger_refresh_soon(tenant=tenant)
         problems = delivery_problems(tenant=tenant)
-        held = [answers.HeldLine(what=f"{p.count} × {p.what}",
-                                 fix=p.fix + (f" (<{settings.PUBLIC_BASE_URL}{p.fix_url}|open>)" if p.fix_url else ""))
+        held = [answers.HeldLine(what=f"{p.count} × {p.what}", fix=p.fix,
+                                 fix_url=f"{settings.PUBLIC_BASE_URL}{p.fix_url}" if p.fix_url else "")
                 for p in problems]
         view = answers.home_view(
             business_name=tenant.name, outstanding=_totals(owed),

@@ -54,8 +54,9 @@ class Total:
 
 @dataclass(frozen=True)
 class HeldLine:
-    what: str  # "Invoice updated INV-0042 to #finance"
+    what: str  # "3 × #finance is archived"
     fix: str  # the one thing to do
+    fix_url: str = ""  # where it is done, on the web app
 
 
 def ephemeral(text: str) -> dict:
@@ -136,8 +137,9 @@ def home_view(*, business_name: str, outstanding: list[Total], overdue: list[Tot
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
             f"*{held_count} message{'s' if held_count != 1 else ''} waiting for a fix*")}})
         for line in held[:HOME_HELD_SHOWN]:
+            link = f" (<{line.fix_url}|open>)" if line.fix_url.startswith(("https://", "http://")) else ""
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": fit_mrkdwn(
-                f"{line.what}\nFix: {line.fix}", SECTION_TEXT_LIMIT)}})
+                f"{line.what}\nFix: {line.fix}", SECTION_TEXT_LIMIT - len(link)) + link}})
     else:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "No message is waiting for a fix."}})
     if dashboard_url.startswith(("https://", "http://")):
