@@ -69,6 +69,17 @@ UNKNOWN_TEAM = ("This Slack workspace is not connected to ml-connector, so there
 NOT_OURS = "I could not find that invoice in your business. It may be from another business or deleted."
 
 
+def _enqueue(task, *args) -> bool:
+    """Hand work to a worker. False (logged) when the broker cannot be reached: Slack still gets an answer,
+    never a 500."""
+    try:
+        task.delay(*args)
+    except Exception:  # noqa: BLE001 - any broker failure
+        logger.exception("slack_actions.enqueue_failed", extra={"task": task.name})
+        return False
+    return True
+
+
 # --- Who is acting, for which tenant ---------------------------------------------------------------------
 
 def _installations(team_id: str) -> list[SlackInstallation]:
@@ -164,24 +175,28 @@ def _reminder_request(tenant: Tenant, member: LinkedMember, invoice_id: str, cli
         when = timezone.localtime(sent).strftime("%b %-d at %H:%M %Z") if sent else "recently"
         return answers.ephemeral(f"A reminder for this invoice was sent {when}: at most one a day, "
                                  "so nothing was sent now.")
-    transaction.on_commit(lambda: reminder_send.delay(
-        tenant.pk, invoice_id, member.membership.user_id, click.channel_id, click.message_ts, click.response_url))
+    if not _enqueue(reminder_send, tenant.pk, invoice_id, member.membership.user_id, click.channel_id,
+                    click.message_ts, click.response_url):
+        reminder_release(tenant=tenant, invoice_id=invoice_id)
+        return answers.ephemeral("The reminder could not be started just now, so nothing was sent. Try again in "
+                                 "a minute.")
     return {}
 
 
 def _claim(tenant: Tenant, member: LinkedMember, invoice_id: str, click: Interaction,
            delivery: Delivery | None) -> dict:
     _ledger_row(tenant, invoice_id)
-    InvoiceState.objects.for_tenant(tenant).filter(invoice_id=invoice_id).update(
-        claimed_by=member.membership.user, claimed_at=timezone.now())
-    activity_record(tenant=tenant, actor=member.membership.user, action="invoice.claimed", target=invoice_id,
-                    details={"via": "slack", "slack_user_id": click.user_id})
+    with transaction.atomic():
+        InvoiceState.objects.for_tenant(tenant).filter(invoice_id=invoice_id).update(
+            claimed_by=member.membership.user, claimed_at=timezone.now())
+        activity_record(tenant=tenant, actor=member.membership.user, action="invoice.claimed", target=invoice_id,
+                        details={"via": "slack", "slack_user_id": click.user_id})
     blocks = delivery.message_blocks if delivery is not None and delivery.message_blocks else \
         click.message.get("blocks") or []
     text = delivery.message_text if delivery is not None else str(click.message.get("text") or "")
     body = {"replace_original": True, "text": text, "blocks": with_follow_up(list(blocks), name=member.name)}
     if click.response_url:
-        transaction.on_commit(lambda: slack_respond.delay(click.response_url, body))
+        _enqueue(slack_respond, click.response_url, body)
     return {}
 
 
@@ -217,14 +232,15 @@ def reminder_send(self, tenant_id: int, invoice_id: str, user_id: int, channel_i
     if isinstance(outcome, str):  # a refusal in words: the slot goes back, the clicker is told
         reminder_release(tenant=tenant, invoice_id=invoice_id)
         if response_url:
-            slack_respond.delay(response_url, answers.ephemeral(outcome))
+            _enqueue(slack_respond, response_url, answers.ephemeral(outcome))
         return "refused"
     summary, recipient = outcome
     user = membership.user
     name = user.get_full_name() or user.email
     activity_record(tenant=tenant, actor=user, action="invoice.reminder_sent", target=invoice_id,
                     details={"invoice_number": summary.number, "recipient": recipient, "via": "slack"})
-    reminder_reply.delay(tenant_id, channel_id, message_ts, f"Reminder sent to {recipient} by {name}", response_url)
+    _enqueue(reminder_reply, tenant_id, channel_id, message_ts, f"Reminder sent to {recipient} by {name}",
+             response_url)
     logger.info("slack_actions.reminder_sent", extra={"tenant_id": tenant_id, "invoice_id": invoice_id})
     return "sent"
 
@@ -253,7 +269,7 @@ def _reply_instead(tenant_id: int, exc: SlackError, line: str, response_url: str
     """The email went out but the thread reply could not be posted: still tell the person who clicked."""
     logger.info("slack_actions.reminder_reply_failed", extra={"tenant_id": tenant_id, "error_code": exc.code})
     if response_url:
-        slack_respond.delay(response_url, answers.ephemeral(escape(line)))
+        _enqueue(slack_respond, response_url, answers.ephemeral(escape(line)))
 
 
 def _reminder_deliver(task, tenant: Tenant, invoice_id: str) -> tuple[InvoiceSummary, str] | str:
@@ -328,7 +344,7 @@ def ledger_refresh_soon(*, tenant: Tenant) -> None:
         logger.warning("slack_actions.ledger_refresh_unscheduled", extra={"tenant_id": tenant.pk})
         return
     if due:
-        ledger_refresh.delay(tenant.pk)
+        _enqueue(ledger_refresh, tenant.pk)
 
 
 @shared_task(ignore_result=True)
@@ -479,7 +495,7 @@ def home_publish(team_id: str, user_id: str) -> None:
 
 @receiver(app_home_opened, dispatch_uid="pipeline.slack_home_publish")
 def _on_app_home_opened(sender, *, team_id: str, user_id: str, **kwargs):
-    home_publish.delay(team_id, user_id)
+    _enqueue(home_publish, team_id, user_id)
 
 
 # --- The two signed endpoints (contract: /slack/interactions/, /slack/commands/) --------------------------
@@ -494,11 +510,10 @@ def slack_interactions(request):
         return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")
     if click is None:
         return HttpResponse(status=200)
-    with transaction.atomic():
-        answer = interaction_answer(click)
+    answer = interaction_answer(click)
     # Slack ignores the body of a block_actions answer: what the clicker should read goes to response_url.
     if answer and click.response_url:
-        slack_respond.delay(click.response_url, answer)
+        _enqueue(slack_respond, click.response_url, answer)
     return JsonResponse(answer) if answer else HttpResponse(status=200)
 
 

@@ -513,3 +513,23 @@ def test_removing_a_member_removes_their_slack_link(tenant, setup, owner):
     membership_remove(tenant=tenant, actor=owner, pk=tenant.memberships.get(user=dana).pk)
 
     assert not SlackUserLink.objects.for_tenant(tenant).exists()
+
+
+def test_with_the_broker_down_a_click_is_answered_and_the_slot_given_back(client, tenant, setup, fb, slack_server,
+                                                                          monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    linked(tenant, Role.ADMIN)
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(slack_actions.reminder_send, "delay", unreachable)
+    monkeypatch.setattr(slack_actions.slack_respond, "delay", unreachable)
+
+    response = click(client, click_payload(slack_server))
+
+    assert response.status_code == 200
+    assert "could not be started" in response.json()["text"]
+    assert InvoiceState.objects.for_tenant(tenant).get(invoice_id=INVOICE_ID).reminder_sent_at is None
+    assert emails_sent(fb) == []
