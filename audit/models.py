@@ -256,3 +256,40 @@ class BulkReplay(TenantOwned):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class InvoiceState(TenantOwned):
+    """The latest known state of one FreshBooks invoice, kept so Slack gets answers within its 3 seconds
+    (/freshbooks, App Home) and so actions from Slack have one row per invoice to decide on: who follows
+    it up, and when a reminder was last emailed (at most one a day, however many clicks or workers)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    invoice_id = models.CharField(max_length=64)
+    number = EncryptedTextField(blank=True)
+    number_index = models.CharField(max_length=64, blank=True)  # blind index: /freshbooks invoice <number>
+    client_name = EncryptedTextField(blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    outstanding = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    status = models.CharField(max_length=32, blank=True)  # FreshBooks' v3_status word: draft, sent, paid ...
+    due_date = models.DateField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    fetched_at = models.DateTimeField(null=True, blank=True)  # last read from FreshBooks; null: not yet
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)  # taken before sending, given back on failure
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "invoice_id"], name="invoice_state_one_per_invoice"),
+        ]
+        indexes = [
+            # /freshbooks unpaid: the largest open amounts first; overdue: the oldest due dates first.
+            models.Index(fields=["tenant", "-outstanding"], name="invoice_state_outstanding"),
+            models.Index(fields=["tenant", "due_date"], name="invoice_state_due"),
+            models.Index(fields=["tenant", "number_index"], name="invoice_state_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id} ({self.status})"

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from connector import health
 from connector.dashboard import views as dashboard
-from connector.pipeline import intake
+from connector.pipeline import intake, slack_actions
 
 # Each app's API: views in <app>/api.py, URLs in <app>/api_urls.py.
 api_v1 = [
@@ -26,6 +26,9 @@ urlpatterns = [
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
     path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="freshbooks_webhook"),
+    # Contract paths too: signed Slack requests whose answers need the pipeline, before the provider's own.
+    path("slack/interactions/", slack_actions.slack_interactions, name="slack_interactions"),
+    path("slack/commands/", slack_actions.slack_commands, name="slack_commands"),
     path("slack/", include("connector.slack.urls")),
     path("", include("connector.freshbooks.urls")),
 ]

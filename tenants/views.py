@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from audit.activity import activity_record
 from connector.core.errors import ApplicationError
-from tenants import invitations, services
+from tenants import invitations, services, slack_links
 from tenants.forms import (
     ApiTokenForm,
     BusinessSettingsForm,
@@ -100,6 +100,7 @@ def _settings_context(request, **forms) -> dict:
         "now": timezone.now(),
         "api_tokens": ApiToken.objects.for_tenant(tenant).select_related("user"),
         "new_api_key": request.session.pop(NEW_API_KEY_SESSION_KEY, None),
+        "slack_links": slack_links.slack_links(tenant=tenant),
     }
     return context
 
@@ -293,3 +294,40 @@ def _joined(request, token: str):
     request.session[SESSION_KEY] = membership.tenant_id
     messages.success(request, f"Welcome to {membership.tenant.name}. You are {membership.get_role_display().lower()}.")
     return redirect("dashboard")
+
+
+@tenant_view(role=Role.ADMIN)
+@require_POST
+def slack_link_remove_view(request, pk: int):
+    try:
+        link = slack_links.slack_link_remove(tenant=request.tenant, link_id=pk, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{link.user.email} is no longer linked to Slack user {link.slack_user_id}.")
+    return redirect(reverse("settings") + "#slack-links")
+
+
+def slack_link_accept_view(request, token: str):
+    """The one-time link from Slack's ephemeral message: log in, confirm, and the Slack user is linked."""
+    try:
+        link_request = slack_links.slack_link_request_open(token=token)
+    except slack_links.SlackLinkInvalid as exc:
+        return render(request, "tenants/slack_link.html", {"invalid": exc.reason},
+                      status=404 if exc.reason == "unknown" else 410)
+    if not request.user.is_authenticated:
+        messages.info(request, f"Log in to link your Slack account to {link_request.tenant.name}.")
+        return redirect_to_login(request.get_full_path())
+    context = {"link_request": link_request}
+    if request.method != "POST":
+        return render(request, "tenants/slack_link.html", context)
+    try:
+        link = slack_links.slack_link_complete(token=token, user=request.user)
+    except slack_links.SlackLinkInvalid as exc:
+        return render(request, "tenants/slack_link.html", {"invalid": exc.reason}, status=410)
+    except ApplicationError as exc:
+        return render(request, "tenants/slack_link.html", {**context, "refused": exc.message}, status=exc.status)
+    request.session[SESSION_KEY] = link.tenant_id
+    messages.success(request, f"Your Slack account is linked to {link.tenant.name}: go back to Slack and try "
+                              "again.")
+    return redirect(reverse("settings") + "#slack-links")

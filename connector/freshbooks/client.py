@@ -40,6 +40,7 @@ DEFAULT_TOKEN_LIFETIME = 12 * 3600  # seconds; FreshBooks documents 12 h when a 
 SCOPES = (
     "user:profile:read",
     "user:invoices:read",
+    "user:invoices:write",  # emailing an invoice again (a reminder from Slack) is an update of the invoice
     "user:payments:read",
     "user:bills:read",
     "user:bill_vendors:read",
@@ -60,6 +61,10 @@ RESOURCES = {
     "expense": ("expenses/expenses", "expense"),
     "client": ("users/clients", "client"),
 }
+# Object kind -> the list's key in response.result (the plural of the singular key).
+LIST_KEYS = {"invoice": "invoices", "payment": "payments", "bill": "bills", "bill_vendor": "bill_vendors",
+             "expense": "expenses", "client": "clients"}
+LIST_PAGE_MAX = 100  # the largest page FreshBooks serves
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,16 @@ class Business:
     business_id: str
     name: str
     role: str
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of an accounting list: the objects and where the list stands."""
+
+    items: list[dict]
+    page: int
+    pages: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -273,6 +288,38 @@ class FreshBooksClient:
         if not isinstance(result, dict):
             raise FreshBooksBug(f"FreshBooks' {kind} answer had no {key!r} object")
         return result
+
+    def objects_list(self, kind: str, *, search: dict | None = None, page: int = 1,
+                     per_page: int = LIST_PAGE_MAX) -> ListPage:
+        """One page of a list. `search` maps a filter name to a value, or to a list for
+        the "in" filters (`{"statusids": [2, 3]}` -> `search[statusids][]=2&search[statusids][]=3`)."""
+        path, _ = RESOURCES[kind]
+        params: list[tuple[str, str]] = [("page", str(page)), ("per_page", str(min(per_page, LIST_PAGE_MAX)))]
+        for name, value in (search or {}).items():
+            if isinstance(value, list | tuple):
+                params.extend((f"search[{name}][]", str(v)) for v in value)
+            else:
+                params.append((f"search[{name}]", str(value)))
+        body = _json(self._request("GET", f"{self._accounting_base()}/{path}", params=params))
+        result = (body.get("response") or {}).get("result") or {}
+        items = result.get(LIST_KEYS[kind])
+        if not isinstance(items, list):
+            raise FreshBooksBug(f"FreshBooks' {kind} list answer had no {LIST_KEYS[kind]!r} list")
+        try:
+            return ListPage(items=[i for i in items if isinstance(i, dict)], page=int(result.get("page") or page),
+                            pages=int(result.get("pages") or 1), total=int(result.get("total") or len(items)))
+        except (TypeError, ValueError) as exc:
+            raise FreshBooksBug(f"FreshBooks' {kind} list answer had unreadable paging") from exc
+
+    def invoice_email(self, invoice_id: str, *, recipients: list[str], subject: str, body: str) -> dict:
+        """Email the invoice to `recipients` again: an update with action_email, which is also how a reminder
+        is sent through the API (FreshBooks has no separate reminder call). Returns the invoice as answered."""
+        path, key = RESOURCES["invoice"]
+        response = self._request("PUT", f"{self._accounting_base()}/{path}/{invoice_id}", json={"invoice": {
+            "action_email": True, "email_recipients": recipients, "email_include_pdf": False,
+            "invoice_customized_email": {"subject": subject, "body": body}}})
+        result = ((_json(response).get("response") or {}).get("result") or {}).get(key)
+        return result if isinstance(result, dict) else {}
 
     # Identity: who the connection signs in as, and its businesses
     def identity_check(self) -> Identity:

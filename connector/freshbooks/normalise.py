@@ -5,6 +5,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
@@ -264,3 +265,43 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
         digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:16]
         dedupe_key = f"{name}:{object_id}:{updated}:{digest}" if updated else f"{name}:{object_id}:{digest}"
     return Normalised(event=event, fetched=ctx.fetched, dedupe_key=dedupe_key)
+
+
+# --- One invoice as the Slack answers need it (ledger of invoice states) -------------------------------
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    invoice_id: str
+    number: str
+    client_name: str
+    client_id: str
+    email: str  # the client's address as the invoice carries it ("" when absent)
+    amount: Decimal
+    outstanding: Decimal
+    currency: str
+    status: str  # v3_status word: draft, sent, viewed, partial, paid, overdue ...
+    due_date: date | None
+    deleted: bool
+    link: str
+
+    @property
+    def owed(self) -> bool:
+        """Money is outstanding on a live invoice that went out (a draft is not owed yet)."""
+        return self.outstanding > 0 and not self.deleted and self.status not in ("draft", "created")
+
+
+def invoice_summary(invoice: dict) -> InvoiceSummary:
+    amount, currency = _money(invoice.get("amount"), invoice.get("currency_code"))
+    outstanding, _ = _money(invoice.get("outstanding"), currency)
+    status = invoice.get("v3_status") or invoice.get("display_status") or INVOICE_STATUS.get(invoice.get("status"))
+    try:
+        due = date.fromisoformat(str(invoice.get("due_date") or "")[:10])
+    except ValueError:
+        due = None
+    invoice_id = _text(invoice.get("invoiceid") or invoice.get("id"))
+    return InvoiceSummary(
+        invoice_id=invoice_id, number=_text(invoice.get("invoice_number")), client_name=_party(invoice),
+        client_id=_text(invoice.get("customerid") or invoice.get("clientid")),
+        email=_text(invoice.get("email")).strip(), amount=amount or Decimal(0), outstanding=outstanding or Decimal(0),
+        currency=(currency or "").upper()[:3], status=_text(status).lower()[:32], due_date=due,
+        deleted=invoice.get("vis_state") == 1, link=_link(Kind.INVOICE, invoice_id))

@@ -15,6 +15,11 @@ def connection_live(*, tenant: Tenant) -> FreshBooksConnection | None:
             .exclude(status=FreshBooksConnection.Status.DISCONNECTED).first())
 
 
+def connection_active(*, tenant: Tenant) -> FreshBooksConnection | None:
+    """The tenant's connection if it works now (not disconnected, not waiting for the user), or None."""
+    return FreshBooksConnection.objects.for_tenant(tenant).filter(status=FreshBooksConnection.Status.ACTIVE).first()
+
+
 def callback_list(*, tenant: Tenant):
     return (FreshBooksCallback.objects.for_tenant(tenant)
             .filter(connection__status=FreshBooksConnection.Status.ACTIVE)

@@ -4,6 +4,7 @@ FreshBooks or a changed channel releases what was held for it."""
 from django.dispatch import receiver
 
 from connector.freshbooks.signals import connection_reactivated
+from connector.pipeline import slack_actions  # noqa: F401 - its tasks and app_home_opened receiver
 from connector.pipeline.resume import resume_channel_holds, resume_freshbooks_holds, resume_slack_holds
 from connector.slack.signals import installation_reactivated
 from routing.signals import rule_channel_changed

@@ -79,7 +79,9 @@ RESOURCES = [
     Resource("clients", "users/clients", "client", "clients", "user:clients:read", "userid", "client"),
 ]
 RESOURCES_BY_KEY = {r.key: r for r in RESOURCES}
-DEFAULT_SCOPES = ["user:profile:read"] + [r.scope for r in RESOURCES]
+# Updating an invoice (emailing it again) needs the write scope (FreshBooks' user:<object>:write).
+INVOICE_WRITE_SCOPE = "user:invoices:write"
+DEFAULT_SCOPES = ["user:profile:read"] + [r.scope for r in RESOURCES] + [INVOICE_WRITE_SCOPE]
 
 
 class BooksError(Exception):
@@ -339,7 +341,7 @@ class Books:
             for client in clients.values():
                 if client["organization"].lower() == organization.lower() and client["vis_state"] == VIS_ACTIVE:
                     return client, []
-            return self.client_create(account_id, {"organization": organization,
+            return self.client_create(account_id, {"organization": organization, "email": params.get("email"),
                                                    "currency_code": params.get("currency_code")})
         active = [c for c in clients.values() if c["vis_state"] == VIS_ACTIVE]
         if not active:
@@ -425,6 +427,25 @@ class Books:
             self.store.changed()
             # Sending by email fires its own event, and the status change is an update.
             return invoice, [("invoice.sendByEmail", invoice["id"]), ("invoice.update", invoice["id"])]
+
+    def invoice_email(self, account_id: str, invoice_id, update: dict) -> tuple[dict, list]:
+        """PUT with action_email: record the email to the recipients, mark the invoice sent."""
+        recipients = update.get("email_recipients")
+        if not isinstance(recipients, list) or not recipients or \
+                not all(isinstance(r, str) and "@" in r for r in recipients):
+            raise BooksError(422, "email_recipients must list at least one email address", 1004,
+                             "email_recipients", "invoice", str(recipients))
+        custom = update.get("invoice_customized_email") if isinstance(update.get("invoice_customized_email"),
+                                                                          dict) else {}
+        with self.store.lock:
+            invoice, events = self.invoice_send(account_id, invoice_id)
+            self.data.setdefault("emails", []).append({
+                "account_id": account_id, "invoice_id": invoice["id"], "invoice_number": invoice["invoice_number"],
+                "recipients": recipients, "subject": str(custom.get("subject") or ""),
+                "body": str(custom.get("body") or ""), "include_pdf": bool(update.get("email_include_pdf")),
+                "sent_at": utc_stamp()})
+            self.store.changed()
+        return invoice, events
 
     def invoice_update(self, account_id: str, invoice_id, params: dict) -> tuple[dict, list]:
         with self.store.lock:
