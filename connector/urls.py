@@ -20,6 +20,7 @@ api_v1 = [
     path("deliveries/<int:pk>/", audit_api.DeliveryDetailView.as_view(), name="api-delivery-detail"),
     path("deliveries/<int:pk>/replay/", audit_api.DeliveryReplayView.as_view(), name="api-delivery-replay"),
     path("rules/", include("routing.api_urls")),
+    path("digests/", include("digests.api_urls")),
 ]
 
 urlpatterns = [
@@ -29,6 +30,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("accounts/", include("tenants.urls")),
+    path("rules/digests/", include("digests.urls")),
     path("rules/", include("routing.urls")),
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),

@@ -58,6 +58,10 @@ RESOURCES = {
     "expense": ("expenses/expenses", "expense"),
     "client": ("users/clients", "client"),
 }
+# Object kind -> the list's key in response.result (reference §8: plural of the singular key).
+LIST_KEYS = {"invoice": "invoices", "payment": "payments", "bill": "bills", "bill_vendor": "bill_vendors",
+             "expense": "expenses", "client": "clients"}
+LIST_PAGE_MAX = 100  # FreshBooks' largest page (reference §8)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,17 @@ class Business:
     business_id: str
     name: str
     role: str
+    time_zone: str = ""  # the business's IANA time zone when FreshBooks gives one (`business.timezone`)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of an accounting list (reference §8): the objects and where the list stands."""
+
+    items: list[dict]
+    page: int
+    pages: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -240,7 +255,8 @@ def _identity_parse(response: requests.Response) -> Identity:
         business = (membership or {}).get("business") or {}
         if business.get("account_id") and business.get("id") is not None:
             businesses.append(Business(account_id=str(business["account_id"]), business_id=str(business["id"]),
-                                       name=str(business.get("name") or ""), role=str(membership.get("role") or "")))
+                                       name=str(business.get("name") or ""), role=str(membership.get("role") or ""),
+                                       time_zone=str(business.get("timezone") or "")))
     return Identity(identity_id=str(me.get("identity_id") or me.get("id") or ""), email=str(me.get("email") or ""),
                     businesses=businesses)
 
@@ -273,6 +289,28 @@ class FreshBooksClient:
         if not isinstance(result, dict):
             raise FreshBooksBug(f"FreshBooks' {kind} answer had no {key!r} object")
         return result
+
+    def objects_list(self, kind: str, *, search: dict | None = None, page: int = 1,
+                     per_page: int = LIST_PAGE_MAX) -> ListPage:
+        """One page of a list (reference §8). `search` maps a filter name to a value, or to a list for
+        the "in" filters (`{"statusids": [2, 3]}` -> `search[statusids][]=2&search[statusids][]=3`)."""
+        path, _ = RESOURCES[kind]
+        params: list[tuple[str, str]] = [("page", str(page)), ("per_page", str(min(per_page, LIST_PAGE_MAX)))]
+        for name, value in (search or {}).items():
+            if isinstance(value, list | tuple):
+                params.extend((f"search[{name}][]", str(v)) for v in value)
+            else:
+                params.append((f"search[{name}]", str(value)))
+        body = _json(self._request("GET", f"{self._accounting_base()}/{path}", params=params))
+        result = (body.get("response") or {}).get("result") or {}
+        items = result.get(LIST_KEYS[kind])
+        if not isinstance(items, list):
+            raise FreshBooksBug(f"FreshBooks' {kind} list answer had no {LIST_KEYS[kind]!r} list")
+        try:
+            return ListPage(items=[i for i in items if isinstance(i, dict)], page=int(result.get("page") or page),
+                            pages=int(result.get("pages") or 1), total=int(result.get("total") or len(items)))
+        except (TypeError, ValueError) as exc:
+            raise FreshBooksBug(f"FreshBooks' {kind} list answer had unreadable paging") from exc
 
     # Identity (reference §1): who the connection signs in as, and its businesses
     def identity_check(self) -> Identity:

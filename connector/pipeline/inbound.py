@@ -61,6 +61,8 @@ def inbound_process(*, inbound_event_id: int) -> Outcome | None:
         normalised = normalise_inbound(inbound_event=event)
     except fb_errors.AuthorizationLost as exc:
         return _set(event, InboundEvent.Status.HELD, HELD_FRESHBOOKS_REAUTH, str(exc))
+    except fb_errors.NoLongerTrue as exc:  # e.g. an invoice found overdue was paid before its alert was made
+        return _set(event, InboundEvent.Status.IGNORED, "", str(exc))
     except fb_errors.RateLimited as exc:
         return _retry(event, attempts, exc.retry_after or freshbooks_retry_delay(attempts), "rate limited")
     except fb_errors.Transient as exc:

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from audit.models import ActivityLog, InboundEvent
-from connector.core.events import SUPPORTED_EVENTS
+from connector.core.events import WEBHOOK_EVENTS
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
 from tests.freshbooks.conftest import API, make_callback
 
@@ -84,9 +84,9 @@ def test_full_flow_with_two_businesses_lets_the_user_choose(owner_client, owner,
     # callbacks registered automatically, one per supported event, at the tenant's webhook URL
     registered = [json.loads(c.request.body)["callback"] for c in fb_api.calls if c.request.method == "POST"
                   and "/events/" in c.request.url]
-    assert sorted(r["event"] for r in registered) == sorted(SUPPORTED_EVENTS)
+    assert sorted(r["event"] for r in registered) == sorted(WEBHOOK_EVENTS)
     assert {r["uri"] for r in registered} == {f"https://connector.example.com/webhooks/freshbooks/{tenant.webhook_token}/"}
-    assert FreshBooksCallback.objects.filter(tenant=tenant, state="waiting").count() == len(SUPPORTED_EVENTS)
+    assert FreshBooksCallback.objects.filter(tenant=tenant, state="waiting").count() == len(WEBHOOK_EVENTS)
     assert owner_client.get("/freshbooks/choose-business/").status_code == 400  # pending tokens used up
     page = owner_client.get("/freshbooks/callbacks/").content.decode()
     assert "Waiting for verification" in page and tenant.webhook_url in page
