@@ -7,12 +7,12 @@ processed, with a FinancialEvent of kind `digest` and a dedupe key per digest an
 to the digest's channel. The unique dedupe key makes a send happen once however often beat or a retry asks.
 """
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count
@@ -140,8 +140,8 @@ def digest_send(*, digest: Digest, until: datetime, occasion: str) -> Delivery |
         with transaction.atomic():
             event = InboundEvent.objects.create(
                 tenant=tenant, name=DIGEST_EVENT, object_id=str(digest.pk),
-                raw_body=json.dumps({"source": "digest", "digest_id": digest.pk, "occasion": occasion,
-                                     "since": since.isoformat(), "until": until.isoformat()}),
+                raw_body=urlencode({"name": DIGEST_EVENT, "object_id": digest.pk, "source": "digest",
+                                    "occasion": occasion, "since": since.isoformat(), "until": until.isoformat()}),
                 dedupe_key=f"{DIGEST_EVENT}:{digest.pk}:{occasion}", financial_event=fin.to_dict(),
                 status=InboundEvent.Status.PROCESSED, status_reason=f"Digest “{digest.name}”"[:300],
                 processed_at=timezone.now(),

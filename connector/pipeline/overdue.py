@@ -3,10 +3,10 @@
 and put one `invoice.overdue` event per invoice and due date into the ledger. From there it is an event like
 any other: normalised (re-read, so one paid meanwhile says nothing), routed by the rules, delivered."""
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -54,8 +54,10 @@ def overdue_scan(*, tenant: Tenant, today: date | None = None) -> ScanResult:
     found = new = 0
     for invoice in invoices_overdue(FreshBooksClient(connection), today=today):
         found += 1
-        body = json.dumps({"source": "overdue_scan", "invoice_id": invoice.invoice_id,
-                           "due_date": invoice.due_date.isoformat(), "today": today.isoformat()})
+        # Shaped like a webhook's form body, so the activity pages show it the same way.
+        body = urlencode({"name": OVERDUE_EVENT, "object_id": invoice.invoice_id,
+                          "account_id": connection.account_id, "source": "overdue_scan",
+                          "due_date": invoice.due_date.isoformat(), "today": today.isoformat()})
         try:
             with transaction.atomic():
                 event = InboundEvent.objects.create(

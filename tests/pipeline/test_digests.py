@@ -151,3 +151,17 @@ def test_without_freshbooks_the_digest_says_so_and_still_goes_out(tenant, instal
     assert "overdue now could not be read from FreshBooks" in sent[0].message_text
     assert sent[0].message_blocks[3]["text"]["text"] == ("*Overdue now*: could not be read from FreshBooks "
                                                          "(FreshBooks is not connected)")
+
+
+def test_a_digest_is_audited_and_replayable_like_any_delivery(owner_client, owner, tenant, installation, channel):
+    digest_create(tenant=tenant, actor=None, data={"name": "Recap", "channel_id": "C1", "frequency": "daily",
+                                                   "time": "08:00"})
+    delivery = digests_send_now(tenant=tenant)[0]
+
+    page = owner_client.get(f"/activity/deliveries/{delivery.pk}/").content.decode()
+    assert "Digest" in page and "overdue_scan" not in page and "source" in page
+
+    response = owner_client.post(f"/activity/deliveries/{delivery.pk}/replay/", {"mode": "as_routed"})
+    assert response.status_code == 302
+    replay = Delivery.objects.get(replay_of=delivery)
+    assert (replay.event_name, replay.channel_id, replay.message_text) == ("digest", "C1", delivery.message_text)
