@@ -36,8 +36,8 @@ def connection_store(*, tenant: Tenant, actor, grant: fb.TokenGrant, account_id:
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # one connect at a time
         if locked is not None and locked.time_zone == DEFAULT_TIME_ZONE and business_time_zone in KNOWN_TIME_ZONES:
-            Tenant.objects.filter(pk=tenant.pk).update(time_zone=business_time_zone, updated_at=timezone.now())
-            tenant.time_zone = business_time_zone
+            locked.time_zone = tenant.time_zone = business_time_zone
+            locked.save(update_fields=["time_zone", "updated_at"])
         current = connection_live(tenant=tenant)
         if current and (current.account_id, current.business_id) != (account_id, business_id):
             _connection_end(connection=current, actor=actor, reason="replaced by another business")

@@ -109,3 +109,15 @@ def test_delete_and_disable(owner_api, tenant, channels):
     assert list(ActivityLog.objects.for_tenant(tenant).filter(action__startswith="digest.")
                 .values_list("action", flat=True).order_by("id")) == [
         "digest.created", "digest.changed", "digest.deleted"]
+
+
+@time_machine.travel(datetime(2026, 3, 10, 12, 0, tzinfo=UTC), tick=False)
+def test_a_new_time_zone_moves_the_next_send_to_the_same_local_time(owner_client, owner_api, tenant, channels):
+    created = owner_api.post(URL, body(time="09:00"), format="json").json()
+    assert created["next_due_at"] == "2026-03-11T09:00:00Z"  # tenant on UTC
+
+    response = owner_client.post("/accounts/settings/", {"name": tenant.name, "base_currency": "USD",
+                                                         "time_zone": "America/Los_Angeles", "retention_days": 90})
+
+    assert response.status_code in (200, 302)
+    assert owner_api.get(f"{URL}{created['id']}/").json()["next_due_at"] == "2026-03-10T16:00:00Z"  # 09:00 PDT
