@@ -40,4 +40,4 @@ class DigestReport:
     overdue_oldest: list[OverdueLine] = field(default_factory=list)  # at most five, oldest due first
     overdue_unavailable: str = ""  # why the overdue figures could not be read from FreshBooks, if so
     held_count: int = 0  # deliveries held that need a fix
-    held_reasons: list[tuple[str, int]] = field(default_factory=list)  # (reason, count), most first
+    held_reasons: list[tuple[str, int]] = field(default_factory=list)  # (why, in words; count), most first

@@ -23,6 +23,7 @@ from connector.freshbooks.errors import (
     RateLimited,
     Transient,
 )
+from connector.freshbooks.lifecycle import connection_mark_needs_reauth
 from connector.freshbooks.models import FreshBooksConnection
 
 logger = logging.getLogger(__name__)
@@ -385,8 +386,6 @@ class FreshBooksClient:
         raise lost
 
     def _mark_needs_reauth(self, reason: str) -> None:
-        from connector.freshbooks.services import connection_mark_needs_reauth
-
         self.connection = connection_mark_needs_reauth(connection=self.connection, reason=reason)
 
 

@@ -18,16 +18,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from audit.models import Delivery, InboundEvent
+from audit.models import Delivery, HeldReason, InboundEvent
 from connector.core.digest import DigestReport, OverdueLine, Total
 from connector.core.events import DIGEST_EVENT, Action, FinancialEvent, Kind
 from connector.freshbooks.client import FreshBooksClient
 from connector.freshbooks.errors import FreshBooksError
 from connector.freshbooks.invoices import invoices_overdue
 from connector.freshbooks.selectors import connection_active
-from connector.pipeline.inbound import _slack_installation, delivery_attach_installation
-from connector.pipeline.tasks import channel_kick
+from connector.pipeline.doorbell import channel_kick
+from connector.pipeline.inbound import delivery_attach_installation
 from connector.slack.digest_message import build_digest_message
+from connector.slack.selectors import installation_for
 from digests.models import Digest
 from digests.schedule import next_occurrence, period_length
 from tenants.models import Tenant
@@ -75,7 +76,8 @@ def held_figures(*, tenant: Tenant) -> tuple[int, list[tuple[str, int]]]:
     """Deliveries held now (waiting for a fix: a channel, the Slack installation), by reason."""
     rows = (Delivery.objects.for_tenant(tenant).filter(status=Delivery.Status.HELD)
             .values("held_reason").annotate(n=Count("id")).order_by("-n", "held_reason"))
-    reasons = [(row["held_reason"] or "unknown", row["n"]) for row in rows]
+    labels = dict(HeldReason.choices)
+    reasons = [(labels.get(row["held_reason"], row["held_reason"] or "unknown reason"), row["n"]) for row in rows]
     return sum(n for _, n in reasons), reasons
 
 
@@ -135,7 +137,7 @@ def digest_send(*, digest: Digest, until: datetime, occasion: str) -> Delivery |
                          object_id=str(digest.pk), document_number=digest.name,
                          issue_date=report.period_start.date().isoformat(),
                          updated=until.isoformat())
-    installation = _slack_installation(tenant)
+    installation = installation_for(tenant=tenant)
     try:
         with transaction.atomic():
             event = InboundEvent.objects.create(

@@ -25,16 +25,6 @@ from connector.slack.messages import (
 MAX_CURRENCY_LINES = 8  # currencies listed per figure; the rest are counted ("…and 3 more currencies")
 BUSINESS_NAME_LIMIT = 200
 NONE = "None"
-# Why a delivery waits for a fix, in people's words (Slack error codes and the pipeline's own reasons).
-HELD_REASONS = {
-    "channel_not_found": "channel not found",
-    "is_archived": "channel archived",
-    "not_in_channel": "bot not in the channel",
-    "token_revoked": "Slack access revoked",
-    "slack_not_connected": "Slack not connected",
-    "account_inactive": "Slack account inactive",
-    "invalid_auth": "Slack access invalid",
-}
 
 
 def _moment(value: datetime) -> str:
@@ -90,8 +80,7 @@ def _overdue_section(report: DigestReport) -> str:
 def _held_text(report: DigestReport) -> str:
     if not report.held_count:
         return "none"
-    reasons = ", ".join(f"{HELD_REASONS.get(code, code.replace('_', ' '))}: {count}"
-                        for code, count in report.held_reasons)
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in report.held_reasons)
     return f"{report.held_count} need{'s' if report.held_count == 1 else ''} a fix" + (
         f" ({reasons})" if reasons else "")
 

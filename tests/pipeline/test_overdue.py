@@ -54,7 +54,7 @@ def alerted(tenant) -> list[tuple[str, str]]:
 
 @pytest.fixture(autouse=True)
 def _no_broker():
-    with mock.patch("connector.pipeline.tasks.process_event.delay") as delay:
+    with mock.patch("connector.pipeline.tasks.process_event.apply_async") as delay:
         yield delay
 
 

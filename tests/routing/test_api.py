@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import ActivityLog, InboundEvent
 from routing.models import Rule
-from tests.routing.factories import RuleFactory, financial_event
+from tests.factories import RuleFactory, financial_event
 
 pytestmark = pytest.mark.django_db
 

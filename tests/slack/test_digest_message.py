@@ -27,7 +27,7 @@ def report(**overrides) -> DigestReport:
         overdue_count=2, overdue_totals=[Total("USD", 2, Decimal("300.25"))],
         overdue_oldest=[OverdueLine("INV-7", "Acme & Sons", Decimal("250.25"), "USD", date(2026, 2, 28), 10),
                         OverdueLine("INV-9", "", Decimal("50.00"), "USD", date(2026, 3, 9), 1)],
-        held_count=1, held_reasons=[("channel_not_found", 1)])
+        held_count=1, held_reasons=[("Channel unusable", 1)])
     return DigestReport(**(values | overrides))
 
 
@@ -36,7 +36,7 @@ def test_exact_output():
 
     assert text == ("Morning summary, Mar 9, 2026 09:00 – Mar 10, 2026 09:00 (Pacific/Auckland): payments received 3 "
                     "($1,234.56 + €789.01); invoices created 1 ($500.00); bills none; expenses 1 ($42.10); overdue "
-                    "now 2 ($300.25 outstanding); held deliveries 1 needs a fix (channel not found: 1).")
+                    "now 2 ($300.25 outstanding); held deliveries 1 needs a fix (Channel unusable: 1).")
     assert blocks == [
         {"type": "header", "text": {"type": "plain_text", "emoji": True, "text": "Morning summary"}},
         {"type": "context", "elements": [{"type": "mrkdwn",
@@ -50,7 +50,7 @@ def test_exact_output():
             "*Overdue now*: 2 invoices, $300.25 outstanding\n_Oldest:_\n"
             "• INV-7 · Acme &amp; Sons · $250.25 · 10 days overdue (due Feb 28, 2026)\n"
             "• INV-9 · $50.00 · 1 day overdue (due Mar 9, 2026)")}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*Held deliveries*: 1 needs a fix (channel not found: 1)"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*Held deliveries*: 1 needs a fix (Channel unusable: 1)"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "Beta Books · FreshBooks digest"}]},
     ]
 
