@@ -176,27 +176,40 @@ def digests_send_now(*, tenant: Tenant) -> list[Delivery]:
     return sent
 
 
-def digests_send_due(*, now: datetime | None = None, tenant: Tenant | None = None) -> list[Delivery]:
-    """Beat's tick: each enabled digest whose time has come, once. A digest whose time passed while beat was
-    down is sent on the next tick, once (not once per missed slot); its next slot is counted from now."""
-    now = now or timezone.now()
-    due = Digest.objects.filter(enabled=True, next_due_at__lte=now).select_related("tenant").order_by("next_due_at")
+def digests_due(*, now: datetime | None = None, tenant: Tenant | None = None) -> list[int]:
+    """Ids of the enabled digests whose time has come (beat's tick asks, then one task per digest sends)."""
+    due = Digest.objects.filter(enabled=True, next_due_at__lte=now or timezone.now())
     if tenant is not None:
         due = due.filter(tenant=tenant)
+    return list(due.order_by("next_due_at", "id").values_list("id", flat=True))
+
+
+def digest_send_if_due(*, digest_id: int, now: datetime | None = None) -> Delivery | None:
+    """Send one digest if its time has come, once. A digest whose time passed while beat was down is sent on
+    the next tick, once (not once per missed slot), covering everything since the last; its next time is
+    counted from now. Concurrent or repeated calls: only the one that moves next_due_at on sends."""
+    now = now or timezone.now()
+    digest = (Digest.objects.filter(pk=digest_id, enabled=True, next_due_at__lte=now)
+              .select_related("tenant").first())
+    if digest is None:
+        return None
+    slot = digest.next_due_at
+    following = next_occurrence(frequency=digest.frequency, weekday=digest.weekday, at=digest.time,
+                                zone=tenant_zone(digest.tenant), after=now)
+    if not Digest.objects.filter(pk=digest.pk, next_due_at=slot).update(next_due_at=following):
+        return None
+    try:
+        return digest_send(digest=digest, until=now, occasion=slot.isoformat())
+    except Exception:
+        Digest.objects.filter(pk=digest.pk, next_due_at=following).update(next_due_at=slot)  # next tick retries
+        raise
+
+
+def digests_send_due(*, now: datetime | None = None, tenant: Tenant | None = None) -> list[Delivery]:
+    """Every due digest (of one tenant, or all), here and now, one after the other."""
     sent = []
-    for digest in due:
-        slot = digest.next_due_at
-        following = next_occurrence(frequency=digest.frequency, weekday=digest.weekday, at=digest.time,
-                                    zone=tenant_zone(digest.tenant), after=now)
-        # Claim the slot: only the tick that moves next_due_at on sends it.
-        if not Digest.objects.filter(pk=digest.pk, next_due_at=slot).update(next_due_at=following):
-            continue
-        try:
-            delivery = digest_send(digest=digest, until=now, occasion=slot.isoformat())
-        except Exception:
-            Digest.objects.filter(pk=digest.pk, next_due_at=following).update(next_due_at=slot)  # next tick
-            raise
+    for digest_id in digests_due(now=now, tenant=tenant):
+        delivery = digest_send_if_due(digest_id=digest_id, now=now)
         if delivery is not None:
             sent.append(delivery)
     return sent
-

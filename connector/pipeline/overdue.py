@@ -97,12 +97,25 @@ def overdue_scan_if_due(*, tenant: Tenant, now: datetime | None = None) -> ScanR
     return result
 
 
-def overdue_scans_due(*, now: datetime | None = None) -> int:
-    """Beat's tick: the daily check for every tenant with FreshBooks connected whose time has come."""
+def overdue_tenants_due(*, now: datetime | None = None) -> list[int]:
+    """Tenants with FreshBooks connected whose local clock has passed DAILY_CHECK_AT and that have no scan
+    for that local day yet (beat's tick asks, then one task per tenant scans)."""
+    now = now or timezone.now()
     tenant_ids = (FreshBooksConnection.objects.filter(status=FreshBooksConnection.Status.ACTIVE)
                   .values_list("tenant_id", flat=True))
+    due = []
+    for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)).only("pk", "time_zone").order_by("pk"):
+        local = now.astimezone(tenant_zone(tenant))
+        if local.time() >= DAILY_CHECK_AT and \
+                not OverdueScan.objects.for_tenant(tenant).filter(day=local.date()).exists():
+            due.append(tenant.pk)
+    return due
+
+
+def overdue_scans_due(*, now: datetime | None = None) -> int:
+    """Every due tenant's daily check, here and now, one after the other. Returns how many were scanned."""
     scanned = 0
-    for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)).order_by("pk"):
+    for tenant in Tenant.objects.filter(pk__in=overdue_tenants_due(now=now)).order_by("pk"):
         if overdue_scan_if_due(tenant=tenant, now=now) is not None:
             scanned += 1
     return scanned

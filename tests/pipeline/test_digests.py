@@ -12,6 +12,7 @@ from django.core.management import call_command
 
 from audit.models import Delivery, InboundEvent
 from connector.core.events import SUPPORTED_EVENTS, FinancialEvent
+from connector.pipeline import schedules
 from connector.pipeline.digests import digests_send_due, digests_send_now
 from digests.models import Digest
 from digests.services import digest_create
@@ -165,3 +166,19 @@ def test_a_digest_is_audited_and_replayable_like_any_delivery(owner_client, owne
     assert response.status_code == 302
     replay = Delivery.objects.get(replay_of=delivery)
     assert (replay.event_name, replay.channel_id, replay.message_text) == ("digest", "C1", delivery.message_text)
+
+
+def test_beats_tick_rings_one_task_per_due_digest_and_each_sends_once(tenant, installation, channel, freshbooks):
+    with time_machine.travel(datetime(2026, 3, 9, 0, 0, tzinfo=UTC), tick=False):
+        due = digest_create(tenant=tenant, actor=None, data={"name": "Due", "channel_id": "C1",
+                                                             "frequency": "daily", "time": "06:00"})
+        digest_create(tenant=tenant, actor=None, data={"name": "Later", "channel_id": "C1", "frequency": "daily",
+                                                       "time": "18:00"})
+    with time_machine.travel(datetime(2026, 3, 9, 7, 0, tzinfo=UTC), tick=False), \
+            mock.patch.object(schedules.digest_send, "delay") as ring:
+        schedules.digests_send_due()
+        schedules.digests_send_due()  # a second tick before the task ran rings again: the task sends once
+        assert [c.args for c in ring.call_args_list] == [(due.pk,), (due.pk,)]
+        for call in ring.call_args_list:
+            schedules.digest_send(*call.args)
+    assert list(Delivery.objects.filter(event_name="digest").values_list("document_number", flat=True)) == ["Due"]

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit.models import Delivery, InboundEvent
+from connector.pipeline import schedules
 from connector.pipeline.inbound import inbound_process
 from connector.pipeline.overdue import overdue_scan, overdue_scans_due
 from digests.models import OverdueScan
@@ -165,3 +166,15 @@ def test_an_invoice_paid_between_scan_and_alert_says_nothing(freshbooks, los_ang
     assert event.status == InboundEvent.Status.IGNORED
     assert "no longer overdue" in event.status_reason
     assert not Delivery.objects.exists()
+
+
+def test_beats_tick_rings_one_task_per_due_tenant_and_each_scans_once(auckland, los_angeles):
+    with time_machine.travel(datetime(2026, 3, 9, 16, 0, tzinfo=UTC), tick=False), \
+            mock.patch.object(schedules.overdue_scan_tenant, "delay") as ring:
+        schedules.overdue_scans_due()
+        schedules.overdue_scans_due()
+        assert [c.args for c in ring.call_args_list] == [(los_angeles.pk,), (los_angeles.pk,)]
+        for call in ring.call_args_list:
+            schedules.overdue_scan_tenant(*call.args)
+    assert alerted(los_angeles) == [("101", "invoice.overdue:101:2026-03-08")]
+    assert OverdueScan.objects.get().new == 1
