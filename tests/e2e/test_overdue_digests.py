@@ -3,6 +3,8 @@ the worker posts the alert to the channel a rule names; `send_digests --now` pos
 what the stand-in holds, to the cent, in two currencies. Screenshots of both as the Slack stand-in shows them."""
 
 import os
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,23 +35,32 @@ def days_ago(n: int) -> str:
     return (datetime.now(UTC).date() - timedelta(days=n)).isoformat()
 
 
+# Run in a process of its own: a browser test in the same session may already run Playwright's event loop
+# in this one, and Playwright's sync API refuses to start inside it.
+_SCREENSHOT = """
+import sys
+from playwright.sync_api import sync_playwright
+url, channel, text, path, chromium = sys.argv[1:]
+with sync_playwright() as playwright:
+    browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(url)
+    section = page.locator("section").filter(has=page.locator("h2", has_text=channel))
+    message = section.locator(".msg", has_text=text).last
+    message.wait_for()
+    message.screenshot(path=path)
+    browser.close()
+"""
+
+
 def screenshot(stack, channel: str, text: str, name: str) -> None:
     """The last message of the channel holding `text`, as the Slack stand-in's page shows it."""
     if not os.path.exists(CHROMIUM):
         return  # the screenshots are for people to look at; the assertions above are the test
-    from playwright.sync_api import sync_playwright
-
     os.makedirs(SCREENSHOTS, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.goto(stack.slack_url)
-        section = page.locator("section").filter(has=page.locator("h2", has_text=channel))
-        message = section.locator(".msg", has_text=text).last
-        message.wait_for()
-        message.screenshot(path=os.path.join(SCREENSHOTS, name))
-        browser.close()
+    shot = subprocess.run([sys.executable, "-c", _SCREENSHOT, stack.slack_url, channel, text,
+                           os.path.join(SCREENSHOTS, name), CHROMIUM], capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0, shot.stderr[-2000:]
 
 
 def test_scan_overdue_posts_the_alert_to_the_channel_a_rule_names_once(stack, connected):
