@@ -1,4 +1,4 @@
-"""REST API over the ledger (ARCHITECTURE §5): deliveries search, detail, replay, CSV export, and the
+"""REST API over the ledger: deliveries search, detail, replay, CSV export, and the
 inbound events that made no delivery ("ignored"), which are not deliveries and so have their own list.
 
 Filters are query parameters, the same as the Activity page's (see audit.selectors):
@@ -75,7 +75,7 @@ def _filters(request, serializer_class) -> dict:
     return serializer.validated_data
 
 
-class DeliveryListView(APIView):
+class DeliveryListApi(APIView):
     @extend_schema(parameters=[DeliveryFilterSerializer], responses=DeliveryOutputSerializer(many=True))
     def get(self, request):
         filters = _filters(request, DeliveryFilterSerializer)
@@ -97,7 +97,7 @@ class CSVRenderer(renderers.BaseRenderer):
         return renderers.JSONRenderer().render(data)
 
 
-class DeliveryExportView(APIView):
+class DeliveryExportApi(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
     @extend_schema(parameters=[DeliveryFilterSerializer],
@@ -117,7 +117,7 @@ class IgnoredEventOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "event", "object_id", "status", "reason", "amount", "created_at"]
 
 
-class IgnoredEventListView(APIView):
+class IgnoredEventListApi(APIView):
     @extend_schema(parameters=[SearchFilterSerializer], responses=IgnoredEventOutputSerializer(many=True),
                    description="Inbound FreshBooks events that made no delivery: an event name the product does "
                                "not handle, or no rule matched.")
@@ -137,13 +137,13 @@ def _get_or_404(request, pk):
         raise Http404 from exc
 
 
-class DeliveryDetailView(APIView):
+class DeliveryDetailApi(APIView):
     @extend_schema(responses=DeliveryOutputSerializer)
     def get(self, request, pk: int):
         return Response(DeliveryOutputSerializer(_get_or_404(request, pk)).data)
 
 
-class DeliveryReplayView(APIView):
+class DeliveryReplayApi(APIView):
     class InputSerializer(serializers.Serializer):
         mode = serializers.ChoiceField(choices=ReplayMode.ALL,
                                        default=ReplayMode.AS_ROUTED)

@@ -6,4 +6,4 @@ class DigestsConfig(AppConfig):
     verbose_name = "Digests and scheduled checks"
 
     def ready(self):
-        from digests import signals  # noqa: F401 - connects the receivers (Django's documented place for it)
+        from digests import signals  # noqa: F401, PLC0415 - connects the receivers once the apps are loaded

@@ -1,5 +1,6 @@
-"""POST /webhooks/freshbooks/<token>/ (ARCHITECTURE §1, contract): look up the tenant -> verify -> persist
--> enqueue -> answer. Never calls FreshBooks or Slack. Also receives the callback.verify handshake."""
+"""POST /webhooks/freshbooks/<token>/ (the URL FreshBooks is given: it must not change): look up the
+tenant -> verify -> persist -> enqueue -> answer. Never calls FreshBooks or Slack. Also receives the
+callback.verify handshake."""
 
 import contextlib
 import functools

@@ -1,4 +1,4 @@
-"""The intake view, exactly ARCHITECTURE §1: 404 / 413 / 429 / 401 (counted) / ignored / duplicate /
+"""The intake view: 404 / 413 / 429 / 401 (counted) / ignored / duplicate /
 persisted and enqueued on commit; the callback.verify handshake; no FreshBooks call on the request path."""
 
 import json
