@@ -24,7 +24,7 @@ from connector.core.events import DIGEST_EVENT, Action, FinancialEvent, Kind
 from connector.freshbooks.client import FreshBooksClient
 from connector.freshbooks.errors import FreshBooksError
 from connector.freshbooks.invoices import invoices_overdue
-from connector.freshbooks.selectors import connection_active
+from connector.freshbooks.selectors import connection_live
 from connector.pipeline.doorbell import channel_kick
 from connector.pipeline.inbound import delivery_attach_installation
 from connector.slack.digest_message import build_digest_message
@@ -91,8 +91,8 @@ class OverdueFigures:
 
 def overdue_figures(*, tenant: Tenant, now: datetime) -> OverdueFigures:
     """The invoices overdue now, read from FreshBooks (the ledger only knows what was announced)."""
-    connection = connection_active(tenant=tenant)
-    if connection is None:
+    connection = connection_live(tenant=tenant)
+    if connection is None or not connection.is_active:
         return OverdueFigures(unavailable="FreshBooks is not connected")
     today = now.astimezone(tenant_zone(tenant)).date()
     try:
