@@ -233,6 +233,14 @@ def inbound_duplicate(event: InboundEvent) -> None:
         status_reason="Same FreshBooks change as an event processed earlier")
 
 
+def inbound_ignored(event: InboundEvent, *, reason: str) -> None:
+    """Nothing to say after all (the news was no longer true when fetched). Sets status ignored, status_reason
+    and processed_at; clears next_attempt_at."""
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.IGNORED, status_reason=reason[:_REASON_MAX], processed_at=timezone.now(),
+        next_attempt_at=None)
+
+
 def inbound_retry(event: InboundEvent, *, in_seconds: float, reason: str) -> None:
     """Try again later. Sets status retrying, status_reason and next_attempt_at."""
     InboundEvent.objects.filter(pk=event.pk).update(

@@ -12,6 +12,7 @@ app = Celery("connector")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["connector.pipeline"])
+app.autodiscover_tasks(["connector.pipeline"], related_name="schedules")
 
 
 @worker_ready.connect

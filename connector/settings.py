@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "connector.slack",
     "routing",
     "audit",
+    "digests",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +137,10 @@ CELERY_BEAT_SCHEDULE = {
     # Audit trail: daily retention purge (03:17 UTC, off the hour), and re-ringing lost bulk replays.
     "retention-purge": {"task": "audit.tasks.retention_purge", "schedule": crontab(hour=3, minute=17)},
     "bulk-replay-resume": {"task": "connector.pipeline.tasks.bulk_replay_resume", "schedule": 120.0},
+    # The daily overdue check (each tenant once a day, from 09:00 its local time) and digests that are due.
+    # A tick that beat missed is made up by the next: both look at what is due, not at the tick's minute.
+    "overdue-scans": {"task": "connector.pipeline.schedules.overdue_scans_due", "schedule": 300.0},
+    "digests": {"task": "connector.pipeline.schedules.digests_send_due", "schedule": 60.0},
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("tenants.api_urls")),
     path("", include("audit.api_urls")),
     path("rules/", include("routing.api_urls")),
+    path("digests/", include("digests.api_urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("accounts/", include("tenants.urls")),
+    path("rules/digests/", include("digests.urls")),
     path("rules/", include("routing.urls")),
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),

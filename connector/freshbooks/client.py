@@ -80,6 +80,7 @@ class Business:
     business_id: str
     name: str
     role: str
+    time_zone: str = ""  # the business's IANA time zone when FreshBooks gives one (`business.timezone`)
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,8 @@ def _identity_parse(response: requests.Response) -> Identity:
         business = (membership or {}).get("business") or {}
         if business.get("account_id") and business.get("id") is not None:
             businesses.append(Business(account_id=str(business["account_id"]), business_id=str(business["id"]),
-                                       name=str(business.get("name") or ""), role=str(membership.get("role") or "")))
+                                       name=str(business.get("name") or ""), role=str(membership.get("role") or ""),
+                                       time_zone=str(business.get("timezone") or "")))
     return Identity(identity_id=str(me.get("identity_id") or me.get("id") or ""), email=str(me.get("email") or ""),
                     businesses=businesses)
 

@@ -15,8 +15,10 @@ from django.db import IntegrityError, transaction
 from audit.models import InboundEvent
 from connector.core.events import SUPPORTED_EVENTS, Action, FinancialEvent, Kind
 from connector.freshbooks.client import FreshBooksClient
-from connector.freshbooks.errors import AuthorizationLost, FreshBooksBug, NotFound
+from connector.freshbooks.errors import AuthorizationLost, FreshBooksBug, NoLongerTrue, NotFound
+from connector.freshbooks.invoices import invoice_overdue
 from connector.freshbooks.models import FreshBooksConnection, ObjectSnapshot
+from tenants.zones import tenant_today
 
 # FreshBooks' web app, where a person opens an object. Derived from the API URL: api.<domain> ->
 # my.<domain> (https://my.freshbooks.com for the real service); a stand-in on another host serves both.
@@ -241,6 +243,8 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
     if primary is not None:
         ctx.fetched[kind] = primary
 
+    if action == Action.OVERDUE and (primary is None or primary.get("vis_state") == VIS_STATE_DELETED):
+        raise NoLongerTrue("The invoice found overdue has been deleted since")
     if primary is None or primary.get("vis_state") == VIS_STATE_DELETED or action == Action.DELETED:
         fields = reader(ctx, primary) if primary is not None else _known(inbound_event.tenant_id, kind, object_id)
         fields = {k: v for k, v in fields.items() if k in FinancialEvent.__dataclass_fields__}
@@ -250,6 +254,8 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
                                **fields)
         return Normalised(event=event, fetched=ctx.fetched, dedupe_key=f"{kind}.delete:{object_id}")
 
+    if action == Action.OVERDUE:
+        return _overdue(ctx, inbound_event, primary, reader)
     fields = reader(ctx, primary)
     updated = _text(primary.get("updated") or primary.get("updated_at"))
     comparable = _comparable(fields)
@@ -305,3 +311,23 @@ def invoice_summary(invoice: dict) -> InvoiceSummary:
         email=_text(invoice.get("email")).strip(), amount=amount or Decimal(0), outstanding=outstanding or Decimal(0),
         currency=(currency or "").upper()[:3], status=_text(status).lower()[:32], due_date=due,
         deleted=invoice.get("vis_state") == 1, link=_link(Kind.INVOICE, invoice_id))
+
+
+def _overdue(ctx: _Context, inbound_event: InboundEvent, invoice: dict, reader: Reader) -> Normalised:
+    """invoice.overdue, made by the overdue scan: re-read now, so an invoice paid (or moved to a later due date)
+    since the scan says nothing. The amount is what is still outstanding; deduped per invoice and due date."""
+    found = invoice_overdue(invoice, today=tenant_today(inbound_event.tenant))
+    if found is None:
+        raise NoLongerTrue("The invoice is no longer overdue (paid, a draft, or due later) since the scan found it")
+    fields = reader(ctx, invoice)
+    fields.update(amount=found.outstanding, currency=found.currency or fields.get("currency"))
+    event = FinancialEvent(event_name=inbound_event.name, kind=Kind.INVOICE, action=Action.OVERDUE,
+                           object_id=inbound_event.object_id, days_overdue=found.days_overdue,
+                           updated=_text(invoice.get("updated")), **fields)
+    return Normalised(event=event, fetched=ctx.fetched,
+                      dedupe_key=overdue_dedupe_key(inbound_event.object_id, found.due_date))
+
+
+def overdue_dedupe_key(invoice_id: str, due_date: date) -> str:
+    """One overdue alert per invoice and due date: a due date moved later makes a new alert possible."""
+    return f"invoice.overdue:{invoice_id}:{due_date.isoformat()}"

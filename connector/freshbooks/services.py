@@ -2,6 +2,7 @@
 counting rejected webhooks. Every function takes the tenant (or an object of it) explicitly."""
 
 import logging
+import zoneinfo
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from audit.activity import activity_record
 from connector.core.errors import ApplicationError
-from connector.core.events import SUPPORTED_EVENTS
+from connector.core.events import WEBHOOK_EVENTS
 from connector.freshbooks import client as fb
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksError, NotFound, RateLimited, Transient
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection
@@ -20,16 +21,24 @@ from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_TIME_ZONE = Tenant._meta.get_field("time_zone").default
+KNOWN_TIME_ZONES = frozenset(zoneinfo.available_timezones())
+
 
 # --- Connections ------------------------------------------------------------------------------------
 
 def connection_store(*, tenant: Tenant, actor, grant: fb.TokenGrant, account_id: str, business_id: str,
-                     business_name: str = "", identity_id: str = "") -> FreshBooksConnection:
+                     business_name: str = "", identity_id: str = "",
+                     business_time_zone: str = "") -> FreshBooksConnection:
     """Stores a FreshBooks authorisation for the tenant. Reconnecting the same business updates its
-    connection in place (and resumes work held while it needed the user); another business replaces it."""
+    connection in place (and resumes work held while it needed the user); another business replaces it.
+    A tenant still on the default time zone takes the business's, when FreshBooks names a known one."""
     reactivated = False
     with transaction.atomic():
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # one connect at a time per tenant
+        locked = Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # one connect at a time
+        if locked is not None and locked.time_zone == DEFAULT_TIME_ZONE and business_time_zone in KNOWN_TIME_ZONES:
+            locked.time_zone = tenant.time_zone = business_time_zone
+            locked.save(update_fields=["time_zone", "updated_at"])
         current = connection_live(tenant=tenant)
         if current and (current.account_id, current.business_id) != (account_id, business_id):
             _connection_end(connection=current, actor=actor, reason="replaced by another business")
@@ -131,7 +140,7 @@ def callbacks_register(*, tenant: Tenant, actor=None) -> RegisterResult:
     client = fb.FreshBooksClient(connection)
     existing = {cb.event: cb for cb in FreshBooksCallback.objects.for_tenant(tenant).filter(connection=connection)}
     result = RegisterResult()
-    for event in SUPPORTED_EVENTS:
+    for event in WEBHOOK_EVENTS:
         callback = existing.get(event)
         if callback and callback.callback_id and callback.uri == uri \
                 and callback.state != FreshBooksCallback.State.FAILED:

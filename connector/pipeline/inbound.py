@@ -48,6 +48,9 @@ def inbound_process(*, inbound_event_id: int) -> Outcome | None:
         ledger.inbound_hold(event, reason=HeldReason.FRESHBOOKS_REAUTH)
         logger.info("inbound.held", extra={"inbound_event_id": event.pk, "reason": HeldReason.FRESHBOOKS_REAUTH})
         return Outcome(status=InboundEvent.Status.HELD)
+    except fb_errors.NoLongerTrue as exc:  # e.g. an invoice found overdue was paid before its alert was made
+        ledger.inbound_ignored(event, reason=str(exc))
+        return Outcome(status=InboundEvent.Status.IGNORED)
     except fb_errors.RateLimited as exc:
         return _retry(event, exc.retry_after or freshbooks_retry_delay(event.attempts), "rate limited")
     except fb_errors.Transient as exc:

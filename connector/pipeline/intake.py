@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from audit.models import InboundEvent
-from connector.core.events import SUPPORTED_EVENTS, Action
+from connector.core.events import WEBHOOK_EVENTS, Action
 from connector.freshbooks import services
 from connector.freshbooks.selectors import intake_verifiers, verifiers_ordered
 from connector.freshbooks.signature import form_fields, signature_find_verifier, signature_matches
@@ -122,8 +122,8 @@ def webhook_intake(request, token: str):
 
 def _persist(tenant: Tenant, fields: dict, body: bytes) -> JsonResponse:
     name, object_id = fields.get("name", ""), fields.get("object_id", "")
-    supported = name in SUPPORTED_EVENTS
-    dedupe_key = f"{name}:{object_id}" if supported and SUPPORTED_EVENTS[name][1] in DEDUPE_AT_INTAKE else None
+    supported = name in WEBHOOK_EVENTS
+    dedupe_key = f"{name}:{object_id}" if supported and WEBHOOK_EVENTS[name][1] in DEDUPE_AT_INTAKE else None
     try:
         # Autocommitted (a savepoint if a caller holds a transaction): a duplicate hits the unique
         # dedupe constraint and nothing else is written.

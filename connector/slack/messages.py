@@ -269,6 +269,22 @@ def _invoice_deleted(e: FinancialEvent) -> Draft:
     )
 
 
+def _days(count: int | None) -> str:
+    return "" if count is None else f"{count} day{'' if count == 1 else 's'}"
+
+
+def _invoice_overdue(e: FinancialEvent) -> Draft:
+    overdue = f"{_days(e.days_overdue)} overdue" if e.days_overdue is not None else "overdue"
+    outstanding = _amount(e) and f"{_amount(e)} outstanding"
+    return Draft(
+        title=_phrase("Invoice", (" ", e.document_number), " is ", overdue),
+        sentence=_phrase("Invoice", (" ", e.document_number), (" for ", _short(e.counterparty)), " is ", overdue,
+                         (": ", outstanding), (", due ", day(e.due_date))),
+        fields=[("Client", e.counterparty), ("Outstanding", _amount(e)), ("Due", day(e.due_date)),
+                ("Days overdue", "" if e.days_overdue is None else str(e.days_overdue))],
+    )
+
+
 def _payment_fields(e: FinancialEvent) -> list[tuple[str, str]]:
     return [("Amount", _amount(e)), ("Client", e.counterparty), ("Invoice", e.document_number),
             ("Method", e.payment_method)]
@@ -377,6 +393,7 @@ BUILDERS: dict[tuple[Kind, Action], Callable[[FinancialEvent], Draft]] = {
     (Kind.INVOICE, Action.SENT): _invoice_sent,
     (Kind.INVOICE, Action.UPDATED): _invoice_updated,
     (Kind.INVOICE, Action.DELETED): _invoice_deleted,
+    (Kind.INVOICE, Action.OVERDUE): _invoice_overdue,
     (Kind.PAYMENT, Action.CREATED): _payment_received,
     (Kind.PAYMENT, Action.UPDATED): _payment_updated,
     (Kind.PAYMENT, Action.DELETED): _payment_deleted,

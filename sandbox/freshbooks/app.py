@@ -308,6 +308,10 @@ class FreshBooksApp(App):
             page = _int(request.query.get("page"), 1)
             per_page = _int(request.query.get("per_page"), PER_PAGE_DEFAULT)
             filters = {"vis_state": request.query["search[vis_state]"]} if "search[vis_state]" in request.query else {}
+            # FreshBooks' "in" filter on the status number, as the overdue check sends it.
+            status_ids = [v for k, v in request.query_pairs if k == "search[statusids][]"]
+            if status_ids:
+                filters["statusids"] = status_ids
             result = self._books_call(self.books.list, request.path_params["account_id"], resource, page,
                                       per_page, _includes(request), filters)
             return Response.json({"response": {"result": result}})

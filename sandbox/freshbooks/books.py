@@ -268,6 +268,9 @@ class Books:
                 objects = [o for o in objects if str(o.get("vis_state")) == str(filters["vis_state"])]
             elif self.data["settings"]["deleted_objects"] == "404":
                 objects = [o for o in objects if o.get("vis_state") != VIS_DELETED]
+            if "statusids" in filters:
+                wanted = {str(v) for v in filters["statusids"]}
+                objects = [o for o in objects if str(o.get("status")) in wanted]
             objects.sort(key=lambda o: -int(o["id"]))  # newest first, as FreshBooks lists
             total = len(objects)
             pages = max(1, -(-total // per_page))

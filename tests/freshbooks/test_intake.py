@@ -115,6 +115,17 @@ def test_an_unhandled_event_is_200_and_recorded_as_ignored(post_webhook, tenant,
     enqueue.assert_not_called()
 
 
+def test_a_webhook_claiming_an_event_only_the_product_makes_is_not_processed(post_webhook, tenant, verified_callback,
+                                                                             django_capture_on_commit_callbacks):
+    # invoice.overdue comes from the daily scan; FreshBooks has no such webhook, so a post naming it is ignored.
+    body = CREATE.replace("invoice.create", "invoice.overdue")
+    with mock.patch.object(intake, "enqueue_processing") as enqueue, django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(tenant, body)
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert InboundEvent.objects.get().status == InboundEvent.Status.IGNORED
+    enqueue.assert_not_called()
+
+
 def test_the_same_create_five_times_gives_one_inbound_event(post_webhook, tenant, verified_callback,
                                                             django_capture_on_commit_callbacks):
     with mock.patch.object(intake, "enqueue_processing") as enqueue, django_capture_on_commit_callbacks(execute=True):

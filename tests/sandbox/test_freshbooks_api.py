@@ -128,6 +128,21 @@ def test_lists_page_newest_first(freshbooks, fb_token):
     assert (first["pages"], first["total"]) == (2, 3)
 
 
+def test_invoice_list_filters_on_status_numbers(freshbooks, fb_token):
+    draft = _control(freshbooks, "invoices")["invoice"]["id"]
+    sent = _control(freshbooks, "invoices")["invoice"]["id"]
+    _control(freshbooks, f"invoices/{sent}/send")
+    paid = _control(freshbooks, "invoices")["invoice"]["id"]
+    _control(freshbooks, f"invoices/{paid}/send")
+    _control(freshbooks, f"invoices/{paid}/pay")
+
+    answer = _get(freshbooks, fb_token, "invoices/invoices", **{"search[statusids][]": ["2", "3", "8"]})
+
+    listed = answer.json()["response"]["result"]
+    assert [i["id"] for i in listed["invoices"]] == [sent]
+    assert listed["total"] == 1 and draft != sent
+
+
 def test_unknown_object_is_a_freshbooks_404(freshbooks, fb_token):
     answer = _get(freshbooks, fb_token, "invoices/invoices/424242")
 

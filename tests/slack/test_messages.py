@@ -83,6 +83,13 @@ CASES = {
         "Invoice INV-0042 for Acme &amp; Sons ($1,234.50) was deleted",
         [header("Invoice INV-0042 deleted"), fields(("Client", "Acme &amp; Sons"), ("Amount", "$1,234.50"))],
     ),
+    "invoice.overdue": (
+        event("invoice.overdue", **{**INVOICE, "amount": Decimal("734.50")}, days_overdue=12),
+        "Invoice INV-0042 for Acme &amp; Sons is 12 days overdue: $734.50 outstanding, due Mar 31, 2026",
+        [header("Invoice INV-0042 is 12 days overdue"),
+         fields(("Client", "Acme &amp; Sons"), ("Outstanding", "$734.50"), ("Due", "Mar 31, 2026"),
+                ("Days overdue", "12"))],
+    ),
     "payment.create": (
         event("payment.create", **PAYMENT),
         "Payment received: $500.00 from Acme &amp; Sons for invoice INV-0042 (Credit Card)",
@@ -159,7 +166,9 @@ def test_builder_exact_output(name):
     text, blocks = build_message(given_event, business_name=BUSINESS)
 
     assert text == expected_text
-    buttons = INVOICE_BUTTONS if name in ("invoice.create", "invoice.sendByEmail", "invoice.update") else BUTTON
+    # An overdue invoice is exactly the one to send a reminder for: it carries the invoice buttons too.
+    buttons = (INVOICE_BUTTONS if name in ("invoice.create", "invoice.sendByEmail", "invoice.update", "invoice.overdue")
+               else BUTTON)
     assert blocks == [*expected_body, buttons, CONTEXT]
 
 
