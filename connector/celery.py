@@ -11,6 +11,7 @@ app = Celery("connector")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["connector.pipeline"])
+app.autodiscover_tasks(["connector.pipeline"], related_name="inbox")  # drain_inbox
 
 
 @worker_ready.connect
