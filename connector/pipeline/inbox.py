@@ -22,7 +22,6 @@ logger = logging.getLogger(__name__)
 PROCESS_EVENT = "connector.pipeline.tasks.process_event"
 DRAIN_INBOX = "connector.pipeline.inbox.drain_inbox"
 RING_TTL = 30  # seconds; a doorbell whose drain task was lost rings again after this
-INBOX_TTL = 24 * 3600  # an inbox nobody drains for a day is dropped (the sweep has long re-enqueued it)
 DRAIN_BATCH = 500  # ids popped per round trip by the drain task
 
 
@@ -37,11 +36,11 @@ def _ring_key(tenant_id: int) -> str:
 def inbox_push(tenant_id: int, inbound_event_id: int) -> None:
     """Queues a persisted event for processing. Never raises: a failure is logged and left to the sweep."""
     try:
-        pipe = redis_quick().pipeline(transaction=True)
+        # Not a MULTI: the two run in this order, and a drain in between only means one more drain.
+        pipe = redis_quick().pipeline(transaction=False)
         pipe.rpush(_inbox_key(tenant_id), inbound_event_id)
-        pipe.expire(_inbox_key(tenant_id), INBOX_TTL)
         pipe.set(_ring_key(tenant_id), "1", nx=True, ex=RING_TTL)
-        *_, rang = pipe.execute()
+        _, rang = pipe.execute()
     except redis.RedisError:
         logger.warning("pipeline.inbox.push_failed", extra={"tenant_id": tenant_id,
                                                             "inbound_event_id": inbound_event_id})

@@ -20,14 +20,6 @@ CREATE = "name=invoice.create&object_id=29618&account_id=p7rQW5&business_id=1439
 UPDATE = "name=invoice.update&object_id=29618&account_id=p7rQW5&business_id=14393743&identity_id=1&user_id=1"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_redis_state():
-    """Counters, inboxes and locks of earlier runs (ids restart with each test database) start empty."""
-    keys = redis_quick().keys("mlc:freshbooks:*") + redis_quick().keys("mlc:inbox:*")
-    if keys:
-        redis_quick().delete(*keys)
-
-
 def test_unknown_token_is_404_and_stores_nothing(post_webhook, tenant, verified_callback):
     response = post_webhook(tenant, CREATE, token="not-a-real-token")
     assert response.status_code == 404
