@@ -19,7 +19,8 @@ milliseconds one request costs on each endpoint, and the webhook's steps under c
 
     .venv/bin/python bench/intake.py --mode profile [--requests 2000]
 
-Needs PostgreSQL at 127.0.0.1:5432 (user postgres) and Redis. The tenant cap is lifted for the run (it is
+Needs PostgreSQL (BENCH_PG_URL, default 127.0.0.1:5432 user postgres) and Redis. The tenant cap is lifted for the run
+(it is
 not what is measured).
 """
 
@@ -41,11 +42,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RssSampler, machine  # noqa: E402
+import environ  # noqa: E402
 
-DATABASE = "mlc_bench"
-PG_URL = "postgres://postgres@127.0.0.1:5432"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")  # this worktree's Redis db
+from bench.common import RssSampler, database_url, machine  # noqa: E402
+
+# A database per checkout (mlc_<checkout>_intake, as the stack benchmarks), re-created at each run, and
+# this checkout's Redis db (BENCH_REDIS_URL, else the TEST_REDIS_URL of its .env, else db 11).
+PG_URL, DATABASE = database_url("intake").rsplit("/", 1)
+environ.Env.read_env(ROOT / ".env", overwrite=False)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/11"
 ENCRYPTION_KEY = "wQ0sFz4n1ZrKx2mB6cVd8eTg0hYj3kLp5oNq7rSt9uU="  # bench only
 VERIFIER = "scADVVi5QuKuj5qTjVkbJNYQe7V7USpGd"
 ACCOUNT_ID = "6BApk"
