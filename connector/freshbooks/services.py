@@ -213,7 +213,7 @@ def callback_verification_received(*, tenant: Tenant, callback_id: str, verifier
     callback when the code was kept, else None (nothing changed). Call inside a transaction."""
     if not callback_id or not verifier:
         return None
-    callback = (FreshBooksCallback.objects.for_tenant(tenant).select_for_update()
+    callback = (FreshBooksCallback.objects.for_tenant(tenant).select_for_update(of=("self",))
                 .filter(callback_id=callback_id, connection__status=FreshBooksConnection.Status.ACTIVE).first())
     if callback is None:
         logger.info("freshbooks.unsolicited_verify", extra={"tenant_id": tenant.pk, "reason": "unknown_callback"})
