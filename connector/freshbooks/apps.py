@@ -8,4 +8,4 @@ class FreshBooksConfig(AppConfig):
 
     def ready(self):
         # Connects the receivers that tell every process's verifier cache when callbacks change.
-        from connector.freshbooks import verifier_cache  # noqa: F401
+        from connector.freshbooks import verifier_cache  # noqa: F401, PLC0415 - Django's place for receivers

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 VERIFY_SOLICITED_FOR = timedelta(hours=1)
 # At most one verification PUT per callback in this many seconds, whatever arrives.
 VERIFY_PUT_INTERVAL = 60
+# A pending code FreshBooks has neither accepted nor refused for this long (it could not be reached) may
+# be replaced by a newer one; before that, a later code never displaces it.
+VERIFY_PENDING_STALE = timedelta(minutes=20)
 
 
 # --- Connections ------------------------------------------------------------------------------------
@@ -221,9 +224,9 @@ def callback_verification_received(*, tenant: Tenant, callback_id: str, verifier
     requested = callback.verification_requested_at
     solicited = callback.state == FreshBooksCallback.State.WAITING or (
         requested is not None and timezone.now() - requested <= VERIFY_SOLICITED_FOR)
-    if not solicited or callback.pending_verifier or verifier == callback.verifier:
-        reason = ("not_requested" if not solicited else "code_pending" if callback.pending_verifier
-                  else "already_verified")
+    pending = callback.pending_verifier and timezone.now() - callback.updated_at <= VERIFY_PENDING_STALE
+    if not solicited or pending or verifier == callback.verifier:
+        reason = "not_requested" if not solicited else "code_pending" if pending else "already_verified"
         logger.info("freshbooks.unsolicited_verify", extra={"tenant_id": tenant.pk, "reason": reason})
         return None
     callback.pending_verifier = verifier
@@ -297,8 +300,9 @@ def callback_resend_verification(*, tenant: Tenant, callback: FreshBooksCallback
     if callback.tenant_id != tenant.pk or not callback.callback_id:
         raise ApplicationError("This callback is not registered at FreshBooks; re-register it instead.")
     fb.FreshBooksClient(callback.connection).callback_resend_verification(callback_id=callback.callback_id)
+    # The code asked for now replaces any still pending (the user asked for a new one).
     FreshBooksCallback.objects.filter(pk=callback.pk).update(
-        last_error="", verification_requested_at=timezone.now(), updated_at=timezone.now())
+        last_error="", pending_verifier="", verification_requested_at=timezone.now(), updated_at=timezone.now())
     activity_record(tenant=tenant, actor=actor, action="freshbooks.verification_resent", target=callback.event)
 
 

@@ -291,3 +291,35 @@ def test_arbitrary_form_fields_never_make_a_server_error(client, tenant, verifie
                                   content_type="application/x-www-form-urlencoded" + charset, **headers)
     assert response.status_code < 500, response.content
     assert response.status_code in (200, 400, 401, 413, 429)
+
+
+def test_a_pending_code_freshbooks_never_answered_for_gives_way_after_a_while(
+        post_webhook, tenant, connection, django_capture_on_commit_callbacks):
+    callback = make_callback(connection, "invoice.create", callback_id="778599", state=FreshBooksCallback.State.WAITING)
+    with mock.patch("connector.freshbooks.tasks.callback_confirm.delay") as delay, \
+            django_capture_on_commit_callbacks(execute=True):
+        post_webhook(tenant, _verify_body("778599", "first-code"), verifier=None)
+        FreshBooksCallback.objects.filter(pk=callback.pk).update(
+            updated_at=timezone.now() - services.VERIFY_PENDING_STALE - timedelta(minutes=1))
+        answer = post_webhook(tenant, _verify_body("778599", "newer-code"), verifier=None)
+    assert answer.json()["status"] == "verification_received" and delay.call_count == 2
+    callback.refresh_from_db()
+    assert callback.pending_verifier == "newer-code"
+
+
+def test_asking_freshbooks_to_resend_lets_the_new_code_replace_a_pending_one(
+        post_webhook, tenant, connection, fb_api, django_capture_on_commit_callbacks):
+    callback = make_callback(connection, "invoice.create", verifier=VERIFIER, callback_id="2001")
+    fb_api.put(f"{API}/events/account/p7rQW5/events/callbacks/2001",
+               json={"response": {"result": {"callback": {"callbackid": 2001, "verified": True}}}})
+    FreshBooksCallback.objects.filter(pk=callback.pk).update(pending_verifier="attacker-code")
+    services.callback_resend_verification(tenant=tenant, callback=callback)
+    with mock.patch("connector.freshbooks.tasks.callback_confirm.delay"), \
+            django_capture_on_commit_callbacks(execute=True):
+        answer = post_webhook(tenant, _verify_body("2001", "resent-code"), verifier=None)
+    assert answer.json()["status"] == "verification_received"
+    callback.refresh_from_db()
+    assert callback.pending_verifier == "resent-code" and callback.verifier == VERIFIER  # until FreshBooks accepts
+    callback = services.callback_verification_confirm(callback=callback)
+    assert callback.verifier == "resent-code"
+    assert post_webhook(tenant, CREATE.format(1), verifier="resent-code").status_code == 200
