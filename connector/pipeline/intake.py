@@ -79,7 +79,7 @@ def _too_many() -> JsonResponse:
 
 
 class WebhookFastPath:
-    """Middleware, right after SecurityMiddleware (HTTPS redirect and security headers still apply):
+    """Middleware, right after SecurityMiddleware (HTTPS redirect, security headers and ALLOWED_HOSTS still apply):
     webhook posts go straight to their view, skipping the browser middleware (sessions, CSRF, auth,
     tenant, messages, static files) that a webhook never uses."""
 
@@ -88,6 +88,7 @@ class WebhookFastPath:
 
     def __call__(self, request):
         if request.path_info.startswith(WEBHOOK_PREFIX):
+            request.get_host()  # ALLOWED_HOSTS still holds (CommonMiddleware would have checked it): 400
             try:
                 match = resolve(request.path_info)
             except Resolver404:

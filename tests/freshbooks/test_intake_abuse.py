@@ -256,6 +256,13 @@ def test_webhooks_skip_sessions_and_csrf_but_keep_the_security_headers(tenant, v
     assert strict.get(f"/webhooks/freshbooks/{tenant.webhook_token}/").status_code == 405
 
 
+def test_a_host_outside_allowed_hosts_is_still_refused(client, tenant, verified_callback):
+    body = CREATE.format(1)
+    response = client.post(f"/webhooks/freshbooks/{tenant.webhook_token}/", data=body, HTTP_HOST="evil.example",
+                           content_type="application/x-www-form-urlencoded", HTTP_X_FRESHBOOKS_HMAC_SHA256=signed(body))
+    assert response.status_code == 400 and not InboundEvent.objects.exists()
+
+
 # --- Fuzz: arbitrary form fields, signed and unsigned: never a 5xx ------------------------------------
 
 _text = st.one_of(
