@@ -5,7 +5,8 @@ Each entry is stamped with the tenant's *verifiers version*, a random string in 
 of a callback, a connection or the tenant's webhook token replaces (at once and again on commit, so a
 reader that loaded the old rows between the two sees the second change). The intake reads the version
 with its rate-limit counter in one round trip and reloads an entry whose stamp differs; an entry is
-also reloaded after MAX_AGE whatever Redis says, and after FALLBACK_AGE when Redis cannot be read.
+also reloaded after MAX_AGE whatever Redis says, and after FALLBACK_AGE when Redis cannot be read or has
+lost the version (loading makes one when there is none).
 """
 
 import logging
@@ -36,7 +37,7 @@ MAX_ENTRIES = 4096  # tenants kept per process (least recently used dropped firs
 class TenantVerifiers:
     tenant_id: int
     rows: tuple[tuple[str, str], ...]  # (event, verifier) of the tenant's verified callbacks
-    version: str | None  # the version this was loaded under (None: Redis had none or was unreachable)
+    version: str | None  # the version this was loaded under (None: Redis was unreachable)
     loaded_at: float
 
 
@@ -49,8 +50,12 @@ def version_key(tenant_id: int) -> str:
 
 
 def _version_read(tenant_id: int) -> str | None:
+    """The tenant's current version, made if Redis has none (so that a version missing later means Redis
+    lost it, and no entry is trusted on it); None when Redis cannot be read."""
     try:
-        value = redis_quick().get(version_key(tenant_id))
+        client = redis_quick()
+        client.set(version_key(tenant_id), uuid.uuid4().hex, nx=True)
+        value = client.get(version_key(tenant_id))
     except redis.RedisError:
         return None
     return value.decode() if value is not None else None
@@ -88,10 +93,11 @@ def verifiers_cached(token_hash: str) -> TenantVerifiers | None:
 
 def verifiers_current(token_hash: str, entry: TenantVerifiers, version: str | None,
                       version_known: bool) -> TenantVerifiers | None:
-    """`entry` if still current given the version the caller read from Redis, else reloaded."""
-    if version_known and version == entry.version:
+    """`entry` if still current given the version the caller read from Redis (None: Redis could not say,
+    or lost it), else reloaded."""
+    if version_known and version is not None and version == entry.version:
         return entry
-    if not version_known and time.monotonic() - entry.loaded_at <= FALLBACK_AGE:
+    if (not version_known or version is None) and time.monotonic() - entry.loaded_at <= FALLBACK_AGE:
         return entry
     return verifiers_load(token_hash, entry.tenant_id)
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from audit.models import InboundEvent
 from connector.core.access_log import RedactingLogger
 from connector.core.logging import JsonFormatter
-from connector.freshbooks import services
+from connector.core.redis_client import redis_quick
+from connector.freshbooks import services, verifier_cache
 from connector.freshbooks.errors import RateLimited
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection
 from connector.freshbooks.signature import signature_compute
@@ -237,6 +238,15 @@ def test_a_change_announced_by_another_process_is_seen(post_webhook, tenant, con
     assert post_webhook(tenant, CREATE.format(1)).status_code == 200
     FreshBooksConnection.objects.filter(pk=connection.pk).update(status=FreshBooksConnection.Status.DISCONNECTED)
     verifiers_changed(tenant.pk)
+    assert post_webhook(tenant, CREATE.format(2)).status_code == 401
+
+
+def test_a_version_lost_by_redis_trusts_kept_verifiers_only_briefly(post_webhook, tenant, connection,
+                                                                      verified_callback, monkeypatch):
+    assert post_webhook(tenant, CREATE.format(1)).status_code == 200
+    FreshBooksConnection.objects.filter(pk=connection.pk).update(status=FreshBooksConnection.Status.DISCONNECTED)
+    redis_quick().delete(verifier_cache.version_key(tenant.pk))  # Redis restarted empty, the change unannounced
+    monkeypatch.setattr(verifier_cache, "FALLBACK_AGE", 0)
     assert post_webhook(tenant, CREATE.format(2)).status_code == 401
 
 
