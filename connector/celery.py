@@ -13,6 +13,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["connector.pipeline"])
 app.autodiscover_tasks(["connector.pipeline"], related_name="schedules")
+app.autodiscover_tasks(["connector.pipeline"], related_name="inbox")  # drain_inbox
 
 
 @worker_ready.connect

@@ -70,6 +70,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Webhooks skip everything below (sessions, CSRF, auth, messages): they use none of it.
+    "connector.pipeline.intake.WebhookFastPath",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -148,6 +150,15 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # --- Pipeline: seconds between retries of a transient Slack failure, comma separated (empty: the
 # product's schedule in connector/pipeline/policy.py). Only the fault soak (bench/soak.py) shortens it.
 PIPELINE_SLACK_RETRY_SCHEDULE = [int(s) for s in env.list("PIPELINE_SLACK_RETRY_SCHEDULE", default=[]) if s.strip()]
+
+# --- Webhook intake limits, per tenant URL and per minute (connector/pipeline/intake.py) -----------------
+# Verified webhooks: 200/s sustained is far above what one business's FreshBooks activity produces, yet
+# stops a flood from filling the database. Only signed traffic counts, so junk cannot spend it.
+FRESHBOOKS_WEBHOOK_RATE_LIMIT = env.int("FRESHBOOKS_WEBHOOK_RATE_LIMIT", default=12_000)
+# Unsigned, badly signed or malformed posts: refused with 429 beyond this, without touching the database.
+FRESHBOOKS_WEBHOOK_UNVERIFIED_LIMIT = env.int("FRESHBOOKS_WEBHOOK_UNVERIFIED_LIMIT", default=120)
+# callback.verify handshakes (FreshBooks sends one per callback registered or resent).
+FRESHBOOKS_CALLBACK_VERIFY_LIMIT = env.int("FRESHBOOKS_CALLBACK_VERIFY_LIMIT", default=60)
 
 # --- Providers (every outbound call goes to these base URLs, so a stand-in can replace either) ---------
 FRESHBOOKS_CLIENT_ID = env.str("FRESHBOOKS_CLIENT_ID", default="")
@@ -238,7 +249,12 @@ LOGGING = {
         "readable": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s %(context)s",
                      "()": "connector.core.logging.ReadableFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable" if DEBUG else "json"}},
+    # Webhook URLs carry a tenant's secret token: redacted on the logger of Django's 4xx/5xx warnings (so
+    # no handler, test capture included, ever sees it) and on the console handler for anything else.
+    "filters": {"redact_webhook_tokens": {"()": "connector.core.logging.RedactWebhookTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable" if DEBUG else "json",
+                             "filters": ["redact_webhook_tokens"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "celery": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "celery": {"level": "INFO"},
+                "django.request": {"filters": ["redact_webhook_tokens"]}},
 }

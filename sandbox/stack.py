@@ -121,7 +121,8 @@ class Stack:
                                   "--events-url", f"{self.web_url}/slack/events/",
                                   "--signing-secret", SIGNING_SECRET, *self.config.slack_args])
             self._spawn("web", [str(BIN / "gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-                                "--workers", str(self.config.web_workers), "--timeout", "30"])
+                                "--workers", str(self.config.web_workers), "--timeout", "30",
+                                "--access-logfile", "-"])  # as the Procfile: access lines in the web log
             self.start_worker()
             self._spawn("beat", [str(BIN / "celery"), "-A", "connector", "beat", "--loglevel", "INFO",
                                  "--schedule", str(self.config.log_dir / f"{self.config.name}-beat-schedule")])

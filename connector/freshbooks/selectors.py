@@ -31,10 +31,10 @@ def _verified(queryset):
                             connection__status=FreshBooksConnection.Status.ACTIVE).exclude(verifier=""))
 
 
-def intake_verifiers(*, webhook_token: str) -> tuple[int | None, list[tuple[str, str]]]:
-    """(tenant id, [(event, verifier)]) for a webhook URL token in one query on the hot path; a second
-    query only tells "known tenant without verified callbacks" from "unknown token" (None)."""
-    token_hash = Tenant.hash_webhook_token(webhook_token)
+def intake_verifiers(*, token_hash: str) -> tuple[int | None, list[tuple[str, str]]]:
+    """(tenant id, [(event, verifier)]) for the hash of a webhook URL token, in one query; a second query
+    only tells "known tenant without verified callbacks" from "unknown token" (None). The intake keeps
+    the answer in process (verifier_cache)."""
     rows = list(_verified(FreshBooksCallback.objects.filter(tenant__webhook_token_hash=token_hash))
                 .values_list("tenant_id", "event", "verifier"))
     if rows:

@@ -19,7 +19,7 @@ from connector.freshbooks.invoices import invoices_overdue
 from connector.freshbooks.models import FreshBooksConnection
 from connector.freshbooks.normalise import overdue_dedupe_key
 from connector.freshbooks.selectors import connection_live
-from connector.pipeline.intake import enqueue_processing
+from connector.pipeline.inbox import inbox_push
 from digests.models import OverdueScan
 from tenants.models import Tenant
 from tenants.zones import tenant_today, tenant_zone
@@ -68,7 +68,7 @@ def overdue_scan(*, tenant: Tenant, today: date | None = None) -> ScanResult:
         except IntegrityError:  # alerted before for this due date
             continue
         new += 1
-        transaction.on_commit(lambda pk=event.pk: enqueue_processing(pk))
+        transaction.on_commit(lambda pk=event.pk: inbox_push(tenant.pk, pk))
     logger.info("overdue.scanned", extra={"tenant_id": tenant.pk, "today": today.isoformat(), "found": found,
                                           "new": new})
     return ScanResult(today=today, found=found, new=new)
