@@ -7,6 +7,7 @@ restarted and flushed without touching anything else on the machine.
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +29,18 @@ ENCRYPTION_KEY = "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0="
 SIGNING_SECRET = "sandbox-signing-secret"
 FRESHBOOKS_CLIENT = ("sandbox-freshbooks-client-id", "sandbox-freshbooks-client-secret")
 SLACK_CLIENT = ("sandbox-slack-client-id", "sandbox-slack-client-secret")
+
+
+def procfile_worker() -> tuple[str, int]:
+    """The pool and concurrency of the Procfile's worker line (its defaults where it reads the environment),
+    so that the stacks run the worker as `make run` and production do."""
+    line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("worker:"))
+    pool = re.search(r"--pool[= ](\w+)", line)
+    concurrency = re.search(r"--concurrency[= ](?:\$\{\w+:-)?(\d+)", line)
+    return (pool.group(1) if pool else "prefork"), (int(concurrency.group(1)) if concurrency else os.cpu_count() or 1)
+
+
+PROCFILE_POOL, PROCFILE_CONCURRENCY = procfile_worker()
 
 
 def free_port() -> int:
@@ -53,8 +66,11 @@ def _wait_http(url: str, timeout: float = START_TIMEOUT, ok=(200,)) -> None:
 class StackConfig:
     name: str = "stack"
     database_url: str = "postgres://postgres@127.0.0.1:5432/mlc_stack"
-    worker_concurrency: int = 4
+    worker_pool: str = PROCFILE_POOL
+    worker_concurrency: int = PROCFILE_CONCURRENCY
+    workers: int = 1  # Celery worker processes, as if on as many machines ("worker", "worker-2", ...)
     web_workers: int = 2
+    webs: int = 1  # gunicorn masters sharing the web port (SO_REUSEPORT), as if behind one load balancer
     freshbooks_args: list[str] = field(default_factory=list)
     slack_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -119,15 +135,19 @@ class Stack:
             self._spawn("slack", [sys.executable, "-m", "sandbox.slack", "--port", str(self.slack_port),
                                   "--events-url", f"{self.web_url}/slack/events/",
                                   "--signing-secret", SIGNING_SECRET, *self.config.slack_args])
-            self._spawn("web", [str(BIN / "gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-                                "--workers", str(self.config.web_workers), "--timeout", "30"])
-            self.start_worker()
+            for web in self.web_names:
+                self._spawn(web, [str(BIN / "gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
+                                  "--workers", str(self.config.web_workers), "--timeout", "30",
+                                  *(["--reuse-port"] if self.config.webs > 1 else [])])
+            for worker in self.worker_names:
+                self.start_worker(worker)
             self._spawn("beat", [str(BIN / "celery"), "-A", "connector", "beat", "--loglevel", "INFO",
                                  "--schedule", str(self.config.log_dir / f"{self.config.name}-beat-schedule")])
             _wait_http(f"{self.freshbooks_url}/_control/state")
             _wait_http(f"{self.slack_url}/_control/state")
             _wait_http(f"{self.web_url}/healthz")
-            self.wait_worker_ready()
+            for worker in self.worker_names:
+                self.wait_worker_ready(worker)
         except BaseException:
             self.stop()
             raise
@@ -194,30 +214,45 @@ class Stack:
         self._terminate("redis", signal.SIGKILL)
         self.start_redis()
 
-    def start_worker(self) -> subprocess.Popen:
-        return self._spawn("worker", [str(BIN / "celery"), "-A", "connector", "worker", "--loglevel", "INFO",
-                                      "--concurrency", str(self.config.worker_concurrency),
-                                      "--hostname", f"{self.config.name}-{time.monotonic_ns()}@%h"])
+    @property
+    def worker_names(self) -> list[str]:
+        return ["worker", *(f"worker-{n}" for n in range(2, self.config.workers + 1))]
 
-    def wait_worker_ready(self, timeout: float = START_TIMEOUT) -> None:
+    @property
+    def web_names(self) -> list[str]:
+        return ["web", *(f"web-{n}" for n in range(2, self.config.webs + 1))]
+
+    def worker_argv(self, name: str = "worker") -> list[str]:
+        return [str(BIN / "celery"), "-A", "connector", "worker", "--loglevel", "INFO",
+                "--pool", self.config.worker_pool, "--concurrency", str(self.config.worker_concurrency),
+                "--hostname", f"{self.config.name}-{name}-{time.monotonic_ns()}@%h"]
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+        return self._spawn(name, self.worker_argv(name))
+
+    def wait_worker_ready(self, name: str = "worker", timeout: float = START_TIMEOUT) -> None:
         marker = "ml-connector worker connected to Redis"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.log_text("worker").rsplit("starting worker", 1)[-1].count(marker):
+            if self.log_text(name).rsplit("starting worker", 1)[-1].count(marker):
                 return
-            if self.processes["worker"].poll() is not None:
-                raise RuntimeError("the worker exited:\n" + self.log_text("worker")[-3000:])
+            if self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited:\n" + self.log_text(name)[-3000:])
             time.sleep(0.2)
-        raise RuntimeError("the worker did not connect to Redis in time")
+        raise RuntimeError(f"{name} did not connect to Redis in time")
 
-    def kill_worker(self) -> None:
+    def worker_exited(self, name: str = "worker") -> bool:
+        proc = self.processes.get(name)
+        return proc is None or proc.poll() is not None
+
+    def kill_worker(self, name: str = "worker") -> None:
         """SIGKILL the worker and all its pool processes, mid-task."""
-        self._terminate("worker", signal.SIGKILL)
+        self._terminate(name, signal.SIGKILL)
 
-    def restart_worker(self) -> None:
-        self.kill_worker()
-        self.start_worker()
-        self.wait_worker_ready()
+    def restart_worker(self, name: str = "worker") -> None:
+        self.kill_worker(name)
+        self.start_worker(name)
+        self.wait_worker_ready(name)
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=check,
