@@ -230,6 +230,22 @@ class RssSampler:
             self.sample()
             self._stop.wait(RSS_SAMPLE_INTERVAL)
 
+    def cpu_seconds(self) -> dict:
+        """CPU time (user + system) used so far by each group's live processes."""
+        processes = self._processes if self._processes is not None else self.stack.processes
+        leaders = {proc.pid: name for name in self.groups if (proc := processes.get(name)) and proc.poll() is None}
+        ticks = os.sysconf("SC_CLK_TCK")
+        totals = dict.fromkeys(self.groups, 0.0)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and (group := leaders.get(pgid_of(int(entry)))):
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    totals[group] += (int(fields[11]) + int(fields[12])) / ticks
+                except (OSError, ValueError, IndexError):
+                    pass
+        return totals
+
     def report(self) -> dict:
         return {group: {"peak_total_mb": round(self.peak_total_kb[group] / 1024, 1),
                         "peak_one_process_mb": round(self.peak_process_kb[group] / 1024, 1),

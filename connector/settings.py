@@ -150,6 +150,11 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # product's schedule in connector/pipeline/policy.py). Only the fault soak (bench/soak.py) shortens it.
 PIPELINE_SLACK_RETRY_SCHEDULE = [int(s) for s in env.list("PIPELINE_SLACK_RETRY_SCHEDULE", default=[]) if s.strip()]
 
+# --- Metrics (GET /metrics, connector/pipeline/metrics.py) -----------------------------------------
+# Served only when set, to `Authorization: Bearer <METRICS_TOKEN>`. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself) adds up the counters of every web and worker process of a machine.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- Providers (every outbound call goes to these base URLs, so a stand-in can replace either) ---------
 FRESHBOOKS_CLIENT_ID = env.str("FRESHBOOKS_CLIENT_ID", default="")
 FRESHBOOKS_CLIENT_SECRET = env.str("FRESHBOOKS_CLIENT_SECRET", default="")

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from audit import api as audit_api
 from connector import health
 from connector.dashboard import views as dashboard
-from connector.pipeline import intake
+from connector.pipeline import intake, metrics
 from tenants import api_views as tenant_api
 
 api_v1 = [
@@ -28,6 +28,7 @@ urlpatterns = [
     path("dashboard/deliveries/", dashboard.dashboard_deliveries, name="dashboard_deliveries"),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/", include("tenants.urls")),
     path("rules/", include("routing.urls")),
     path("activity/", include("audit.urls")),

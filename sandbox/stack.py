@@ -27,6 +27,7 @@ START_TIMEOUT = 60  # seconds for a process to become ready
 SECRET_KEY = "stack-secret-key-not-for-production-0123456789abcdefghij"
 ENCRYPTION_KEY = "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0="
 SIGNING_SECRET = "sandbox-signing-secret"
+METRICS_TOKEN = "stack-metrics-token"  # GET /metrics with `Authorization: Bearer <this>`
 FRESHBOOKS_CLIENT = ("sandbox-freshbooks-client-id", "sandbox-freshbooks-client-secret")
 SLACK_CLIENT = ("sandbox-slack-client-id", "sandbox-slack-client-secret")
 
@@ -70,6 +71,7 @@ class StackConfig:
     worker_concurrency: int = PROCFILE_CONCURRENCY
     workers: int = 1  # Celery worker processes, as if on as many machines ("worker", "worker-2", ...)
     web_workers: int = 2
+    web_threads: int = 4  # as the Procfile's web line
     webs: int = 1  # gunicorn masters sharing the web port (SO_REUSEPORT), as if behind one load balancer
     freshbooks_args: list[str] = field(default_factory=list)
     slack_args: list[str] = field(default_factory=list)
@@ -121,13 +123,20 @@ class Stack:
             "SLACK_CLIENT_ID": SLACK_CLIENT[0], "SLACK_CLIENT_SECRET": SLACK_CLIENT[1],
             "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": f"{self.slack_url}/api/",
             "SLACK_OAUTH_URL": f"{self.slack_url}/oauth/v2/authorize", "PYTHONUNBUFFERED": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir), "METRICS_TOKEN": METRICS_TOKEN,
         })
         env.update(self.config.extra_env)
         return env
 
+    @property
+    def metrics_dir(self) -> Path:
+        return self.config.log_dir / f"{self.config.name}-prometheus"
+
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "Stack":
         try:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            self.metrics_dir.mkdir(parents=True)
             self.start_redis()
             self._prepare_database()
             self._spawn("freshbooks", [sys.executable, "-m", "sandbox.freshbooks", "--port", str(self.freshbooks_port),
@@ -137,7 +146,8 @@ class Stack:
                                   "--signing-secret", SIGNING_SECRET, *self.config.slack_args])
             for web in self.web_names:
                 self._spawn(web, [str(BIN / "gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-                                  "--workers", str(self.config.web_workers), "--timeout", "30",
+                                  "--workers", str(self.config.web_workers), "--threads", str(self.config.web_threads),
+                                  "--timeout", "30",
                                   *(["--reuse-port"] if self.config.webs > 1 else [])])
             for worker in self.worker_names:
                 self.start_worker(worker)
@@ -211,8 +221,12 @@ class Stack:
 
     def restart_redis(self) -> None:
         """Redis goes away and comes back empty: the queue and the pacing state are lost."""
-        self._terminate("redis", signal.SIGKILL)
+        self.stop_redis()
         self.start_redis()
+
+    def stop_redis(self) -> None:
+        """Redis dies (SIGKILL) and stays down until start_redis(), which brings it back empty."""
+        self._terminate("redis", signal.SIGKILL)
 
     @property
     def worker_names(self) -> list[str]:

@@ -18,6 +18,7 @@ from connector.core.events import SUPPORTED_EVENTS, Action
 from connector.freshbooks import services
 from connector.freshbooks.selectors import intake_verifiers, verifiers_ordered
 from connector.freshbooks.signature import form_fields, signature_find_verifier, signature_matches
+from connector.pipeline import metrics
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ DEDUPE_AT_INTAKE = {Action.CREATED, Action.DELETED}
 
 
 def _answer(status: int, outcome: str, **extra) -> JsonResponse:
+    metrics.webhook_received(outcome)
     return JsonResponse({"status": outcome, **extra}, status=status)
 
 
