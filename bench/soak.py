@@ -67,7 +67,7 @@ SETTLE_SWEEP_EVERY = 10  # seconds
 
 
 def _worker_reconnected(stack, name: str, log_offset: int) -> bool:
-    return "Connected to redis://" in stack.log_text(name)[log_offset:]
+    return "Connected to " in stack.log_text(name)[log_offset:]  # Celery: "Connected to <broker URL>"
 
 
 def redis_restart_points(events: int, restarts: int) -> set[int]:
