@@ -130,7 +130,7 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}  # unacked tasks come back after 10 min
 # kombu's Redis transport, hardened so that a Redis restart cannot end the worker (connector/broker.py).
-CELERY_BROKER_TRANSPORT = "connector.broker:Transport"
+CELERY_BROKER_TRANSPORT = env.str("CELERY_BROKER_TRANSPORT", default="connector.broker:Transport")
 # Redis going away is never a reason to stop: retry connecting for ever (the defaults, stated).
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
