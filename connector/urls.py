@@ -1,24 +1,17 @@
-"""URL map. Contract URLs (ARCHITECTURE §5): /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
+"""URL map. Contract URLs: /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from audit import api as audit_api
 from connector import health
 from connector.dashboard import views as dashboard
 from connector.pipeline import intake, metrics
-from tenants import api_views as tenant_api
 
+# Each app's API: views in <app>/api.py, URLs in <app>/api_urls.py.
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("me/", tenant_api.MeView.as_view(), name="api-me"),
-    path("api-tokens/", tenant_api.ApiTokenListView.as_view(), name="api-token-list"),
-    path("api-tokens/<int:pk>/", tenant_api.ApiTokenDetailView.as_view(), name="api-token-detail"),
-    path("deliveries/", audit_api.DeliveryListView.as_view(), name="api-delivery-list"),
-    path("deliveries/export.csv", audit_api.DeliveryExportView.as_view(), name="api-delivery-export"),
-    path("ignored-events/", audit_api.IgnoredEventListView.as_view(), name="api-ignored-event-list"),
-    path("deliveries/<int:pk>/", audit_api.DeliveryDetailView.as_view(), name="api-delivery-detail"),
-    path("deliveries/<int:pk>/replay/", audit_api.DeliveryReplayView.as_view(), name="api-delivery-replay"),
+    path("", include("tenants.api_urls")),
+    path("", include("audit.api_urls")),
     path("rules/", include("routing.api_urls")),
 ]
 

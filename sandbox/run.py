@@ -1,7 +1,7 @@
 """`make run` (through bin/run): check Redis, migrate, then start the Procfile's web, worker and beat with
 honcho. With no provider credentials (FRESHBOOKS_CLIENT_ID and SLACK_CLIENT_ID both empty in the
 environment and in .env) it runs in sandbox mode: both stand-ins start alongside, and the app is pointed
-at them, so the whole product can be tried without any account (ARCHITECTURE §6).
+at them, so the whole product can be tried without any account.
 
 `plan()` decides, from the environment and .env, without side effects; `main()` acts on the plan.
 """
@@ -14,6 +14,8 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from honcho import environ
 
 from sandbox.freshbooks.app import FreshBooksConfig
 from sandbox.slack.app import SlackConfig
@@ -51,8 +53,6 @@ class Plan:
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """.env as honcho and django-environ read it (KEY=VALUE lines, optional quotes, # comments)."""
-    from honcho import environ
-
     try:
         return dict(environ.parse(path.read_text()))
     except OSError:

@@ -44,7 +44,7 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form})
 
 
-def tenant_create(request):
+def tenant_create_view(request):
     if not request.user.is_authenticated:
         return redirect("login")
     form = TenantCreateForm(request.POST or None)
@@ -154,7 +154,7 @@ def webhook_token_rotate(request):
 
 @tenant_view
 @require_POST
-def api_token_create(request):
+def api_token_create_view(request):
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return render(request, "tenants/settings.html", _settings_context(request, api_token_form=form), status=400)
@@ -183,7 +183,7 @@ def api_token_delete(request, pk: int):
 
 @tenant_view
 @require_POST
-def invitation_create(request):
+def invitation_create_view(request):
     roles = invitations.roles_assignable_by(request.membership)
     form = InvitationForm(request.POST, roles=roles)
     if form.is_valid():
@@ -199,7 +199,7 @@ def invitation_create(request):
 
 
 @tenant_view(role=Role.ADMIN)
-def invitation_revoke(request, pk: int):
+def invitation_revoke_view(request, pk: int):
     invitation = get_object_or_404(Invitation.objects.for_tenant(request.tenant), pk=pk, accepted_at__isnull=True)
     if request.method != "POST":
         return _confirm(request, title="Cancel invitation",
@@ -254,7 +254,7 @@ def member_remove(request, pk: int):
     return redirect(reverse("settings") + "#members")
 
 
-def invitation_accept(request, token: str):
+def invitation_accept_view(request, token: str):
     """The emailed link: sign up (new address) or log in (known address), then join with the invited role."""
     try:
         invitation = invitations.invitation_for_token(token)

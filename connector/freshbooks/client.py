@@ -1,6 +1,6 @@
 """The only module that speaks HTTP to FreshBooks: OAuth tokens, identity, objects and callbacks.
 
-Every URL derives from settings.FRESHBOOKS_AUTH_URL / FRESHBOOKS_API_URL (reference §2, §4, §5). Every
+Every URL derives from settings.FRESHBOOKS_AUTH_URL / FRESHBOOKS_API_URL. Every
 failure is raised as one of the typed errors of connector.freshbooks.errors.
 """
 
@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from connector.freshbooks.errors import (
@@ -25,6 +26,7 @@ from connector.freshbooks.errors import (
     RateLimited,
     Transient,
 )
+from connector.freshbooks.lifecycle import connection_mark_needs_reauth
 from connector.freshbooks.models import FreshBooksConnection
 
 logger = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
 # Refresh this long before the access token expires, so a token never dies between check and use.
 REFRESH_MARGIN = timedelta(minutes=5)
 DEFAULT_TOKEN_LIFETIME = 12 * 3600  # seconds; FreshBooks documents 12 h when a response omits expires_in
-# What the product reads (reference §4, §5): profile for the identity, and the four kinds of object
+# What the product reads: profile for the identity, and the four kinds of object
 # plus the clients and vendors they name.
 SCOPES = (
     "user:profile:read",
@@ -46,12 +48,12 @@ SCOPES = (
     "user:expenses:read",
     "user:clients:read",
 )
-# Accounting errnos meaning "no such object" (reference §6): 1011 DeletedResource, 1012 UnknownResource.
+# Accounting errnos meaning "no such object": 1011 DeletedResource, 1012 UnknownResource.
 NOT_FOUND_ERRNOS = {1011, 1012}
 MAX_RETRY_AFTER = 3600  # seconds; a larger Retry-After hint is capped so work is not parked for days
 USER_AGENT = "ml-connector (+https://github.com/ml-connector)"
 
-# Object kind -> (path under /accounting/account/<account_id>/, key in response.result). Reference §5.
+# Object kind -> (path under /accounting/account/<account_id>/, key in response.result).
 RESOURCES = {
     "invoice": ("invoices/invoices", "invoice"),
     "payment": ("payments/payments", "payment"),
@@ -185,7 +187,7 @@ def _raise_for(response: requests.Response) -> None:
     raise FreshBooksBug(text, status_code=status)
 
 
-# --- OAuth (reference §4) ---------------------------------------------------------------------------
+# --- OAuth ---------------------------------------------------------------------------
 
 def authorize_url(*, state: str, redirect_uri: str) -> str:
     query = urlencode({
@@ -229,7 +231,7 @@ def oauth_refresh(*, refresh_token: str, redirect_uri: str) -> TokenGrant:
 
 
 def oauth_revoke(*, token: str) -> None:
-    """Revokes a token (reference §4: half-verified endpoint). Raises the typed errors on refusal."""
+    """Revokes a token (half-verified endpoint). Raises the typed errors on refusal."""
     response = _send("POST", f"{settings.FRESHBOOKS_API_URL}/auth/oauth/revoke", json={
         "client_id": settings.FRESHBOOKS_CLIENT_ID, "client_secret": settings.FRESHBOOKS_CLIENT_SECRET,
         "token": token,
@@ -263,8 +265,6 @@ def _identity_parse(response: requests.Response) -> Identity:
 
 
 def redirect_uri() -> str:
-    from django.urls import reverse
-
     return f"{settings.PUBLIC_BASE_URL}{reverse('freshbooks:oauth_callback')}"
 
 
@@ -281,7 +281,7 @@ class FreshBooksClient:
     def __init__(self, connection: FreshBooksConnection):
         self.connection = connection
 
-    # Objects (reference §5)
+    # Objects
     def object_get(self, kind: str, object_id: str) -> dict:
         path, key = RESOURCES[kind]
         url = f"{self._accounting_base()}/{path}/{object_id}"
@@ -291,11 +291,11 @@ class FreshBooksClient:
             raise FreshBooksBug(f"FreshBooks' {kind} answer had no {key!r} object")
         return result
 
-    # Identity (reference §1): who the connection signs in as, and its businesses
+    # Identity: who the connection signs in as, and its businesses
     def identity_check(self) -> Identity:
         return _identity_parse(self._request("GET", identity_url()))
 
-    # Callbacks (reference §2)
+    # Callbacks
     def callback_create(self, *, event: str, uri: str) -> dict:
         response = self._request("POST", self._callbacks_base(), json={"callback": {"event": event, "uri": uri}})
         callback = (((_json(response).get("response") or {}).get("result") or {}).get("callback"))
@@ -364,8 +364,6 @@ class FreshBooksClient:
         raise lost
 
     def _mark_needs_reauth(self, reason: str) -> None:
-        from connector.freshbooks.services import connection_mark_needs_reauth
-
         self.connection = connection_mark_needs_reauth(connection=self.connection, reason=reason)
 
 

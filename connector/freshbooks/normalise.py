@@ -1,5 +1,5 @@
 """From an InboundEvent to one FinancialEvent: a table maps each FreshBooks event name to a reader that
-fetches what it needs (reference §5); the changes since the last stored snapshot are added for updates."""
+fetches what it needs; the changes since the last stored snapshot are added for updates."""
 
 import hashlib
 import json
@@ -22,8 +22,8 @@ from connector.freshbooks.models import FreshBooksConnection, ObjectSnapshot
 WEB_HOST_PREFIXES = ("api.", "my.")
 # Object pages in the web app. The invoice route is FreshBooks' documented one; bills and expenses follow it.
 WEB_PATHS = {Kind.INVOICE: "/#/invoice/{id}", Kind.BILL: "/#/bill/{id}", Kind.EXPENSE: "/#/expense/{id}"}
-VIS_STATE_DELETED = 1  # reference §5: 0 active, 1 deleted, 2 archived
-# Invoice `status` integers (reference §5), used when v3_status / display_status are absent.
+VIS_STATE_DELETED = 1  # 0 active, 1 deleted, 2 archived
+# Invoice `status` integers, used when v3_status / display_status are absent.
 INVOICE_STATUS = {0: "disputed", 1: "draft", 2: "sent", 3: "viewed", 4: "paid", 5: "autopaid", 6: "retry",
                   7: "failed", 8: "partial"}
 # Expense `status` integers in FreshBooks' expense docs; unknown values are kept as they come.

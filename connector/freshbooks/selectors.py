@@ -15,10 +15,6 @@ def connection_live(*, tenant: Tenant) -> FreshBooksConnection | None:
             .exclude(status=FreshBooksConnection.Status.DISCONNECTED).first())
 
 
-def connection_active(*, tenant: Tenant) -> FreshBooksConnection | None:
-    return FreshBooksConnection.objects.for_tenant(tenant).filter(status=FreshBooksConnection.Status.ACTIVE).first()
-
-
 def callback_list(*, tenant: Tenant):
     return (FreshBooksCallback.objects.for_tenant(tenant)
             .filter(connection__status=FreshBooksConnection.Status.ACTIVE)
@@ -28,12 +24,6 @@ def callback_list(*, tenant: Tenant):
 def _verified(queryset):
     return (queryset.filter(state=FreshBooksCallback.State.VERIFIED,
                             connection__status=FreshBooksConnection.Status.ACTIVE).exclude(verifier=""))
-
-
-def verifiers_for_event(*, tenant: Tenant, event_name: str) -> list[str]:
-    """The verifiers of the tenant's verified callbacks, best guess first (see verifiers_ordered)."""
-    rows = list(_verified(FreshBooksCallback.objects.for_tenant(tenant)).values_list("event", "verifier"))
-    return verifiers_ordered(rows, event_name)
 
 
 def intake_verifiers(*, webhook_token: str) -> tuple[int | None, list[tuple[str, str]]]:

@@ -1,4 +1,4 @@
-"""FreshBooks webhook signatures (reference §1): base64 HMAC-SHA256, keyed by the callback's verifier,
+"""FreshBooks webhook signatures: base64 HMAC-SHA256, keyed by the callback's verifier,
 over Python's default `json.dumps` of the form fields in arrival order (not over the raw body)."""
 
 import base64

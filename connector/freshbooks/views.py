@@ -200,7 +200,7 @@ def callbacks(request):
 
 @tenant_view
 @require_POST
-def callbacks_register(request):
+def callbacks_register_view(request):
     try:
         result = services.callbacks_register(tenant=request.tenant, actor=request.user)
     except ApplicationError as exc:
@@ -243,7 +243,7 @@ def _failure_text(exc: FreshBooksError) -> str:
 
 @tenant_view
 @require_POST
-def connection_test(request):
+def connection_test_view(request):
     try:
         check = services.connection_test(tenant=request.tenant)
     except ApplicationError as exc:

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-# Slack allows about one chat.postMessage per second per channel (slack-api.md §2).
+# Slack allows about one chat.postMessage per second per channel.
 CHANNEL_INTERVAL_MS = 1000
 # Slack's workspace-wide cap is unpublished (slack-api.md §2); this coarse per-team cap bounds a runaway
 # workspace while letting 100 busy channels of one workspace post at their full 1/s. Slack's own 429s,

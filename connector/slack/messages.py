@@ -18,8 +18,7 @@ from babel.numbers import format_currency, format_decimal
 
 from connector.core.events import Action, FinancialEvent, Kind
 
-# --- Slack's Block Kit limits (docs.slack.dev/reference/block-kit; third-party confirmed, see
-# shared/reference/slack-api.md §1) ------------------------------------------------------------------
+# --- Slack's Block Kit limits (docs.slack.dev/reference/block-kit, confirmed by third parties) -----------
 HEADER_TEXT_LIMIT = 150  # header block, plain_text
 SECTION_TEXT_LIMIT = 3000  # section text
 FIELD_TEXT_LIMIT = 2000  # each section field

@@ -1,5 +1,5 @@
 """The FreshBooks stand-in's accounts: identity, businesses and accounting objects shaped as FreshBooks'
-API returns them (reference §4-§5), and the changes a real account goes through (create, send, pay,
+API returns them, and the changes a real account goes through (create, send, pay,
 update, delete), each reporting the webhook events FreshBooks would fire for it."""
 
 import datetime
@@ -45,7 +45,7 @@ SAMPLE_EXPENSES = [("Office Depot", "Office Expenses", "42.17"), ("Delta Air Lin
 CATEGORIES = {1: "Advertising", 2: "Car & Truck Expenses", 3: "Office Expenses", 4: "Travel",
               5: "Meals and Entertainment", 6: "Software", 7: "Professional Fees", 8: "Utilities"}
 
-# Invoice status names the control endpoints accept -> (status, v3_status, display_status) [reference §5].
+# Invoice status names the control endpoints accept -> (status, v3_status, display_status).
 INVOICE_STATUSES = {
     "disputed": (0, "disputed", "sent"), "draft": (1, "draft", "draft"), "sent": (2, "sent", "sent"),
     "viewed": (3, "viewed", "viewed"), "paid": (4, "paid", "sent"), "autopaid": (5, "autopaid", "sent"),
@@ -612,7 +612,7 @@ class Books:
             self._refresh_bill(account_id, bill)
             bill["updated_at"] = utc_stamp()
             self.store.changed()
-            # No bill_payment.* webhook exists in FreshBooks' list (reference §3): the bill's update fires.
+            # No bill_payment.* webhook exists in FreshBooks' list: the bill's update fires.
             return payment, bill, [("bill.update", bill["id"])]
 
     def _refresh_bill(self, account_id: str, bill: dict) -> None:

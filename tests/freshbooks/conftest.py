@@ -15,7 +15,7 @@ from connector.freshbooks.signature import form_fields, signature_compute
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "freshbooks"
 API = "https://api.freshbooks.com"
 ACCOUNT_ID = "p7rQW5"  # the account of the recorded fixtures
-# The documented verifier of reference §1, used as this tenant's invoice.create callback secret.
+# The verifier of FreshBooks' documented signature example, used as this tenant's invoice.create callback secret.
 VERIFIER = "scADVVi5QuKuj5qTjVkbJNYQe7V7USpGd"
 OTHER_VERIFIER = "pJ3mXw9QeLr0Vb7Ty2UsNa4Kd8Hf6Gc1Z"
 
