@@ -4,14 +4,14 @@ Settings: CELERY_BROKER_TRANSPORT = "connector.broker:Transport" (the broker URL
 
 Why. When Redis restarts while a worker holds unacknowledged messages (late acks: every task that runs,
 and every countdown waiting in the worker), kombu 5.7 can end the worker with "Unrecoverable error:
-AttributeError("'NoneType' object has no attribute 'hostname'")". On a lost connection Celery closes the
-broken one (`Connection.collect()`, then `close()`), which ends with `transport.client = None`. A channel
-whose own close was cut short by the lost connection (reading the pending BRPOP reply, or restoring its
-unacknowledged messages into a Redis that is not there) stays half-closed: still in the old connection's
-poller, its `connection` still that transport, its Redis pools dropped. The next time anything needs Redis
-for that channel (restoring or acknowledging its messages, the old poller's callback, which kombu never
-removes from the worker's event loop), kombu builds a new pool from `transport.client.hostname`, and the
-AttributeError escapes every handler, since those expect connection errors, up to the worker's main loop.
+AttributeError("'NoneType' object has no attribute 'hostname'")". On a lost connection Celery calls
+`Connection.collect()`: its close of the consumer's channel fails at once (reading the pending BRPOP reply
+from the dead socket), then it drops the transport (`transport.client = None`). Celery then calls
+`connection.close()`, which closes that channel again; this time the close goes on to restore the
+unacknowledged messages, needs a new Redis connection pool and builds it from
+`transport.client.hostname`. The AttributeError escapes every handler, since they expect connection
+errors, up to the worker's main loop. Acknowledging a task that finishes after the reconnection takes the
+same path for its old channel.
 
 What changes, each small and local:
 - a channel of a closed transport raises a connection error instead, so Celery treats it as what it is,
