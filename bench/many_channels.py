@@ -64,7 +64,9 @@ def run(name: str, args, pool: str, concurrency: int, web_threads: int | None = 
                         webs=args.webs, freshbooks_args=["--delivery-workers", str(WEBHOOK_SENDERS)], **web)
     try:
         django_setup(stack)
-        from audit.models import Delivery
+        from django.db.models import Max, Min
+
+        from audit.models import Delivery, InboundEvent
 
         names = [f"mc-{i:03d}" for i in range(1, args.channels + 1)]
         channel_ids = channels_create(stack, names)
@@ -116,6 +118,11 @@ def run(name: str, args, pool: str, concurrency: int, web_threads: int | None = 
             in_order = in_order and objects == invoices
         last = max(stamps) if stamps else time.time()
         span = last - released
+        stages = InboundEvent.objects.filter(name="invoice.create").aggregate(
+            first_received=Min("received_at"), last_received=Max("received_at"), last_processed=Max("processed_at"))
+        # Where the time went: webhooks arriving, then processed into deliveries, then posted.
+        timeline = {k: round(v.timestamp() - released, 2) for k, v in stages.items() if v is not None} | {
+            "last_post": round(span, 2)}
         result = {
             "worker": {"pool": pool, "concurrency": concurrency, "processes": args.workers},
             "web_masters": args.webs, "web_workers_each": stack.config.web_workers,
@@ -129,6 +136,7 @@ def run(name: str, args, pool: str, concurrency: int, web_threads: int | None = 
             "in_order": in_order,
             "first_webhook_to_last_post_s": round(span, 2),
             "posts_per_s": round(len(stamps) / span, 1) if span > 0 else None,
+            "timeline_s_after_release": timeline,
             "memory": memory.report(), "cpu_seconds": cpu,
             "load_average_1m_after": round(os.getloadavg()[0], 2),
         }
