@@ -131,6 +131,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60  # seconds; one FreshBooks fetch or one Slack p
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}  # unacked tasks come back after 10 min
+# kombu's Redis transport, hardened so that a Redis restart cannot end the worker (connector/broker.py).
+CELERY_BROKER_TRANSPORT = env.str("CELERY_BROKER_TRANSPORT", default="connector.broker:Transport")
+# Redis going away is never a reason to stop: retry connecting for ever (the defaults, stated).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -159,6 +164,11 @@ FRESHBOOKS_WEBHOOK_RATE_LIMIT = env.int("FRESHBOOKS_WEBHOOK_RATE_LIMIT", default
 FRESHBOOKS_WEBHOOK_UNVERIFIED_LIMIT = env.int("FRESHBOOKS_WEBHOOK_UNVERIFIED_LIMIT", default=120)
 # callback.verify handshakes (FreshBooks sends one per callback registered or resent).
 FRESHBOOKS_CALLBACK_VERIFY_LIMIT = env.int("FRESHBOOKS_CALLBACK_VERIFY_LIMIT", default=60)
+
+# --- Metrics (GET /metrics, connector/pipeline/metrics.py) -----------------------------------------
+# Served only when set, to `Authorization: Bearer <METRICS_TOKEN>`. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself) adds up the counters of every web and worker process of a machine.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Providers (every outbound call goes to these base URLs, so a stand-in can replace either) ---------
 FRESHBOOKS_CLIENT_ID = env.str("FRESHBOOKS_CLIENT_ID", default="")

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from connector import health
 from connector.dashboard import views as dashboard
-from connector.pipeline import intake, slack_actions
+from connector.pipeline import intake, metrics, slack_actions
 
 # Each app's API: views in <app>/api.py, URLs in <app>/api_urls.py.
 api_v1 = [
@@ -22,6 +22,7 @@ urlpatterns = [
     path("dashboard/deliveries/", dashboard.dashboard_deliveries, name="dashboard_deliveries"),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/", include("tenants.urls")),
     path("rules/digests/", include("digests.urls")),
     path("rules/", include("routing.urls")),

@@ -5,7 +5,9 @@ failure is raised as one of the typed errors of connector.freshbooks.errors.
 """
 
 import contextlib
+import http.cookiejar
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -102,12 +104,27 @@ class Identity:
 
 # --- Transport --------------------------------------------------------------------------------------
 
+_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    """This thread's HTTP session: its connections to FreshBooks are kept open and reused (one per worker
+    thread; requests' Session is not meant to be shared between threads). It keeps no cookies, so nothing
+    one tenant's call receives can reach another tenant's."""
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        _sessions.session = session
+    return session
+
+
 def _send(method: str, url: str, *, token: str | None = None, **kwargs) -> requests.Response:
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        return requests.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
+        return _session().request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
     except requests.Timeout as exc:
         raise Transient(f"FreshBooks did not answer in time ({type(exc).__name__})") from exc
     except requests.ConnectionError as exc:

@@ -49,6 +49,7 @@ from connector.freshbooks.verifier_cache import (
     verifiers_current,
     version_key,
 )
+from connector.pipeline import metrics
 from connector.pipeline.inbox import inbox_push
 from tenants.models import Tenant
 
@@ -70,6 +71,7 @@ DEDUPE_AT_INTAKE = {Action.CREATED, Action.DELETED}
 
 
 def _answer(status: int, outcome: str, **extra) -> JsonResponse:
+    metrics.webhook_received(outcome)
     return JsonResponse({"status": outcome, **extra}, status=status)
 
 

@@ -5,6 +5,7 @@ retries by itself (a 429 becomes RateLimited and the caller reschedules). The on
 `token_expired`, answered by refreshing the token once under a row lock and repeating the call.
 """
 
+import functools
 import http.client
 import logging
 from collections.abc import Callable
@@ -61,9 +62,15 @@ class PostResult:
     ts: str
 
 
+@functools.lru_cache(maxsize=1024)
+def _client_for(base_url: str, token: str | None, timeout: int) -> WebClient:
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[], logger=_sdk_logger)
+
+
 def _web_client(token: str | None = None) -> WebClient:
-    return WebClient(token=token, base_url=settings.SLACK_API_URL, timeout=constants.HTTP_TIMEOUT_SECONDS,
-                     retry_handlers=[], logger=_sdk_logger)
+    """One client per token (installation) per process, shared by the worker's threads: a WebClient holds
+    no per-call state (it is configured once and each call builds its own request)."""
+    return _client_for(settings.SLACK_API_URL, token, constants.HTTP_TIMEOUT_SECONDS)
 
 
 def _retry_after(headers) -> int | None:

@@ -348,6 +348,9 @@ class SlackApp(App):
             # "Timeout after accepting": the message is posted, the answer arrives after the client gave up.
             self.workspace.count_plain("timeouts")
             response.delay_before_send = timeout
+        else:
+            # Slack's own answer time (recorded at once, answered later), for throughput benchmarks.
+            response.delay_before_send = float(self.data["settings"].get("post_answer_seconds") or 0)
         return response
 
     def _validated_content(self, params: dict) -> tuple[str, list | None, dict | None]:
@@ -474,7 +477,7 @@ class SlackApp(App):
                         settings[key] = str(params[key])
                 if "token_rotation" in params:
                     settings["token_rotation"] = _truthy(params["token_rotation"])
-                for key in ("channel_rate_window", "timeout_seconds"):
+                for key in ("channel_rate_window", "timeout_seconds", "post_answer_seconds"):
                     if params.get(key) not in (None, ""):
                         settings[key] = max(0.0, float(params[key]))
                 self.store.changed()
