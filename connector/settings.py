@@ -138,6 +138,13 @@ CELERY_BEAT_SCHEDULE = {
     "retention-purge": {"task": "audit.tasks.retention_purge", "schedule": crontab(hour=3, minute=17)},
     "bulk-replay-resume": {"task": "audit.tasks.bulk_replay_resume", "schedule": 120.0},
 }
+# Catch-up reads from FreshBooks (webhooks are best effort): minutes between two reads of one tenant,
+# 0 turns them off. The beat looks every minute for the tenants whose slot has come.
+CATCH_UP_INTERVAL_MINUTES = env.int("CATCH_UP_INTERVAL_MINUTES", default=15)
+if CATCH_UP_INTERVAL_MINUTES < 0:
+    raise ImproperlyConfigured("CATCH_UP_INTERVAL_MINUTES must be 0 (off) or a number of minutes")
+if CATCH_UP_INTERVAL_MINUTES:
+    CELERY_BEAT_SCHEDULE["catch-up"] = {"task": "connector.pipeline.tasks.catch_up_beat", "schedule": 60.0}
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 

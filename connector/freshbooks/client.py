@@ -6,8 +6,9 @@ failure is raised as one of the typed errors of connector.freshbooks.errors.
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
 import requests
@@ -58,6 +59,8 @@ RESOURCES = {
     "expense": ("expenses/expenses", "expense"),
     "client": ("users/clients", "client"),
 }
+# Lists (reference §8): at most 100 per page; result key is the plural of the object's key.
+LIST_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -274,6 +277,32 @@ class FreshBooksClient:
             raise FreshBooksBug(f"FreshBooks' {kind} answer had no {key!r} object")
         return result
 
+    def objects_updated(self, kind: str, *, updated_min: date, updated_max: date | None = None,
+                        per_page: int = LIST_PAGE_SIZE) -> Iterator[list[dict]]:
+        """The objects of one kind updated on or after `updated_min` (a date: FreshBooks filters by date
+        only), one page at a time, so a caller never holds more than a page."""
+        path, key = RESOURCES[kind]
+        params = {"search[updated_min]": updated_min.isoformat(), "per_page": per_page}
+        if updated_max is not None:
+            params["search[updated_max]"] = updated_max.isoformat()
+        page = 1
+        while True:
+            body = _json(self._request("GET", f"{self._accounting_base()}/{path}", params={**params, "page": page}))
+            result = (body.get("response") or {}).get("result") or {}
+            objects = result.get(f"{key}s")
+            if not isinstance(objects, list):
+                raise FreshBooksBug(f"FreshBooks' {kind} list had no {key}s")
+            if objects:
+                yield [o for o in objects if isinstance(o, dict)]
+            try:
+                pages = int(result.get("pages") or 0)
+            except (TypeError, ValueError):
+                pages = 0
+            # A page past the last one is empty (reference §8): stop there, or at the announced last page.
+            if not objects or (pages and page >= pages):
+                return
+            page += 1
+
     # Identity (reference §1): who the connection signs in as, and its businesses
     def identity_check(self) -> Identity:
         return _identity_parse(self._request("GET", identity_url()))
@@ -291,6 +320,25 @@ class FreshBooksClient:
 
     def callback_resend_verification(self, *, callback_id: str) -> None:
         self._request("PUT", f"{self._callbacks_base()}/{callback_id}", json={"callback": {"resend": True}})
+
+    def callbacks_list(self) -> Iterator[dict]:
+        """Every callback FreshBooks holds for the account, as it shows them (`callbackid`, `verified`,
+        `event`, `uri`), page by page."""
+        page = 1
+        while True:
+            response = self._request("GET", self._callbacks_base(), params={"page": page, "per_page": LIST_PAGE_SIZE})
+            result = ((_json(response).get("response") or {}).get("result") or {})
+            callbacks = result.get("callbacks")
+            if not isinstance(callbacks, list):
+                raise FreshBooksBug("FreshBooks' callback list had no callbacks")
+            yield from (c for c in callbacks if isinstance(c, dict))
+            try:
+                pages = int(result.get("pages") or 0)
+            except (TypeError, ValueError):
+                pages = 0
+            if not callbacks or page >= pages:
+                return
+            page += 1
 
     def callback_delete(self, *, callback_id: str) -> None:
         self._request("DELETE", f"{self._callbacks_base()}/{callback_id}")

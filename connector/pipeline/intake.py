@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from audit.models import InboundEvent
 from connector.core.events import SUPPORTED_EVENTS, Action
 from connector.freshbooks import services
+from connector.freshbooks.normalise import creation_dedupe_key
 from connector.freshbooks.selectors import intake_verifiers, verifiers_ordered
 from connector.freshbooks.signature import form_fields, signature_find_verifier, signature_matches
 from tenants.models import Tenant
@@ -114,7 +115,7 @@ def webhook_intake(request, token: str):
 def _persist(tenant: Tenant, fields: dict, body: bytes) -> JsonResponse:
     name, object_id = fields.get("name", ""), fields.get("object_id", "")
     supported = name in SUPPORTED_EVENTS
-    dedupe_key = f"{name}:{object_id}" if supported and SUPPORTED_EVENTS[name][1] in DEDUPE_AT_INTAKE else None
+    dedupe_key = creation_dedupe_key(name, object_id) if supported and SUPPORTED_EVENTS[name][1] in DEDUPE_AT_INTAKE else None
     try:
         # Autocommitted (a savepoint if a caller holds a transaction): a duplicate hits the unique
         # dedupe constraint and nothing else is written.

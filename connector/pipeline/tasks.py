@@ -3,8 +3,13 @@
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
-from connector.pipeline import pacing
+from connector.core.errors import ApplicationError
+from connector.freshbooks.errors import FreshBooksError
+from connector.freshbooks.models import FreshBooksConnection
+from connector.pipeline import catch_up_schedule, pacing
+from connector.pipeline.catch_up import catch_up_run
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 
 logger = logging.getLogger(__name__)
@@ -54,3 +59,27 @@ def sweep() -> None:
     from connector.pipeline.sweep import sweep_run
 
     sweep_run()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def catch_up_beat() -> None:
+    catch_up_schedule.catch_up_tick(enqueue=lambda connection_id, claim: catch_up_connection.delay(connection_id, claim))
+
+
+# A big tenant's read pages through thousands of objects: more than the default 60 s, less than the claim
+# lease and the broker's visibility timeout (600 s), so no second worker is handed the same read.
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=540, time_limit=570)
+def catch_up_connection(connection_id: int, claim: str) -> None:
+    if not catch_up_schedule.catch_up_claim_take(connection_id=connection_id, claim=claim):
+        return
+    try:
+        connection = (FreshBooksConnection.objects.select_related("tenant")
+                      .filter(pk=connection_id, status=FreshBooksConnection.Status.ACTIVE).first())
+        if connection is not None:
+            catch_up_run(tenant=connection.tenant, enqueue=process_event.delay)
+    except (FreshBooksError, ApplicationError):
+        pass  # recorded on the catch-up state, which backs off; the next tick tries again
+    except SoftTimeLimitExceeded:
+        logger.error("catch_up.too_long", extra={"connection_id": connection_id})
+    finally:
+        catch_up_schedule.catch_up_claim_release(connection_id=connection_id)
