@@ -207,3 +207,21 @@ def test_reset_gives_the_same_fresh_account_again(freshbooks, fb_token):
     assert after["businesses"] == before["businesses"]
     assert after["accounts"][fb_token["account_id"]]["invoices"] == 0
     assert _get(freshbooks, fb_token, "invoices/invoices").status_code == 401  # tokens are gone too
+
+
+def test_lists_filter_by_updated_date_and_page(freshbooks, fb_token):
+    ids = [_control(freshbooks, "invoices", amount="10")["invoice"]["id"] for _ in range(5)]
+    today = _get(freshbooks, fb_token, f"invoices/invoices/{ids[0]}").json()["response"]["result"]["invoice"]
+    day = today["updated"][:10]
+
+    def listed(**params):
+        return _get(freshbooks, fb_token, "invoices/invoices", **params).json()["response"]["result"]
+
+    first = listed(**{"search[updated_min]": day, "per_page": 2, "page": 1})
+    assert (first["total"], first["pages"], len(first["invoices"])) == (5, 3, 2)
+    assert listed(**{"search[updated_min]": day, "per_page": 2, "page": 4})["invoices"] == []
+    assert listed(**{"search[updated_min]": "2999-01-01"})["total"] == 0
+    assert listed(**{"search[updated_max]": "2000-01-01"})["total"] == 0
+    assert listed(**{"search[updated_min]": day, "search[updated_max]": day})["total"] == 5
+    refused = _get(freshbooks, fb_token, "invoices/invoices", **{"search[updated_min]": "yesterday"})
+    assert refused.status_code == 400 and "search[updated_min]" in refused.text
