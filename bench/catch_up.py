@@ -7,7 +7,8 @@ Prints ONE JSON line.
 
 Reported: the first read (every object new: list, dedupe, write the inbound events, enqueue one task each)
 and, once the worker has processed them, a second read (every object already seen: list and dedupe only):
-seconds, objects per second, pages; this process's resident memory before and at its peak during each read
+seconds, objects per second, pages, split into waiting for FreshBooks (the stand-in's answers), handing
+tasks to the broker, and the rest (dedupe queries, ledger writes, our CPU); this process's resident memory before and at its peak during each read
 (sampled every 10 ms), next to the bytes of JSON the lists returned, which shows that the read holds one
 page at a time, not the whole list. The worker's and web's peak RSS as the other benchmarks report them.
 """
@@ -67,11 +68,21 @@ class CountingLists:
     def __init__(self):
         self.pages = 0
         self.bytes = 0
+        self.http_s = 0.0  # waiting for FreshBooks (the stand-in) to answer
+        self.enqueue_s = 0.0  # handing the tasks to the broker
 
-    def hook(self, response, *args, **kwargs):
+    def hook(self, response, elapsed: float):
         if "/accounting/account/" in response.url:
             self.pages += 1
             self.bytes += len(response.content)
+        self.http_s += elapsed
+
+    def timed_enqueue(self, enqueue):
+        def wrapped(inbound_event_id):
+            started = time.perf_counter()
+            enqueue(inbound_event_id)
+            self.enqueue_s += time.perf_counter() - started
+        return wrapped
 
 
 def make_objects(stack, args) -> int:
@@ -94,15 +105,16 @@ def timed_read(tenant, enqueue, counter):
     original = requests.Session.request
 
     def counted(self, *a, **kw):
+        started = time.perf_counter()
         response = original(self, *a, **kw)
-        counter.hook(response)
+        counter.hook(response, time.perf_counter() - started)
         return response
 
     requests.Session.request = counted  # requests.request opens a Session per call: this sees every list
     try:
         with SelfRss() as rss:
             started = time.perf_counter()
-            result = catch_up_run(tenant=tenant, enqueue=enqueue)
+            result = catch_up_run(tenant=tenant, enqueue=counter.timed_enqueue(enqueue))
             seconds = time.perf_counter() - started
     finally:
         requests.Session.request = original
@@ -150,6 +162,8 @@ def main() -> None:
         def read(result, seconds, rss, lists):
             return {"summary": result.summary(), "seconds": round(seconds, 2),
                     "objects_per_s": round(result.read / seconds) if seconds else None, "pages": lists.pages,
+                    "freshbooks_http_s": round(lists.http_s, 2), "enqueue_s": round(lists.enqueue_s, 2),
+                    "dedupe_and_ledger_s": round(seconds - lists.http_s - lists.enqueue_s, 2),
                     "json_mb": round(lists.bytes / 1e6, 1), "rss_before_mb": round(rss.before_kb / 1024, 1),
                     "rss_peak_mb": round(rss.peak_kb / 1024, 1),
                     "rss_growth_mb": round((rss.peak_kb - rss.before_kb) / 1024, 1)}

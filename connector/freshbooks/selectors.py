@@ -76,6 +76,6 @@ def webhook_rejections_recent(*, tenant: Tenant, days: int = 7) -> int:
 
 
 def catch_up_state_of(*, tenant: Tenant) -> CatchUpState | None:
-    """The catch-up reads' state of the tenant's active connection, if a read was ever scheduled."""
+    """The catch-up reads' state of the tenant's current connection, if a read was ever scheduled."""
     return (CatchUpState.objects.for_tenant(tenant)
-            .filter(connection__status=FreshBooksConnection.Status.ACTIVE).order_by("-id").first())
+            .exclude(connection__status=FreshBooksConnection.Status.DISCONNECTED).order_by("-id").first())
