@@ -21,9 +21,8 @@ from rest_framework.views import APIView
 from audit.export import export_response
 from audit.models import Delivery, InboundEvent
 from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
-from audit.services import replay_request
 from connector.core.events import Action, Kind
-from connector.pipeline.replay import ReplayMode
+from connector.pipeline.replay import ReplayMode, delivery_replay
 
 
 class DeliveryOutputSerializer(serializers.ModelSerializer):
@@ -155,7 +154,7 @@ class DeliveryDetailView(APIView):
 
 class DeliveryReplayView(APIView):
     class InputSerializer(serializers.Serializer):
-        mode = serializers.ChoiceField(choices=[ReplayMode.AS_ROUTED, ReplayMode.REEVALUATE],
+        mode = serializers.ChoiceField(choices=ReplayMode.ALL,
                                        default=ReplayMode.AS_ROUTED)
         channel_id = serializers.CharField(required=False, allow_blank=True)
 
@@ -165,7 +164,7 @@ class DeliveryReplayView(APIView):
         delivery = _get_or_404(request, pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        replays = replay_request(tenant=request.tenant, delivery=delivery, actor=request.user,
-                                 mode=data.validated_data["mode"],
-                                 channel_id=data.validated_data.get("channel_id") or None)
+        replays = delivery_replay(tenant=request.tenant, delivery=delivery, actor=request.user,
+                                  mode=data.validated_data["mode"],
+                                  channel_id=data.validated_data.get("channel_id") or None)
         return Response(DeliveryOutputSerializer(replays, many=True).data, status=status.HTTP_202_ACCEPTED)

@@ -10,6 +10,17 @@ from connector.core.crypto import EncryptedJSONField, EncryptedTextField
 from tenants.models import Tenant, TenantOwned
 
 
+class HeldReason(models.TextChoices):
+    """Why work waits for a person; the one set used by the pipeline, the dashboard and the API. The exact
+    Slack error code behind a Slack hold stays in Delivery.last_error_code."""
+
+    SLACK_NOT_CONNECTED = "slack_not_connected", "Slack is not connected"
+    SLACK_ACCESS_LOST = "slack_access_lost", "Slack access lost"  # token revoked, app removed, scope missing
+    CHANNEL_UNUSABLE = "channel_unusable", "Channel unusable"  # deleted, archived, bot not a member
+    FRESHBOOKS_REAUTH = "freshbooks_reauth", "FreshBooks needs reconnecting"
+    FRESHBOOKS_NOT_CONNECTED = "freshbooks_not_connected", "FreshBooks is not connected"
+
+
 class InboundEvent(TenantOwned):
     """One webhook FreshBooks sent us, verified, as received; then what processing made of it."""
 
@@ -36,7 +47,7 @@ class InboundEvent(TenantOwned):
     signature_valid = models.BooleanField(default=True)
     received_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
-    status_reason = models.CharField(max_length=300, blank=True)
+    status_reason = models.CharField(max_length=300, blank=True)  # a HeldReason when held, else words
     # creates and deletes: "name:object_id" at intake; updates: "name:object_id:updated" once fetched.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True)
     fetched_object = EncryptedJSONField(null=True, blank=True)  # the FreshBooks object(s) as fetched
@@ -99,7 +110,7 @@ class Delivery(TenantOwned):
     channel_name = models.CharField(max_length=100, blank=True)
     rule_ids = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    held_reason = models.CharField(max_length=64, blank=True)  # a Slack error code or our own reason
+    held_reason = models.CharField(max_length=64, blank=True, choices=HeldReason.choices)
     message_text = EncryptedTextField(blank=True)
     message_blocks = EncryptedJSONField(null=True, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,8 +20,6 @@ DEBUG = env.bool("DEBUG", default=False)
 
 def _dev_encryption_key() -> str:
     """In DEBUG without ENCRYPTION_KEYS, use a key kept in var/ (made once, shared by web, worker, beat)."""
-    from cryptography.fernet import Fernet
-
     VAR_DIR.mkdir(exist_ok=True)
     path = VAR_DIR / "dev-encryption.key"
     try:
@@ -136,7 +135,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "connector.pipeline.tasks.sweep", "schedule": 60.0},
     # Audit trail: daily retention purge (03:17 UTC, off the hour), and re-ringing lost bulk replays.
     "retention-purge": {"task": "audit.tasks.retention_purge", "schedule": crontab(hour=3, minute=17)},
-    "bulk-replay-resume": {"task": "audit.tasks.bulk_replay_resume", "schedule": 120.0},
+    "bulk-replay-resume": {"task": "connector.pipeline.tasks.bulk_replay_resume", "schedule": 120.0},
 }
 # Catch-up reads from FreshBooks (webhooks are best effort): minutes between two reads of one tenant,
 # 0 turns them off. The beat looks every minute for the tenants whose slot has come.

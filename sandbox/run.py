@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from honcho import environ
+
 from sandbox.freshbooks.app import FreshBooksConfig
 from sandbox.slack.app import SlackConfig
 
@@ -45,8 +47,6 @@ class Plan:
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """.env as honcho and django-environ read it (KEY=VALUE lines, optional quotes, # comments)."""
-    from honcho import environ
-
     try:
         return dict(environ.parse(path.read_text()))
     except OSError:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,8 +228,6 @@ class Stack:
         parts = urlsplit(self.config.database_url)
         dbname = parts.path.lstrip("/")
         admin_url = urlunsplit(parts._replace(path="/postgres"))
-        import psycopg
-
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                          "AND pid <> pg_backend_pid()", [dbname])

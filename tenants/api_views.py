@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.activity import activity_record
 from tenants.models import ApiToken
 
 
@@ -53,7 +54,5 @@ class ApiTokenDetailView(APIView):
     def delete(self, request, pk: int):
         token = self._get(request, pk)
         token.delete()
-        from audit.activity import activity_record
-
         activity_record(tenant=request.tenant, actor=request.user, action="api_token.revoked", target=token.prefix)
         return Response(status=204)

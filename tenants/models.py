@@ -9,6 +9,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from connector.core.crypto import EncryptedTextField
 
@@ -161,6 +162,4 @@ class Invitation(TenantOwned):
         return _token_hash(token)
 
     def is_expired(self, now=None) -> bool:
-        from django.utils import timezone
-
         return (now or timezone.now()) >= self.expires_at

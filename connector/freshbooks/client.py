@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from connector.freshbooks.errors import (
@@ -24,6 +25,7 @@ from connector.freshbooks.errors import (
     RateLimited,
     Transient,
 )
+from connector.freshbooks.lifecycle import connection_mark_needs_reauth
 from connector.freshbooks.models import FreshBooksConnection
 
 logger = logging.getLogger(__name__)
@@ -249,8 +251,6 @@ def _identity_parse(response: requests.Response) -> Identity:
 
 
 def redirect_uri() -> str:
-    from django.urls import reverse
-
     return f"{settings.PUBLIC_BASE_URL}{reverse('freshbooks:oauth_callback')}"
 
 
@@ -395,8 +395,6 @@ class FreshBooksClient:
         raise lost
 
     def _mark_needs_reauth(self, reason: str) -> None:
-        from connector.freshbooks.services import connection_mark_needs_reauth
-
         self.connection = connection_mark_needs_reauth(connection=self.connection, reason=reason)
 
 

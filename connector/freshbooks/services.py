@@ -16,6 +16,7 @@ from connector.freshbooks import client as fb
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksError, NotFound, RateLimited, Transient
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection
 from connector.freshbooks.selectors import connection_live
+from connector.freshbooks.signals import connection_reactivated
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -53,14 +54,9 @@ def connection_store(*, tenant: Tenant, actor, grant: fb.TokenGrant, account_id:
                         target=business_name or business_id,
                         details={"account_id": account_id, "business_id": business_id, "reconnected": current is not None})
         if reactivated:
-            transaction.on_commit(lambda: _resume_holds(tenant))
+            transaction.on_commit(lambda: connection_reactivated.send(
+                sender=FreshBooksConnection, tenant=tenant, connection=connection))
     return connection
-
-
-def _resume_holds(tenant: Tenant) -> None:
-    from connector.pipeline.resume import resume_freshbooks_holds
-
-    resume_freshbooks_holds(tenant=tenant)
 
 
 @dataclass(frozen=True)
@@ -81,19 +77,6 @@ def connection_test(*, tenant: Tenant) -> ConnectionCheck:
     still_there = any(b.account_id == connection.account_id for b in identity.businesses)
     return ConnectionCheck(business_name=connection.business_name or connection.business_id,
                            email=identity.email, business_still_there=still_there)
-
-
-def connection_mark_needs_reauth(*, connection: FreshBooksConnection, reason: str) -> FreshBooksConnection:
-    updated = (FreshBooksConnection.objects.filter(pk=connection.pk, status=FreshBooksConnection.Status.ACTIVE)
-               .update(status=FreshBooksConnection.Status.NEEDS_REAUTH, status_reason=reason[:300],
-                       updated_at=timezone.now()))
-    connection.refresh_from_db()
-    if updated:
-        logger.warning("freshbooks.needs_reauth", extra={"tenant_id": connection.tenant_id,
-                                                         "connection_id": connection.pk})
-        activity_record(tenant=connection.tenant, actor=None, action="freshbooks.needs_reconnect",
-                        target=connection.business_name or connection.business_id, details={"reason": reason[:300]})
-    return connection
 
 
 def connection_disconnect(*, tenant: Tenant, actor) -> list[str]:
@@ -230,7 +213,8 @@ def callbacks_repair(*, tenant: Tenant) -> RegisterResult | None:
 
 def callback_verification_received(*, tenant: Tenant, callback_id: str, verifier: str) -> FreshBooksCallback | None:
     """A callback.verify POST arrived. Only for a callback this tenant registered: keep the code aside
-    (encrypted) and queue its confirmation to FreshBooks. Anything else changes nothing."""
+    (encrypted); the caller queues its confirmation to FreshBooks (tasks.callback_confirm). Anything else
+    changes nothing."""
     if not callback_id or not verifier:
         return None
     callback = (FreshBooksCallback.objects.for_tenant(tenant)
@@ -240,17 +224,7 @@ def callback_verification_received(*, tenant: Tenant, callback_id: str, verifier
         return None
     callback.pending_verifier = verifier
     callback.save(update_fields=["pending_verifier", "updated_at"])
-    transaction.on_commit(lambda: _enqueue_confirmation(callback.pk))
     return callback
-
-
-def _enqueue_confirmation(callback_pk: int) -> None:
-    from connector.freshbooks.tasks import callback_confirm
-
-    try:
-        callback_confirm.delay(callback_pk)
-    except Exception:  # broker down: the code stays pending; register_callbacks or a resend finishes it
-        logger.exception("freshbooks.confirm_enqueue_failed", extra={"callback_id": callback_pk})
 
 
 def callback_verification_confirm(*, callback: FreshBooksCallback) -> FreshBooksCallback:

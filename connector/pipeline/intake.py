@@ -19,6 +19,8 @@ from connector.freshbooks import services
 from connector.freshbooks.normalise import creation_dedupe_key
 from connector.freshbooks.selectors import intake_verifiers, verifiers_ordered
 from connector.freshbooks.signature import form_fields, signature_find_verifier, signature_matches
+from connector.freshbooks.tasks import callback_confirm
+from connector.pipeline.doorbell import inbound_ring
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -64,12 +66,18 @@ def rate_limit_exceeded(tenant: Tenant) -> bool:
 def enqueue_processing(inbound_event_id: int) -> None:
     """Rings the doorbell for the pipeline. A lost message is not lost work: the sweep re-enqueues
     every event still `received`."""
-    from connector.pipeline.tasks import process_event
-
     try:
-        process_event.delay(inbound_event_id)
+        inbound_ring(inbound_event_id)
     except Exception:
         logger.exception("freshbooks.intake.enqueue_failed", extra={"inbound_event_id": inbound_event_id})
+
+
+def confirmation_enqueue(callback_pk: int) -> None:
+    """Queue the PUT of a received verification code back to FreshBooks."""
+    try:
+        callback_confirm.delay(callback_pk)
+    except Exception:  # broker down: the code stays pending; register_callbacks or a resend finishes it
+        logger.exception("freshbooks.confirm_enqueue_failed", extra={"callback_id": callback_pk})
 
 
 @csrf_exempt
@@ -146,6 +154,8 @@ def _handshake(tenant: Tenant, fields: dict, signature: str | None) -> JsonRespo
     with transaction.atomic():
         callback = services.callback_verification_received(tenant=tenant, callback_id=callback_id,
                                                            verifier=verifier)
+    if callback is not None:
+        confirmation_enqueue(callback.pk)
     logger.info("freshbooks.intake.verification_received",
                 extra={"tenant_id": tenant.pk, "known_callback": callback is not None,
                        "signed_by_its_code": signed_by_its_code})

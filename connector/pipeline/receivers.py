@@ -1,12 +1,14 @@
-"""The pipeline listens to the Slack, FreshBooks and routing apps: a working installation or a changed
-channel releases what was held for it; a reconnect or a callback verified again calls for a catch-up read."""
+"""The pipeline listens to the Slack, FreshBooks and routing apps: a working installation, a reconnected
+FreshBooks or a changed channel releases what was held for it; a reconnect or a callback verified
+again calls for a catch-up read."""
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from connector.freshbooks.models import CatchUpState, FreshBooksCallback, FreshBooksConnection
+from connector.freshbooks.signals import connection_reactivated
 from connector.pipeline.catch_up_schedule import catch_up_soon
-from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
+from connector.pipeline.resume import resume_channel_holds, resume_freshbooks_holds, resume_slack_holds
 from connector.slack.signals import installation_reactivated
 from routing.signals import rule_channel_changed
 
@@ -20,6 +22,11 @@ def _on_installation_reactivated(sender, *, tenant, installation, **kwargs):
 def _on_rule_channel_changed(sender, *, tenant, old_channel_id, new_channel_id, new_channel_name="", **kwargs):
     resume_channel_holds(tenant=tenant, old_channel_id=old_channel_id, new_channel_id=new_channel_id,
                          new_channel_name=new_channel_name)
+
+
+@receiver(connection_reactivated, dispatch_uid="pipeline.resume_freshbooks_holds")
+def _on_freshbooks_reconnected(sender, *, tenant, **kwargs):
+    resume_freshbooks_holds(tenant=tenant)
 
 
 @receiver(post_save, sender=FreshBooksConnection, dispatch_uid="pipeline.catch_up_after_reconnect")

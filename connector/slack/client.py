@@ -38,6 +38,7 @@ from connector.slack.errors import (
     Transient,
     error_for,
 )
+from connector.slack.lifecycle import installation_mark_revoked
 from connector.slack.models import SlackInstallation
 
 logger = logging.getLogger(__name__)
@@ -187,8 +188,6 @@ def installation_token(installation: SlackInstallation) -> str:
 def _with_installation(installation: SlackInstallation, method: str,
                        call: Callable[[WebClient], SlackResponse]) -> SlackResponse:
     """Call with the installation's token; refresh once on token_expired; record a dead installation."""
-    from connector.slack.lifecycle import installation_mark_revoked
-
     try:
         token = installation_token(installation)
         try:

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from audit.models import InboundEvent
-from tests.audit.factories import DeliveryFactory, InboundEventFactory
+from tests.factories import DeliveryFactory, InboundEventFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,12 +11,12 @@ from django.utils import timezone
 from audit.activity import activity_record, activity_verify
 from audit.models import ActivityLog, Delivery, DeliveryAttempt, InboundEvent
 from audit.retention import retention_purge_tenant
-from audit.services import bulk_replay_create
 from audit.tasks import retention_purge
+from connector.pipeline.bulk_replay import bulk_replay_create
 from tenants.invitations import invitation_create
 from tenants.models import Membership, TenantOwned
 from tenants.services import api_token_create
-from tests.audit.factories import DeliveryAttemptFactory, DeliveryFactory, InboundEventFactory
+from tests.factories import DeliveryAttemptFactory, DeliveryFactory, InboundEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +91,7 @@ def test_retention_is_scheduled_daily():
     assert entry["schedule"].remaining_estimate(timezone.now()) <= timedelta(days=1)
 
 
-def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, other_owner, pipeline_replay):
+def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, other_owner, slack_workspace):
     for t, user in ((tenant, owner), (other_tenant, other_owner)):
         delivery = DeliveryFactory(tenant=t, status="failed")
         DeliveryAttemptFactory(delivery=delivery)

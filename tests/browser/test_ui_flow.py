@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import Delivery
 from tenants.models import Membership, Role, Tenant
 from tests.browser.conftest import DESKTOP, PHONE, overflowing
-from tests.ui.factories import delivery, inbound_event
+from tests.factories import delivery, inbound_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -164,7 +164,7 @@ def test_dashboard_with_a_month_of_activity(new_page, shoot, live_server):
             delivery(tenant=tenant, at=at, status=Delivery.Status.FAILED, held_reason="", channel_name="exec-alerts")
         inbound_event(tenant=tenant, name="expense.create", at=at, status="ignored")
     for _ in range(2):
-        delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="is_archived", channel_name="old-sales",
+        delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="is_archived", channel_name="old-sales",
                  event_name="payment.create", counterparty="Northwind Traders", amount="6000.00")
 
     # When the owner opens the dashboard

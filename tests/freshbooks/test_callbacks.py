@@ -134,7 +134,6 @@ def test_register_callbacks_command_registers_and_completes_verification(tenant,
     from connector.freshbooks.management.commands import register_callbacks as command
 
     monkeypatch.setattr(command, "POLL_INTERVAL", 0.05)
-    monkeypatch.setattr(services, "_enqueue_confirmation", lambda pk: None)  # no worker in this test
     _accept_registrations(fb_api)
     fb_api.add_callback("PUT", re.compile(CALLBACKS + r"/\d+"), callback=lambda req: (200, {}, "{}"))
     real_register = services.callbacks_register

@@ -9,8 +9,8 @@ from django.db import connection
 from connector.slack import constants
 from connector.slack.lifecycle import installation_mark_revoked
 from connector.slack.models import InstallationStatus, SlackChannel, SlackInstallation
+from tests.factories import SlackChannelFactory, SlackInstallationFactory
 from tests.slack.conftest import request_args
-from tests.slack.factories import SlackChannelFactory, SlackInstallationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from audit.activity import activity_record
 from audit.models import Delivery
 from connector.dashboard import onboarding
-from tests.ui.factories import delivery
+from tests.factories import delivery
 
 
 def _model(module: str, name: str):
@@ -72,7 +72,7 @@ def test_connections_missing_read_as_not_connected(tenant):
 
 @pytest.mark.django_db
 def test_callback_health_counts_the_events_of_the_last_day(tenant):
-    from tests.ui.factories import inbound_event
+    from tests.factories import inbound_event
 
     inbound_event(tenant=tenant, at=timezone.now() - timedelta(days=3))
     latest = inbound_event(tenant=tenant)

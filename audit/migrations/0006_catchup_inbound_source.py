@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0004_delivery_amount_desc_index'),
+        ('audit', '0005_house_held_reason'),
     ]
 
     operations = [
