@@ -10,7 +10,7 @@ are not caught up.
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -43,7 +43,7 @@ STAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ")
 # Events of an object still being processed: the next read sees what they made of it.
 IN_FLIGHT = (InboundEvent.Status.RECEIVED, InboundEvent.Status.RETRYING, InboundEvent.Status.HELD)
 
-Enqueue = Callable[[int], None]
+Enqueue = Callable[[list[int]], None]  # hands a page's new inbound events to the pipeline's workers
 
 
 @dataclass
@@ -164,16 +164,15 @@ def _feed(*, connection: FreshBooksConnection, kind: Kind, objects: list[dict], 
             except IntegrityError:
                 continue
     ids = [event.pk for event in created]
-    transaction.on_commit(lambda: _enqueue_all(ids, enqueue))
+    transaction.on_commit(lambda: _enqueue_page(ids, enqueue))
     return len(ids)
 
 
-def _enqueue_all(ids: Iterable[int], enqueue: Enqueue) -> None:
-    for inbound_event_id in ids:
-        try:
-            enqueue(inbound_event_id)
-        except Exception:  # the broker is down: the sweep re-enqueues every event still received
-            logger.exception("catch_up.enqueue_failed", extra={"inbound_event_id": inbound_event_id})
+def _enqueue_page(ids: list[int], enqueue: Enqueue) -> None:
+    try:
+        enqueue(ids)
+    except Exception:  # the broker is down: the sweep re-enqueues every event still received
+        logger.exception("catch_up.enqueue_failed", extra={"inbound_events": len(ids)})
 
 
 def _unseen(*, tenant_id: int, kind: Kind, objects: list[dict], horizon: datetime):

@@ -116,7 +116,7 @@ def books(connection):
 def run(tenant, **kwargs):
     enqueued = []
     with TestCase.captureOnCommitCallbacks(execute=True):  # enqueued once the events are committed
-        result = catch_up_run(tenant=tenant, enqueue=enqueued.append, **kwargs)
+        result = catch_up_run(tenant=tenant, enqueue=enqueued.extend, **kwargs)
     return result, enqueued
 
 
@@ -295,11 +295,12 @@ def test_command_prints_the_counts_on_its_last_line(tenant, books):
     books.add("invoice", 1, CONNECTED - timedelta(hours=1))
     books.add("invoice", 2, CONNECTED + timedelta(hours=1))
     out = io.StringIO()
-    with mock.patch("connector.pipeline.tasks.process_event.delay") as delay, \
+    with mock.patch("connector.pipeline.tasks.process_event.apply_async") as enqueue, \
             TestCase.captureOnCommitCallbacks(execute=True):
         call_command("catch_up", "--tenant", tenant.slug, stdout=out)
     assert out.getvalue().strip().splitlines()[-1] == "read 2, new 1, already seen 1"
-    assert delay.call_count == 1
+    [(args, _)] = enqueue.call_args_list
+    assert args == ((InboundEvent.objects.get(object_id="2").pk,),)
 
 
 def test_command_refuses_bad_input_and_reports_freshbooks_errors(tenant, books):
