@@ -9,9 +9,10 @@ Filters are query parameters, the same as the Activity page's (see audit.selecto
 `?format=csv`, which DRF reserves for content negotiation).
 """
 
+from django.db.models import F
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import renderers, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -27,12 +28,19 @@ from connector.pipeline.replay import ReplayMode, delivery_replay
 class DeliveryOutputSerializer(serializers.ModelSerializer):
     event = serializers.CharField(source="event_name")
     replay_of = serializers.PrimaryKeyRelatedField(read_only=True)
+    source = serializers.SerializerMethodField(help_text="What brought the event: `webhook`, or `poll` (a "
+                                                         "catch-up read found a change no webhook brought).")
 
     class Meta:
         model = Delivery
         fields = ["id", "event", "object_id", "kind", "action", "amount", "currency", "channel_id", "channel_name",
                   "status", "held_reason", "last_error_code", "attempt_count", "slack_ts", "posted_at",
-                  "replay_of", "created_at", "updated_at"]
+                  "replay_of", "source", "created_at", "updated_at"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=InboundEvent.Source.choices))
+    def get_source(self, delivery: Delivery) -> str:
+        # Lists annotate it (one query); a single delivery reads its event.
+        return getattr(delivery, "event_source", None) or delivery.inbound_event.source
 
 
 class SearchFilterSerializer(serializers.Serializer):
@@ -79,7 +87,8 @@ class DeliveryListApi(APIView):
     @extend_schema(parameters=[DeliveryFilterSerializer], responses=DeliveryOutputSerializer(many=True))
     def get(self, request):
         filters = _filters(request, DeliveryFilterSerializer)
-        qs = delivery_search(tenant=request.tenant, filters=filters).defer("message_text", "message_blocks")
+        qs = (delivery_search(tenant=request.tenant, filters=filters).defer("message_text", "message_blocks")
+              .annotate(event_source=F("inbound_event__source")))
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(DeliveryOutputSerializer(page, many=True).data)

@@ -33,12 +33,17 @@ class InboundEvent(TenantOwned):
         HELD = "held", "Held"  # the FreshBooks connection needs the user (authorisation lost)
         FAILED = "failed", "Failed"  # a bug or a permanent refusal
 
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"  # FreshBooks posted it to our webhook URL
+        POLL = "poll", "Catch-up read"  # a catch-up read found a change no webhook had brought
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="inbound_events")
     name = models.CharField(max_length=64)  # FreshBooks event name, e.g. invoice.create
     object_id = models.CharField(max_length=64)
     account_id = models.CharField(max_length=32, blank=True)
     business_id = models.CharField(max_length=32, blank=True)
-    raw_body = EncryptedTextField()  # the form body exactly as FreshBooks sent it
+    raw_body = EncryptedTextField()  # the form body exactly as FreshBooks sent it (empty for a poll)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEBHOOK)
     signature_valid = models.BooleanField(default=True)
     received_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)

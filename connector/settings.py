@@ -149,6 +149,13 @@ CELERY_BEAT_SCHEDULE = {
     "overdue-scans": {"task": "connector.pipeline.schedules.overdue_scans_due", "schedule": 300.0},
     "digests": {"task": "connector.pipeline.schedules.digests_send_due", "schedule": 60.0},
 }
+# Catch-up reads from FreshBooks (webhooks are best effort): minutes between two reads of one tenant,
+# 0 turns them off. The beat looks every minute for the tenants whose slot has come.
+CATCH_UP_INTERVAL_MINUTES = env.int("CATCH_UP_INTERVAL_MINUTES", default=15)
+if CATCH_UP_INTERVAL_MINUTES < 0:
+    raise ImproperlyConfigured("CATCH_UP_INTERVAL_MINUTES must be 0 (off) or a number of minutes")
+if CATCH_UP_INTERVAL_MINUTES:
+    CELERY_BEAT_SCHEDULE["catch-up"] = {"task": "connector.pipeline.tasks.catch_up_beat", "schedule": 60.0}
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 

@@ -26,6 +26,9 @@ DEFAULT_FRESHBOOKS_PORT = 8101  # the stand-ins' usual ports (sandbox/README.md)
 DEFAULT_SLACK_PORT = 8102
 CREDENTIALS = ("FRESHBOOKS_CLIENT_ID", "SLACK_CLIENT_ID")  # either set: the real providers are meant
 SANDBOX_PROCFILE = "var/Procfile.sandbox"  # the Procfile plus the two stand-ins, written at each start
+# Sandbox mode reads FreshBooks every 2 minutes unless CATCH_UP_INTERVAL_MINUTES says otherwise, so that
+# dropping the stand-in's webhooks shows the catch-up at work without a quarter-hour wait.
+SANDBOX_CATCH_UP_MINUTES = "2"
 STATE_FILES = {"freshbooks": "var/sandbox-freshbooks.json", "slack": "var/sandbox-slack.json"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 METRICS_DIR = "var/prometheus"  # PROMETHEUS_MULTIPROC_DIR unless set: the processes' metrics samples
@@ -92,6 +95,7 @@ def plan(environ: Mapping[str, str], dotenv: Mapping[str, str], python: str = sy
         "SANDBOX_SLACK_STATE_FILE": get("SANDBOX_SLACK_STATE_FILE") or STATE_FILES["slack"],
         "SANDBOX_SLACK_EVENTS_URL": f"{web_url}/slack/events/",
         "SANDBOX_SLACK_SIGNING_SECRET": slack.signing_secret,
+        "CATCH_UP_INTERVAL_MINUTES": get("CATCH_UP_INTERVAL_MINUTES") or SANDBOX_CATCH_UP_MINUTES,
     }
     return Plan(sandbox=True, web_url=web_url, web_port=web_port, env=env,
                 extra_processes={"freshbooks": f"{python} -m sandbox.freshbooks",

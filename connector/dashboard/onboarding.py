@@ -7,11 +7,13 @@ functions because those apps sit above this module in the layering.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import ActivityLog, Delivery, InboundEvent
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
+from connector.freshbooks.selectors import catch_up_state_of
 from connector.slack.selectors import installation_for
 from routing.models import Rule
 
@@ -205,3 +207,43 @@ def callback_health(*, tenant) -> CallbackHealth:
     return CallbackHealth(state=state, verified=verified, waiting=waiting, failed=failed,
                           errors=callback_errors(tenant) if failed else [], last_event_at=last,
                           events_last_day=recent)
+
+
+@dataclass(frozen=True)
+class CatchUpStatus:
+    """What the catch-up reads did lately, for the dashboard ("Last checked with FreshBooks ...")."""
+
+    enabled: bool
+    checked_ago: str  # "3 min ago"; empty before the first read
+    missed_last: int  # changes the last read found that no webhook had brought
+    missed_at: datetime | None  # the last read that found any
+    missed_count: int
+    missed_total: int
+    error: str
+
+
+def ago(moment: datetime, now: datetime | None = None) -> str:
+    """A short "how long ago": just now, 3 min ago, 2 h ago, 4 days ago."""
+    seconds = max(0, int(((now or timezone.now()) - moment).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    days = seconds // 86400
+    return f"{days} day{'s' if days != 1 else ''} ago"
+
+
+def catch_up_status(*, tenant) -> CatchUpStatus | None:
+    """None when FreshBooks is not connected (nothing to check)."""
+    if freshbooks_connection(tenant) is None:
+        return None
+    state = catch_up_state_of(tenant=tenant)
+    enabled = settings.CATCH_UP_INTERVAL_MINUTES > 0
+    if state is None:
+        return CatchUpStatus(enabled, "", 0, None, 0, 0, "")
+    return CatchUpStatus(enabled=enabled, checked_ago=ago(state.last_success_at) if state.last_success_at else "",
+                         missed_last=state.last_new_count if state.last_success_at else 0,
+                         missed_at=state.last_missed_at, missed_count=state.last_missed_count,
+                         missed_total=state.missed_total, error=state.last_error)

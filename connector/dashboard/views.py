@@ -3,6 +3,7 @@
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.shortcuts import redirect, render
@@ -121,6 +122,8 @@ def dashboard(request):
         "onboarding_complete": next_step is None,
         "providers": [onboarding.freshbooks_status(tenant=tenant), onboarding.slack_status(tenant=tenant)],
         "callbacks": onboarding.callback_health(tenant=tenant),
+        "catch_up": onboarding.catch_up_status(tenant=tenant),
+        "catch_up_minutes": settings.CATCH_UP_INTERVAL_MINUTES,
         "freshbooks_url": onboarding.freshbooks_url(),
         "charts": _charts(tenant),
         **deliveries_context(tenant),

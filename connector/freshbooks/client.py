@@ -8,8 +8,9 @@ import contextlib
 import http.cookiejar
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 
 import requests
@@ -340,6 +341,23 @@ class FreshBooksClient:
         result = ((_json(response).get("response") or {}).get("result") or {}).get(key)
         return result if isinstance(result, dict) else {}
 
+    def objects_updated(self, kind: str, *, updated_min: date, updated_max: date | None = None,
+                        per_page: int = LIST_PAGE_MAX) -> Iterator[list[dict]]:
+        """The objects of one kind updated on or after `updated_min` (a date: FreshBooks filters by date
+        only), one page at a time, so a caller never holds more than a page."""
+        search = {"updated_min": updated_min.isoformat()}
+        if updated_max is not None:
+            search["updated_max"] = updated_max.isoformat()
+        page = 1
+        while True:
+            listed = self.objects_list(kind, search=search, page=page, per_page=per_page)
+            if listed.items:
+                yield listed.items
+            # A page past the last one is empty: stop there, or at the announced last page.
+            if not listed.items or page >= listed.pages:
+                return
+            page += 1
+
     # Identity: who the connection signs in as, and its businesses
     def identity_check(self) -> Identity:
         return _identity_parse(self._request("GET", identity_url()))
@@ -357,6 +375,25 @@ class FreshBooksClient:
 
     def callback_resend_verification(self, *, callback_id: str) -> None:
         self._request("PUT", f"{self._callbacks_base()}/{callback_id}", json={"callback": {"resend": True}})
+
+    def callbacks_list(self) -> Iterator[dict]:
+        """Every callback FreshBooks holds for the account, as it shows them (`callbackid`, `verified`,
+        `event`, `uri`), page by page."""
+        page = 1
+        while True:
+            response = self._request("GET", self._callbacks_base(), params={"page": page, "per_page": LIST_PAGE_MAX})
+            result = ((_json(response).get("response") or {}).get("result") or {})
+            callbacks = result.get("callbacks")
+            if not isinstance(callbacks, list):
+                raise FreshBooksBug("FreshBooks' callback list had no callbacks")
+            yield from (c for c in callbacks if isinstance(c, dict))
+            try:
+                pages = int(result.get("pages") or 0)
+            except (TypeError, ValueError):
+                pages = 0
+            if not callbacks or page >= pages:
+                return
+            page += 1
 
     def callback_delete(self, *, callback_id: str) -> None:
         self._request("DELETE", f"{self._callbacks_base()}/{callback_id}")

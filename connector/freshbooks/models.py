@@ -112,3 +112,29 @@ class WebhookRejection(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.count}"
+
+
+class CatchUpState(TenantOwned):
+    """Where the catch-up reads of one connection stand: what they have covered, when the next is due,
+    and what the last ones found (the dashboard's "Last checked with FreshBooks")."""
+
+    connection = models.OneToOneField(FreshBooksConnection, on_delete=models.CASCADE, related_name="catch_up")
+    # Changes stamped before this are history, never posted: the moment FreshBooks was connected.
+    history_before = models.DateTimeField()
+    # Reads list from this moment (minus a day of overlap); moved to the start of each complete read.
+    watermark = models.DateTimeField()
+    next_read_at = models.DateTimeField(db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)  # a read is running (or queued) until then
+    backoff_until = models.DateTimeField(null=True, blank=True)  # FreshBooks said 429: not before then
+    last_read_at = models.DateTimeField(null=True, blank=True)  # the last read that finished, well or not
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    failures = models.PositiveIntegerField(default=0)  # reads failed in a row: the backoff grows with it
+    last_read_count = models.PositiveIntegerField(default=0)
+    last_new_count = models.PositiveIntegerField(default=0)  # changes the webhooks had not brought
+    last_missed_at = models.DateTimeField(null=True, blank=True)  # the last read that found any
+    last_missed_count = models.PositiveIntegerField(default=0)
+    missed_total = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catch-up of connection {self.connection_id}: next {self.next_read_at:%Y-%m-%d %H:%M}"

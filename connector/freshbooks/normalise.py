@@ -216,6 +216,35 @@ def _known(tenant_id: int, kind: Kind, object_id: str) -> dict:
     return known
 
 
+# --- What makes two pieces of news the same ---------------------------------------------------------------
+
+def object_stamp(obj: dict) -> str:
+    """FreshBooks' last-change stamp of an object: `updated` (US/Eastern), or `updated_at` (UTC) on bills."""
+    return _text(obj.get("updated") or obj.get("updated_at"))
+
+
+def creation_dedupe_key(name: str, object_id: str) -> str:
+    """A create (or delete) is news once per object, whoever brings it first: webhook or catch-up read."""
+    return f"{name}:{object_id}"
+
+
+def change_dedupe_key(*, name: str, object_id: str, updated: str, comparable: dict) -> str:
+    """An update is the same news when it has the same stamp and the same content: two changes within one
+    second share a stamp but are two pieces of news."""
+    digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{name}:{object_id}:{updated}:{digest}" if updated else f"{name}:{object_id}:{digest}"
+
+
+def _reported_by_create(*, tenant_id: int, kind: Kind, object_id: str, updated: str, comparable: dict) -> bool:
+    """Whether this state is the first one the product saw of the object and a create reported it: an
+    update showing nothing newer than the create's message (e.g. both delivered late) is no news."""
+    snapshot = ObjectSnapshot.objects.filter(tenant_id=tenant_id, kind=kind, object_id=object_id).first()
+    if snapshot is None or snapshot.previous is not None or snapshot.updated != updated or snapshot.data != comparable:
+        return False
+    return InboundEvent.objects.filter(tenant_id=tenant_id,
+                                       dedupe_key=creation_dedupe_key(f"{kind}.create", object_id)).exists()
+
+
 # --- Entry point -----------------------------------------------------------------------------------------
 
 def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
@@ -236,10 +265,14 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
         raise FreshBooksBug("The event is for a FreshBooks account this business is not connected to")
     object_id = inbound_event.object_id
     ctx = _Context(client=FreshBooksClient(connection), fetched={})
-    try:
-        primary = ctx.client.object_get(kind, object_id)
-    except NotFound:
-        primary = None
+    # A catch-up read brings the object as listed: report that state, the one it judged new.
+    primary = (inbound_event.fetched_object or {}).get(kind) if inbound_event.source == InboundEvent.Source.POLL \
+        else None
+    if primary is None:
+        try:
+            primary = ctx.client.object_get(kind, object_id)
+        except NotFound:
+            primary = None
     if primary is not None:
         ctx.fetched[kind] = primary
 
@@ -252,24 +285,27 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
         event = FinancialEvent(event_name=f"{kind}.delete", kind=kind, action=Action.DELETED, object_id=object_id,
                                updated=_text((primary or {}).get("updated") or (primary or {}).get("updated_at")),
                                **fields)
-        return Normalised(event=event, fetched=ctx.fetched, dedupe_key=f"{kind}.delete:{object_id}")
+        return Normalised(event=event, fetched=ctx.fetched,
+                          dedupe_key=creation_dedupe_key(f"{kind}.delete", object_id))
 
     if action == Action.OVERDUE:
         return _overdue(ctx, inbound_event, primary, reader)
     fields = reader(ctx, primary)
-    updated = _text(primary.get("updated") or primary.get("updated_at"))
+    updated = object_stamp(primary)
     comparable = _comparable(fields)
+    already_reported = action == Action.UPDATED and _reported_by_create(
+        tenant_id=inbound_event.tenant_id, kind=kind, object_id=object_id, updated=updated, comparable=comparable)
     baseline = _snapshot_store(tenant_id=inbound_event.tenant_id, kind=kind, object_id=object_id,
                                data=comparable, updated=updated)
     changes = _changes(baseline, comparable) if action in (Action.UPDATED, Action.SENT) else {}
     event = FinancialEvent(event_name=name, kind=kind, action=action, object_id=object_id, updated=updated,
                            changes=changes, **fields)
     if action == Action.CREATED:
-        dedupe_key = f"{name}:{object_id}"
+        dedupe_key = creation_dedupe_key(name, object_id)
+    elif already_reported:
+        dedupe_key = creation_dedupe_key(f"{kind}.create", object_id)  # the create's key: a duplicate
     else:
-        # The stamp and the content: two changes within one second share a stamp but are two pieces of news.
-        digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:16]
-        dedupe_key = f"{name}:{object_id}:{updated}:{digest}" if updated else f"{name}:{object_id}:{digest}"
+        dedupe_key = change_dedupe_key(name=name, object_id=object_id, updated=updated, comparable=comparable)
     return Normalised(event=event, fetched=ctx.fetched, dedupe_key=dedupe_key)
 
 

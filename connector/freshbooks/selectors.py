@@ -5,7 +5,12 @@ from datetime import timedelta
 from django.db.models import Sum
 from django.utils import timezone
 
-from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection
+from connector.freshbooks.models import (
+    CatchUpState,
+    FreshBooksCallback,
+    FreshBooksConnection,
+    WebhookRejection,
+)
 from tenants.models import Tenant
 
 
@@ -63,3 +68,9 @@ def webhook_rejections_recent(*, tenant: Tenant, days: int = 7) -> int:
     total = (WebhookRejection.objects.for_tenant(tenant).filter(day__gte=since)
              .aggregate(total=Sum("count"))["total"])
     return total or 0
+
+
+def catch_up_state_of(*, tenant: Tenant) -> CatchUpState | None:
+    """The catch-up reads' state of the tenant's current connection, if a read was ever scheduled."""
+    return (CatchUpState.objects.for_tenant(tenant)
+            .exclude(connection__status=FreshBooksConnection.Status.DISCONNECTED).order_by("-id").first())

@@ -37,6 +37,10 @@ VERIFY_PUT_INTERVAL = 60
 # be replaced by a newer one; before that, a later code never displaces it.
 VERIFY_PENDING_STALE = timedelta(minutes=20)
 
+# A callback still unverified this long after it was registered will not be: register it again. Longer
+# than the confirmation task's retries (about 20 minutes).
+CALLBACK_VERIFY_GRACE = timedelta(minutes=30)
+
 
 # --- Connections ------------------------------------------------------------------------------------
 
@@ -197,6 +201,37 @@ def callbacks_register(*, tenant: Tenant, actor=None) -> RegisterResult:
                         target=connection.business_name or connection.business_id,
                         details={"registered": result.registered, "failed": sorted(result.failed)})
     return result
+
+
+def callbacks_repair(*, tenant: Tenant) -> RegisterResult | None:
+    """Compares the tenant's callbacks with what FreshBooks holds; registers again those FreshBooks lost
+    (deleted on its side), those never verified within CALLBACK_VERIFY_GRACE, and any missing event.
+    None when all were in order. Raises the typed FreshBooks errors."""
+    connection = connection_live(tenant=tenant)
+    if connection is None or not connection.is_active:
+        raise ApplicationError("Connect FreshBooks first (or reconnect it) to check callbacks.")
+    theirs = {str(c.get("callbackid")): c for c in fb.FreshBooksClient(connection).callbacks_list()}
+    ours = list(FreshBooksCallback.objects.for_tenant(tenant).filter(connection=connection))
+    overdue = timezone.now() - CALLBACK_VERIFY_GRACE
+    broken = []
+    for callback in ours:
+        at_freshbooks = theirs.get(callback.callback_id)
+        if callback.callback_id and at_freshbooks is None:
+            broken.append((callback, "FreshBooks no longer has this callback"))
+        elif callback.state != FreshBooksCallback.State.VERIFIED and callback.updated_at < overdue:
+            broken.append((callback, "FreshBooks never confirmed this callback"))
+        elif at_freshbooks is not None and not at_freshbooks.get("verified") and callback.updated_at < overdue:
+            broken.append((callback, "FreshBooks shows this callback as unverified"))
+    missing = set(WEBHOOK_EVENTS) - {c.event for c in ours}
+    if not broken and not missing:
+        return None
+    for callback, reason in broken:
+        # Marked failed, callbacks_register replaces it (and deletes what is left of it at FreshBooks).
+        FreshBooksCallback.objects.filter(pk=callback.pk).update(
+            state=FreshBooksCallback.State.FAILED, last_error=reason, updated_at=timezone.now())
+    logger.warning("freshbooks.callbacks_repair", extra={"tenant_id": tenant.pk, "broken": len(broken),
+                                                         "missing": len(missing)})
+    return callbacks_register(tenant=tenant)
 
 
 def callback_verification_received(*, tenant: Tenant, callback_id: str, verifier: str) -> FreshBooksCallback | None:

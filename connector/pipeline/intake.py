@@ -40,6 +40,7 @@ from audit.models import InboundEvent
 from connector.core.events import WEBHOOK_EVENTS, Action
 from connector.core.redis_client import redis_quick
 from connector.freshbooks import services
+from connector.freshbooks.normalise import creation_dedupe_key
 from connector.freshbooks.selectors import verifiers_ordered
 from connector.freshbooks.signature import form_fields, signature_find_verifier, signature_matches
 from connector.freshbooks.tasks import callback_confirm
@@ -239,7 +240,8 @@ def _signed(entry: TenantVerifiers, fields: dict, signature: str | None, name: s
 def _persist(tenant: Tenant, fields: dict, body: bytes) -> JsonResponse:
     name, object_id = fields.get("name", ""), fields.get("object_id", "")
     supported = name in WEBHOOK_EVENTS
-    dedupe_key = f"{name}:{object_id}" if supported and WEBHOOK_EVENTS[name][1] in DEDUPE_AT_INTAKE else None
+    dedupe_key = (creation_dedupe_key(name, object_id)
+                  if supported and WEBHOOK_EVENTS[name][1] in DEDUPE_AT_INTAKE else None)
     try:
         # Autocommitted (a savepoint if a caller holds a transaction): a duplicate hits the unique
         # dedupe constraint and nothing else is written.

@@ -106,6 +106,7 @@ class FreshBooksApp(App):
         add("/_control/events", ("GET",), self.control_events)
         add("/_control/events/{event_id}/redeliver", ("POST",), self.control_redeliver_event)
         add("/_control/webhooks", ("GET",), self.control_webhooks)
+        add("/_control/webhooks/dropped/deliver", ("POST",), self.control_deliver_dropped)
         add("/_control/webhooks/{delivery_id}/redeliver", ("POST",), self.control_redeliver)
         add("/_control/delivery", ("GET", "POST"), self.control_delivery)
         add("/_control/faults", ("GET", "POST", "DELETE"), self.control_faults)
@@ -307,7 +308,8 @@ class FreshBooksApp(App):
             self._check_scope(record, resource.scope)
             page = _int(request.query.get("page"), 1)
             per_page = _int(request.query.get("per_page"), PER_PAGE_DEFAULT)
-            filters = {"vis_state": request.query["search[vis_state]"]} if "search[vis_state]" in request.query else {}
+            filters = {key: request.query[f"search[{key}]"] for key in ("vis_state", "updated_min", "updated_max")
+                       if f"search[{key}]" in request.query}
             # FreshBooks' "in" filter on the status number, as the overdue check sends it.
             status_ids = [v for k, v in request.query_pairs if k == "search[statusids][]"]
             if status_ids:
@@ -610,6 +612,10 @@ class FreshBooksApp(App):
     def control_redeliver(self, request: Request) -> Response:
         return self._control(request, lambda params: {
             "delivery": self.webhooks.redeliver(request.path_params["delivery_id"])})
+
+    def control_deliver_dropped(self, request: Request) -> Response:
+        """The webhooks dropped while `drop` was on, sent now: FreshBooks delivering them late."""
+        return self._control(request, lambda params: {"deliveries": self.webhooks.deliver_dropped()})
 
     def control_delivery(self, request: Request) -> Response:
         if request.method == "GET":

@@ -147,7 +147,7 @@ def initial_state(seed: str) -> dict:
             "resend_rotates_verifier": False,  # whether a verification resend issues a new verifier
             "verify_delay": 0.2,  # seconds between registering a callback and its verification POST
         },
-        "delivery": {"delay": 0.0, "jitter": 0.0, "paused": False, "timeout": 10.0},
+        "delivery": {"delay": 0.0, "jitter": 0.0, "paused": False, "drop": False, "timeout": 10.0},
         "identity": {
             "id": IDENTITY_ID, "identity_id": IDENTITY_ID, "identity_uuid": f"sbx-identity-{seed}",
             "first_name": "Sam", "last_name": "Sandbox", "email": "owner@sandbox.example",
@@ -271,6 +271,14 @@ class Books:
             if "statusids" in filters:
                 wanted = {str(v) for v in filters["statusids"]}
                 objects = [o for o in objects if str(o.get("status")) in wanted]
+            # search[updated_min] / search[updated_max] take a date, not a time, both inclusive,
+            # compared with the date of the object's own stamp (US/Eastern, or UTC on bills).
+            for key, keep in (("updated_min", lambda day, bound: day >= bound),
+                              ("updated_max", lambda day, bound: day <= bound)):
+                if filters.get(key) not in (None, ""):
+                    bound = _search_date(key, filters[key])
+                    objects = [o for o in objects if keep(str(o.get("updated") or o.get("updated_at") or "")[:10],
+                                                          bound)]
             objects.sort(key=lambda o: -int(o["id"]))  # newest first, as FreshBooks lists
             total = len(objects)
             pages = max(1, -(-total // per_page))
@@ -751,6 +759,14 @@ class Books:
                     events.append(("invoice.update", invoice["id"]))
             self.store.changed()
             return obj, events
+
+
+def _search_date(key: str, value) -> str:
+    try:
+        return datetime.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise BooksError(400, f"search[{key}] must be a date such as 2026-01-31", 1004, key,
+                         value=str(value)) from None
 
 
 def public_view(resource: Resource, obj: dict, includes=()) -> dict:

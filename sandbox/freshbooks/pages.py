@@ -131,11 +131,23 @@ business id <code>{business['id']}</code>.</p>
     parts.append(_table("Webhook callbacks registered by apps", ["Id", "Event", "Address", "State"], rows,
                         "No app has registered a callback yet. Connect FreshBooks in the app first."))
 
+    dropping = bool(data["delivery"].get("drop"))
+    dropped = sum(1 for d in data["deliveries"].values() if d["status"] == "dropped")
+    toggle = button("/_control/delivery", "Send webhooks again" if dropping else "Drop webhooks",
+                    q | {"drop": "false" if dropping else "true"}, "primary" if dropping else "danger")
+    late = button("/_control/webhooks/dropped/deliver", f"Deliver the {dropped} dropped late", q) if dropped else ""
+    state = ("<b class=bad>Dropping webhooks</b>: changes are recorded but no webhook is sent, as when FreshBooks "
+             "loses them. The app's catch-up reads should still bring every change." if dropping else
+             "Webhooks are sent to every verified callback.")
+    parts.append(f"<section id=webhook-switch><h2>Webhook delivery</h2><p>{state}</p>"
+                 f"<div class=row>{toggle} {late}</div></section>")
+
     rows = []
     deliveries = [d for d in data["deliveries"].values()][-RECENT_WEBHOOKS_SHOWN:]
     for delivery in reversed(deliveries):
         last = delivery["attempts"][-1] if delivery["attempts"] else None
-        outcome = "waiting" if last is None else (last["status"] or last["error"])
+        outcome = ("dropped" if delivery["status"] == "dropped" else "waiting") if last is None \
+            else (last["status"] or last["error"])
         css = "ok" if delivery["status"] == "delivered" else ("bad" if delivery["status"] == "failed" else "muted")
         rows.append(f"<tr><td>{delivery['id']}</td><td><code>{escape(delivery['name'])}</code></td>"
                     f"<td>{escape(delivery['object_id'])}</td><td>{escape(delivery['uri'])}</td>"

@@ -206,10 +206,14 @@ class Webhooks:
                           "business_id": business["id"], "created_at": _iso_now(), "fields": fields,
                           "deliveries": []}
                 self.data["events"][str(event_id)] = record
+                dropping = bool(self.data["delivery"].get("drop"))
                 for callback in self._subscribers(account_id, name):
                     delivery = self._new_delivery(event_id, callback, fields)
                     record["deliveries"].append(delivery["id"])
-                    self._schedule(delivery["id"], self._delay())
+                    if dropping:  # lost on FreshBooks' side: never sent unless delivered late on request
+                        delivery["status"] = "dropped"
+                    else:
+                        self._schedule(delivery["id"], self._delay())
                 records.append({"id": event_id, "name": name, "object_id": str(object_id),
                                 "deliveries": list(record["deliveries"])})
             self.store.changed()
@@ -252,6 +256,17 @@ class Webhooks:
                     new_ids.append(delivery["id"])
             return new_ids
 
+    def deliver_dropped(self) -> list[int]:
+        """Send every dropped webhook now, oldest first (FreshBooks delivering them late)."""
+        with self.store.lock:
+            dropped = sorted(int(d["id"]) for d in self.data["deliveries"].values() if d["status"] == "dropped")
+            for delivery_id in dropped:
+                self.data["deliveries"][str(delivery_id)]["status"] = "pending"
+            self.store.changed()
+        for delivery_id in dropped:
+            self._schedule(delivery_id, 0.0)
+        return dropped
+
     def redeliver(self, delivery_id) -> int:
         with self.store.lock:
             original = self.data["deliveries"].get(str(delivery_id))
@@ -284,7 +299,8 @@ class Webhooks:
 
     def configure(self, params: dict) -> dict:
         """Delivery settings: delay, jitter (random extra delay, so events overtake each other),
-        paused (hold everything), timeout; on un-pausing, release_order fifo | reverse | shuffle."""
+        paused (hold everything), drop (lose every new webhook, as FreshBooks' best effort may), timeout;
+        on un-pausing, release_order fifo | reverse | shuffle."""
         with self.store.lock:
             settings = self.data["delivery"]
             for key in ("delay", "jitter", "timeout"):
@@ -296,6 +312,8 @@ class Webhooks:
             was_paused = settings["paused"]
             if "paused" in params:
                 settings["paused"] = _truthy(params["paused"])
+            if "drop" in params:
+                settings["drop"] = _truthy(params["drop"])
             self.store.changed()
             result = dict(settings)
         if was_paused and not result["paused"]:

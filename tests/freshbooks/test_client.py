@@ -4,7 +4,7 @@ lock so that two workers spend a single-use refresh token once (PostgreSQL, two 
 import json
 import threading
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import parse_qs
 
 import pytest
@@ -190,3 +190,26 @@ def test_two_workers_refreshing_at_once_use_the_refresh_token_once(tenant, setti
     assert used == ["refresh-1"]  # one refresh, with the original token, for both workers
     connection.refresh_from_db()
     assert (connection.access_token, connection.refresh_token, connection.status) == ("access-2", "refresh-2", "active")
+
+
+def test_lists_stream_one_page_at_a_time_with_date_filters(connection, fb_api):
+    url = f"{API}/accounting/account/{connection.account_id}/invoices/invoices"
+    for page, ids in ((1, [1, 2]), (2, [3]), (3, [])):
+        fb_api.add("GET", url, json={"response": {"result": {"invoices": [{"id": i} for i in ids], "page": page,
+                                                             "pages": 9, "per_page": 2, "total": 3}}})
+    pages = fb.FreshBooksClient(connection).objects_updated("invoice", updated_min=date(2026, 3, 2),
+                                                            updated_max=date(2026, 3, 4), per_page=2)
+    assert [o["id"] for o in next(pages)] == [1, 2]
+    assert len(fb_api.calls) == 1  # the next page is asked for only when the caller wants it
+    assert [[o["id"] for o in p] for p in pages] == [[3]]  # an empty page ends the list
+    query = parse_qs(fb_api.calls[0].request.url.split("?", 1)[1])
+    assert query == {"search[updated_min]": ["2026-03-02"], "search[updated_max]": ["2026-03-04"],
+                     "per_page": ["2"], "page": ["1"]}
+    assert parse_qs(fb_api.calls[2].request.url.split("?", 1)[1])["page"] == ["3"]
+
+
+def test_a_list_without_its_objects_is_a_freshbooks_bug(connection, fb_api):
+    fb_api.add("GET", f"{API}/accounting/account/{connection.account_id}/bills/bills",
+               json={"response": {"result": {"page": 1}}})
+    with pytest.raises(FreshBooksBug):
+        list(fb.FreshBooksClient(connection).objects_updated("bill", updated_min=date(2026, 3, 2)))

@@ -138,3 +138,30 @@ def test_the_web_link_base_follows_the_api_url(settings):
     assert web_base_url() == "https://my.freshbooks.com"
     settings.FRESHBOOKS_API_URL = "http://127.0.0.1:9100"  # a local stand-in serves its own pages
     assert web_base_url() == "http://127.0.0.1:9100"
+
+
+def test_an_update_showing_only_the_state_its_create_reported_is_the_creates_news(tenant, connection, fb_api):
+    # Given an invoice created and paid before either webhook arrived: the create, processed first, reported
+    # the paid state (dedupe key recorded in the ledger, as the pipeline does)
+    fixture = load_fixture("invoice.update")
+    path = API + fixture["responses"][0]["path"]
+    fb_api.get(path, json=fixture["responses"][0]["json"])
+    create = InboundEvent.objects.create(tenant=tenant, name="invoice.create", object_id="29618", raw_body="",
+                                         dedupe_key="invoice.create:29618")
+    normalise_inbound(inbound_event=create)
+
+    # When the update's webhook arrives and finds the very same state
+    update = InboundEvent.objects.create(tenant=tenant, name="invoice.update", object_id="29618", raw_body="")
+    late = normalise_inbound(inbound_event=update)
+
+    # Then it carries the create's key (the pipeline records it as a duplicate): nothing new to say
+    assert late.dedupe_key == "invoice.create:29618"
+
+    # And once the invoice changes again, an update is news of its own
+    invoice = fixture["responses"][0]["json"]["response"]["result"]["invoice"]
+    fb_api.replace("GET", path, json={"response": {"result": {"invoice": {
+        **invoice, "due_date": "2019-06-01", "updated": "2019-05-02 09:00:00"}}}})
+    later = normalise_inbound(inbound_event=InboundEvent.objects.create(
+        tenant=tenant, name="invoice.update", object_id="29618", raw_body=""))
+    assert later.dedupe_key.startswith("invoice.update:29618:2019-05-02 09:00:00:")
+    assert later.event.changes == {"due_date": ["2019-05-20", "2019-06-01"]}

@@ -240,3 +240,21 @@ def test_put_with_action_email_emails_the_invoice_and_records_it(freshbooks, fb_
     assert len(emails) == 1
     assert emails[0]["recipients"] == ["billing@globex.test"] and emails[0]["subject"] == "Reminder"
     assert refused.status_code == 422
+
+
+def test_lists_filter_by_updated_date_and_page(freshbooks, fb_token):
+    ids = [_control(freshbooks, "invoices", amount="10")["invoice"]["id"] for _ in range(5)]
+    today = _get(freshbooks, fb_token, f"invoices/invoices/{ids[0]}").json()["response"]["result"]["invoice"]
+    day = today["updated"][:10]
+
+    def listed(**params):
+        return _get(freshbooks, fb_token, "invoices/invoices", **params).json()["response"]["result"]
+
+    first = listed(**{"search[updated_min]": day, "per_page": 2, "page": 1})
+    assert (first["total"], first["pages"], len(first["invoices"])) == (5, 3, 2)
+    assert listed(**{"search[updated_min]": day, "per_page": 2, "page": 4})["invoices"] == []
+    assert listed(**{"search[updated_min]": "2999-01-01"})["total"] == 0
+    assert listed(**{"search[updated_max]": "2000-01-01"})["total"] == 0
+    assert listed(**{"search[updated_min]": day, "search[updated_max]": day})["total"] == 5
+    refused = _get(freshbooks, fb_token, "invoices/invoices", **{"search[updated_min]": "yesterday"})
+    assert refused.status_code == 400 and "search[updated_min]" in refused.text

@@ -221,3 +221,27 @@ def test_events_api_rejects_unknown_events_and_bad_tokens(freshbooks, fb_token):
     assert unknown.json()["details"] == ["event: Value error, Unrecognized event.",
                                          "uri: Input should be a valid URL, relative URL without a base"]
     assert unauthorised.status_code == 401 and unauthorised.json()["errno"] == 401
+
+
+def test_dropped_webhooks_are_never_sent_until_delivered_late(freshbooks, fb_token, receiver):
+    _register(freshbooks, fb_token, receiver, "invoice")
+    switched = requests.post(f"{freshbooks.url}/_control/delivery", json={"drop": True}).json()
+    assert switched["drop"] is True
+    created = requests.post(f"{freshbooks.url}/_control/invoices", json={}).json()["invoice"]["id"]
+    requests.post(f"{freshbooks.url}/_control/invoices/{created}/update", json={"notes": "changed"})
+    time.sleep(0.2)
+    assert _events(receiver) == []
+    statuses = [w["status"] for w in requests.get(f"{freshbooks.url}/_control/webhooks").json()["webhooks"]
+                if w["name"] != "callback.verify"]
+    assert statuses == ["dropped", "dropped"]
+    page = requests.get(f"{freshbooks.url}/").text
+    assert "Dropping webhooks" in page and "Deliver the 2 dropped late" in page
+
+    requests.post(f"{freshbooks.url}/_control/delivery", json={"drop": False})
+    time.sleep(0.2)
+    assert _events(receiver) == []  # switching back on does not send what was lost ...
+    late = requests.post(f"{freshbooks.url}/_control/webhooks/dropped/deliver", json={}).json()["deliveries"]
+    assert len(late) == 2  # ... unless asked to deliver it late
+
+    sent = wait_for(lambda: len(_events(receiver)) >= 2 and _events(receiver))
+    assert [dict(r.form_pairs())["name"] for r in sent] == ["invoice.create", "invoice.update"]

@@ -34,6 +34,7 @@ def test_ports_come_from_the_environment_and_the_app_urls_follow():
     assert chosen.env["SANDBOX_SLACK_EVENTS_URL"] == "http://127.0.0.1:8010/slack/events/"
     assert chosen.env["FRESHBOOKS_API_URL"] == "http://127.0.0.1:8111"
     assert chosen.env["SANDBOX_FRESHBOOKS_PORT"] == "8111" and chosen.env["SANDBOX_SLACK_PORT"] == "8112"
+    assert chosen.env["CATCH_UP_INTERVAL_MINUTES"] == "2"  # catch-up seen within minutes in the sandbox
     assert "http://127.0.0.1:8111/" in banner(chosen) and "http://127.0.0.1:8112/" in banner(chosen)
 
 
@@ -84,3 +85,8 @@ def test_a_port_in_use_is_named():
         port = taken.getsockname()[1]
         assert busy_ports({"web (PORT)": port}) == [f"web (PORT) {port}"]
     assert isinstance(plan({}, {}), Plan)
+
+
+def test_a_chosen_catch_up_interval_is_kept_in_sandbox_mode():
+    assert plan({"CATCH_UP_INTERVAL_MINUTES": "0"}, {}).env["CATCH_UP_INTERVAL_MINUTES"] == "0"
+    assert plan({}, {"CATCH_UP_INTERVAL_MINUTES": "7"}).env["CATCH_UP_INTERVAL_MINUTES"] == "7"

@@ -1,0 +1,30 @@
+"""Catch-up from the beat over real processes: with webhooks dropped, a change still reaches Slack within
+about two intervals (here one minute), marked as found by a catch-up read."""
+
+import pytest
+
+from sandbox.stack import Stack, StackConfig
+from tests.e2e.conftest import channel_id, stack_database_url, wait_for
+
+
+@pytest.fixture(scope="module")
+def stack():
+    config = StackConfig(name="test_catch_up_beat", database_url=stack_database_url("e2e_test_catch_up_beat"),
+                         extra_env={"CATCH_UP_INTERVAL_MINUTES": "1"})
+    with Stack(config) as running:
+        yield running
+
+
+def test_the_beat_finds_a_change_whose_webhook_was_dropped(stack, connected):
+    accounting = channel_id(stack, "accounting")
+    rule = {"name": "Invoices", "events": ["invoice.create"], "channel_id": accounting}
+    assert connected.post("/api/v1/rules/", json=rule).status_code == 201
+    stack.freshbooks("POST", "/_control/delivery", json={"drop": True})
+    invoice = stack.freshbooks("POST", "/_control/invoices", json={"organization": "Initech LLC"})["invoice"]
+
+    # The tenant's first slot comes within a minute of the beat seeing the connection, the read then.
+    (posted,) = wait_for(lambda: connected.deliveries(status="posted"), timeout=200,
+                         message="the dropped invoice posted by a catch-up read")
+    assert (posted["event"], posted["object_id"], posted["source"]) == ("invoice.create", str(invoice["id"]),
+                                                                       "poll")
+    assert posted["channel_id"] == accounting
