@@ -24,7 +24,7 @@ migrate: install
 # Checks Redis, migrates, starts the Procfile (web, worker, beat) with honcho; with no provider credentials,
 # in sandbox mode with the FreshBooks and Slack stand-ins (bin/run, sandbox/run.py).
 run: install
-	@DEBUG=$${DEBUG:-true} $(PY) bin/run
+	@DEBUG=$${DEBUG:-true} exec $(PY) bin/run
 
 lint: install
 	$(VENV)/bin/ruff check .
