@@ -48,6 +48,11 @@ class InboundEvent(TenantOwned):
     processed_at = models.DateTimeField(null=True, blank=True)
     replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
+    @property
+    def currency(self) -> str:
+        """The normalised event's currency ("" before it is processed): its amount is shown with it."""
+        return (self.financial_event or {}).get("currency") or ""
+
     class Meta:
         ordering = ["-id"]
         constraints = [

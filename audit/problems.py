@@ -1,6 +1,7 @@
 """What is held or failed for a tenant, grouped by cause, each with the one action that fixes it."""
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.db.models import Count, Min
 from django.urls import NoReverseMatch, reverse
@@ -36,6 +37,8 @@ class Problem:
     what: str
     fix: str
     fix_url: str
+    channel_id: str = ""
+    team_id: str = ""
 
 
 def _url(name: str) -> str:
@@ -48,16 +51,20 @@ def _url(name: str) -> str:
 def delivery_problems(*, tenant) -> list[Problem]:
     rows = (Delivery.objects.for_tenant(tenant)
             .filter(status__in=[Delivery.Status.HELD, Delivery.Status.FAILED])
-            .values("status", "held_reason", "last_error_code", "channel_name", "channel_id")
+            .values("status", "held_reason", "last_error_code", "channel_name", "channel_id", "slack_team_id")
             .annotate(count=Count("id"), since=Min("created_at")).order_by("-count"))
     problems = []
     for row in rows:
         reason = row["held_reason"] or row["last_error_code"] or "unknown"
         what, fix, url_name = DELIVERY_FIXES.get(reason, DEFAULT_FIX)
         channel = row["channel_name"] or row["channel_id"]
+        fix_url = _url(url_name)
+        if url_name == "rule_list" and fix_url:  # straight to the rule(s) posting to that channel
+            fix_url += "?" + urlencode({"channel": row["channel_id"]})
         problems.append(Problem(status=row["status"], reason=reason, channel_name=channel, count=row["count"],
                                 since=row["since"], what=what.format(channel=channel),
-                                fix=fix.format(channel=channel), fix_url=_url(url_name)))
+                                fix=fix.format(channel=channel), fix_url=fix_url,
+                                channel_id=row["channel_id"], team_id=row["slack_team_id"]))
     held_inbound = (InboundEvent.objects.for_tenant(tenant).filter(status=InboundEvent.Status.HELD)
                     .aggregate(count=Count("id"), since=Min("received_at")))
     if held_inbound["count"]:

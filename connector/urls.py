@@ -26,6 +26,7 @@ urlpatterns = [
     path("", dashboard.home, name="home"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/deliveries/", dashboard.dashboard_deliveries, name="dashboard_deliveries"),
+    path("dashboard/check-now/", dashboard.check_now, name="check_now"),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("accounts/", include("tenants.urls")),

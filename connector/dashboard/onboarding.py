@@ -179,7 +179,7 @@ def slack_status(*, tenant) -> ProviderStatus:
         return ProviderStatus("Slack", "missing", "Not added to a workspace yet.", url)
     team = installation.team_name or installation.team_id
     if installation.status == "active":
-        return ProviderStatus("Slack", "connected", f"Posting in the {team} workspace.", url)
+        return ProviderStatus("Slack", "connected", f"Posting in the Slack workspace “{team}”.", url)
     return ProviderStatus("Slack", "attention",
                           f"The app was removed from {team}: messages wait until you add it again.", url)
 
