@@ -32,6 +32,7 @@ lint: install
 test: install services
 	@bin/ensure-chromium
 	$(VENV)/bin/ruff check .
+	DEBUG=true $(PY) manage.py spectacular --fail-on-warn --file /dev/null
 	REQUIRE_BROWSER=1 $(PY) -m pytest
 
 clean:

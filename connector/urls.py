@@ -1,7 +1,7 @@
 """URL map. Contract URLs (ARCHITECTURE §5): /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from audit import api as audit_api
 from connector import health
@@ -11,6 +11,7 @@ from tenants import api_views as tenant_api
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", title="ml-connector API"), name="api-docs"),
     path("me/", tenant_api.MeView.as_view(), name="api-me"),
     path("api-tokens/", tenant_api.ApiTokenListView.as_view(), name="api-token-list"),
     path("api-tokens/<int:pk>/", tenant_api.ApiTokenDetailView.as_view(), name="api-token-detail"),
