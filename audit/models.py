@@ -7,7 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from connector.core.crypto import EncryptedJSONField, EncryptedTextField
-from tenants.models import Tenant, TenantOwned
+from tenants.models import Tenant, TenantOwned, TenantQuerySet
 
 
 class InboundEvent(TenantOwned):
@@ -250,3 +250,28 @@ class BulkReplay(TenantOwned):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class CounterpartyGram(models.Model):
+    """The "contains" search on client and vendor names, without their plaintext (audit/counterparty_search.py).
+
+    One row per short fragment (2 and 3 characters) of each distinct name a tenant's events carry, keyed by
+    the name's exact blind index (counterparty_index): keyed hashes of fragments, never the text. A name is
+    indexed once, however many deliveries carry it, so the table grows with the number of names, not events.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name_index = models.CharField(max_length=64)  # = Delivery.counterparty_index / InboundEvent.counterparty_index
+    gram = models.CharField(max_length=64)  # keyed hash of one fragment, bound to the tenant
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Also the search's index: (tenant, gram) -> the names holding that fragment.
+            models.UniqueConstraint(fields=["tenant", "gram", "name_index"], name="counterparty_gram_unique"),
+        ]
+        indexes = [models.Index(fields=["tenant", "name_index"], name="counterparty_gram_name")]
+
+    def __str__(self) -> str:
+        return f"fragment of name {self.name_index[:8]}… (tenant {self.tenant_id})"

@@ -61,7 +61,7 @@ def bulk_replay_create(*, tenant, actor, filters: dict, max_delivery_id: int, mo
 
     if mode not in REPLAY_MODES:
         raise ApplicationError("Unknown replay mode.", {"fields": {"mode": [f"Choose one of {REPLAY_MODES}."]}})
-    stored = search_filters_for_storage(filters)
+    stored = search_filters_for_storage(filters, tenant_id=tenant.pk)
     total = delivery_search(tenant=tenant, filters={**stored, "max_id": max_delivery_id}).count()
     if not total:
         raise ApplicationError("This search selects no deliveries: nothing to replay.")

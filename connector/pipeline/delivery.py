@@ -186,8 +186,9 @@ def delivery_send(*, delivery: Delivery, task_id: str = "") -> bool:
         _attempt(delivery, started, clock, DeliveryAttempt.Outcome.PAYLOAD_BUG, exc=exc, task_id=task_id)
         logger.error("delivery.payload_rejected", extra={"delivery_id": delivery.pk, "code": exc.code})
         return False
-    _posted(delivery, result.channel, result.ts)
-    _attempt(delivery, started, clock, DeliveryAttempt.Outcome.POSTED, task_id=task_id)
+    with transaction.atomic():  # the status and its attempt together: a page never shows one without the other
+        _posted(delivery, result.channel, result.ts)
+        _attempt(delivery, started, clock, DeliveryAttempt.Outcome.POSTED, task_id=task_id)
     return True
 
 
