@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RssSampler, machine  # noqa: E402
+from bench.common import RssSampler, database_url, machine  # noqa: E402
 
-DATABASE = "mlc_bench"
-PG_URL = "postgres://postgres@127.0.0.1:5432"
+# A database of this checkout's own (mlc_<checkout>_intake), so two checkouts on one server never meet.
+PG_URL, _, DATABASE = database_url("intake").rpartition("/")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")  # this worktree's Redis db
 ENCRYPTION_KEY = "wQ0sFz4n1ZrKx2mB6cVd8eTg0hYj3kLp5oNq7rSt9uU="  # bench only
 VERIFIER = "scADVVi5QuKuj5qTjVkbJNYQe7V7USpGd"
@@ -56,8 +56,8 @@ def _create_database() -> None:
     import psycopg
 
     with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
 
 
 def _setup(env: dict) -> str:

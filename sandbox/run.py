@@ -1,7 +1,7 @@
 """`make run` (through bin/run): check Redis, migrate, then start the Procfile's web, worker and beat with
 honcho. With no provider credentials (FRESHBOOKS_CLIENT_ID and SLACK_CLIENT_ID both empty in the
 environment and in .env) it runs in sandbox mode: both stand-ins start alongside, and the app is pointed
-at them, so the whole product can be tried without any account (ARCHITECTURE §6).
+at them, so the whole product can be tried without any account.
 
 `plan()` decides, from the environment and .env, without side effects; `main()` acts on the plan.
 """

@@ -356,6 +356,17 @@ def _no_wrapped_dates_or_amounts(page) -> list[str]:
       .map(el => el.textContent.trim()).slice(0, 10)""")
 
 
+def _assert_rule_actions_in_line(page) -> None:
+    """The rules table's Edit, Disable and Delete sit on the row's first line, each on one line."""
+    tops = page.evaluate("""() => {
+      const row = document.querySelector('main table tbody tr');
+      const first = row.querySelector('td a').getBoundingClientRect().top;
+      return Array.from(row.querySelectorAll('td.actions a, td.actions button'),
+                        el => [el.textContent.trim(), el.getClientRects().length, el.getBoundingClientRect().top - first]);
+    }""")
+    assert tops and all(lines == 1 and abs(offset) <= 3 for _, lines, offset in tops), tops
+
+
 def test_screens_at_desktop_and_phone_width(stack, open_page, story):
     assert story.get("done"), "the story did not finish"
     pages = [("dashboard", "/dashboard/"), ("rules", "/rules/"), ("rule-new", "/rules/new/"),
@@ -377,6 +388,8 @@ def test_screens_at_desktop_and_phone_width(stack, open_page, story):
                 too_wide[path] = overflowing(page)
             if _no_wrapped_dates_or_amounts(page):
                 wrapped[f"{path} {viewport_name}"] = _no_wrapped_dates_or_amounts(page)
+            if name == "rules" and viewport is DESKTOP:
+                _assert_rule_actions_in_line(page)
             _shoot(page, f"{name}-{viewport_name}")
         # The detail of the invoice that was held, then posted in #general after the fix
         page.goto("/activity/")
