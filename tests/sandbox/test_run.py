@@ -84,3 +84,10 @@ def test_a_port_in_use_is_named():
         port = taken.getsockname()[1]
         assert busy_ports({"web (PORT)": port}) == [f"web (PORT) {port}"]
     assert isinstance(plan({}, {}), Plan)
+
+
+def test_the_dev_server_listens_on_loopback_unless_host_says_otherwise():
+    assert plan({}, {}).host == "127.0.0.1"
+    exposed = plan({"HOST": "0.0.0.0"}, {})
+    assert exposed.host == "0.0.0.0" and exposed.env["PUBLIC_BASE_URL"] == "http://127.0.0.1:8000"
+    assert plan({}, {"HOST": "192.168.1.5"}).web_url == "http://192.168.1.5:8000"
