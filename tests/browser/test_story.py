@@ -361,7 +361,7 @@ def _assert_rule_actions_in_line(page) -> None:
     tops = page.evaluate("""() => {
       const row = document.querySelector('main table tbody tr');
       const first = row.querySelector('td a').getBoundingClientRect().top;
-      return Array.from(row.querySelectorAll('td.actions a, td.actions button'),
+      return Array.from(row.querySelectorAll('td.rule-actions a, td.rule-actions button'),
                         el => [el.textContent.trim(), el.getClientRects().length, el.getBoundingClientRect().top - first]);
     }""")
     assert tops and all(lines == 1 and abs(offset) <= 3 for _, lines, offset in tops), tops
