@@ -175,7 +175,8 @@ def test_dashboard_with_a_month_of_activity(new_page, shoot, live_server):
     # Then the held messages say why and offer the one fix, the charts are drawn, the latest messages listed
     problems = page.locator("#problems-panel")
     assert "#old-sales is archived" in problems.inner_text()
-    assert problems.get_by_role("button", name=re.compile("pick another in the rule")).get_attribute("href") == "/rules/"
+    fix = problems.get_by_role("button", name=re.compile("pick another in the rule"))
+    assert fix.get_attribute("href") == "/rules/?channel=C0ACCOUNTS"  # the rules posting to that channel
     assert page.locator("svg.chart").count() == 2
     assert page.locator("svg.chart rect").count() > 30
     assert page.locator("#latest-panel tbody tr").count() == 10
