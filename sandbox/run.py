@@ -168,9 +168,15 @@ def main() -> int:
     # the stand-ins' addresses in sandbox mode. The Procfile's commands live next to this interpreter.
     env = {**dotenv, **os.environ, **p.env, "HOST": p.host,
            "PATH": os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])}
-    for step in ([python, "bin/check-redis"], [python, "manage.py", "migrate", "--noinput"]):
-        if subprocess.run(step, env=env).returncode:  # noqa: S603 - the project's own scripts
-            return 1
+    # Asked to stop while checking or migrating (SIGTERM as Ctrl-C): stop there, just as cleanly.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        for step in ([python, "bin/check-redis"], [python, "manage.py", "migrate", "--noinput"]):
+            if subprocess.run(step, env=env).returncode:  # noqa: S603 - the project's own scripts
+                return 1
+    except KeyboardInterrupt:
+        print("ml-connector stopped.", flush=True)
+        return 0
     procfile = (ROOT / "Procfile").read_text()
     if p.sandbox:
         (ROOT / "var").mkdir(exist_ok=True)
