@@ -15,7 +15,7 @@ fragment of a search without containing it in one piece (rare: "abcab" for "bcab
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min
 
 from audit.models import CounterpartyGram, Delivery, InboundEvent
 from connector.core.crypto import blind_index, normalise_for_index
@@ -59,11 +59,15 @@ def counterparty_index_record(*, tenant_id: int, name: str, name_index: str) -> 
         return
 
 
-def names_containing(*, tenant_id: int, grams: list[str]) -> QuerySet:
-    """The name indexes (counterparty_index values) holding every one of `grams`, as a subquery."""
-    return (CounterpartyGram.objects.filter(tenant_id=tenant_id, gram__in=grams)
-            .values("name_index").annotate(held=Count("gram")).filter(held=len(grams))
-            .values("name_index"))
+def names_containing(*, tenant_id: int, grams: list[str]) -> list[str]:
+    """The name indexes (counterparty_index values) holding every one of `grams`.
+
+    A list, read first, not a subquery: PostgreSQL cannot estimate how many names a HAVING keeps, and
+    guessing one it would join name by name and sort every matching delivery (seconds when a search such
+    as "ltd" matches most names); with the values in hand it walks the newest deliveries instead."""
+    return list(CounterpartyGram.objects.filter(tenant_id=tenant_id, gram__in=grams)
+                .values("name_index").annotate(held=Count("gram")).filter(held=len(grams))
+                .values_list("name_index", flat=True))
 
 
 def backfill(*, batch: int = 500) -> int:
