@@ -1,4 +1,4 @@
-"""REST API over the ledger (ARCHITECTURE §5): deliveries search, detail, replay, CSV export, and the
+"""REST API over the ledger: deliveries search, detail, replay, CSV export, and the
 inbound events that made no delivery ("ignored"), which are not deliveries and so have their own list.
 
 Filters are query parameters, the same as the Activity page's (see audit.selectors):
@@ -20,9 +20,8 @@ from rest_framework.views import APIView
 from audit.export import export_response
 from audit.models import Delivery, InboundEvent
 from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
-from audit.services import replay_request
 from connector.core.events import Action, Kind
-from connector.pipeline.replay import ReplayMode
+from connector.pipeline.replay import ReplayMode, delivery_replay
 
 
 class DeliveryOutputSerializer(serializers.ModelSerializer):
@@ -76,7 +75,7 @@ def _filters(request, serializer_class) -> dict:
     return serializer.validated_data
 
 
-class DeliveryListView(APIView):
+class DeliveryListApi(APIView):
     @extend_schema(parameters=[DeliveryFilterSerializer], responses=DeliveryOutputSerializer(many=True))
     def get(self, request):
         filters = _filters(request, DeliveryFilterSerializer)
@@ -98,7 +97,7 @@ class CSVRenderer(renderers.BaseRenderer):
         return renderers.JSONRenderer().render(data)
 
 
-class DeliveryExportView(APIView):
+class DeliveryExportApi(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
     @extend_schema(parameters=[DeliveryFilterSerializer],
@@ -118,7 +117,7 @@ class IgnoredEventOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "event", "object_id", "status", "reason", "amount", "created_at"]
 
 
-class IgnoredEventListView(APIView):
+class IgnoredEventListApi(APIView):
     @extend_schema(parameters=[SearchFilterSerializer], responses=IgnoredEventOutputSerializer(many=True),
                    description="Inbound FreshBooks events that made no delivery: an event name the product does "
                                "not handle, or no rule matched.")
@@ -138,15 +137,15 @@ def _get_or_404(request, pk):
         raise Http404 from exc
 
 
-class DeliveryDetailView(APIView):
+class DeliveryDetailApi(APIView):
     @extend_schema(responses=DeliveryOutputSerializer)
     def get(self, request, pk: int):
         return Response(DeliveryOutputSerializer(_get_or_404(request, pk)).data)
 
 
-class DeliveryReplayView(APIView):
+class DeliveryReplayApi(APIView):
     class InputSerializer(serializers.Serializer):
-        mode = serializers.ChoiceField(choices=[ReplayMode.AS_ROUTED, ReplayMode.REEVALUATE],
+        mode = serializers.ChoiceField(choices=ReplayMode.ALL,
                                        default=ReplayMode.AS_ROUTED)
         channel_id = serializers.CharField(required=False, allow_blank=True)
 
@@ -156,7 +155,7 @@ class DeliveryReplayView(APIView):
         delivery = _get_or_404(request, pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        replays = replay_request(tenant=request.tenant, delivery=delivery, actor=request.user,
-                                 mode=data.validated_data["mode"],
-                                 channel_id=data.validated_data.get("channel_id") or None)
+        replays = delivery_replay(tenant=request.tenant, delivery=delivery, actor=request.user,
+                                  mode=data.validated_data["mode"],
+                                  channel_id=data.validated_data.get("channel_id") or None)
         return Response(DeliveryOutputSerializer(replays, many=True).data, status=status.HTTP_202_ACCEPTED)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,8 +20,6 @@ DEBUG = env.bool("DEBUG", default=False)
 
 def _dev_encryption_key() -> str:
     """In DEBUG without ENCRYPTION_KEYS, use a key kept in var/ (made once, shared by web, worker, beat)."""
-    from cryptography.fernet import Fernet
-
     VAR_DIR.mkdir(exist_ok=True)
     path = VAR_DIR / "dev-encryption.key"
     try:
@@ -66,10 +65,13 @@ INSTALLED_APPS = [
     "connector.slack",
     "routing",
     "audit",
+    "digests",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Webhooks skip everything below (sessions, CSRF, auth, messages): they use none of it.
+    "connector.pipeline.intake.WebhookFastPath",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -136,7 +138,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "connector.pipeline.tasks.sweep", "schedule": 60.0},
     # Audit trail: daily retention purge (03:17 UTC, off the hour), and re-ringing lost bulk replays.
     "retention-purge": {"task": "audit.tasks.retention_purge", "schedule": crontab(hour=3, minute=17)},
-    "bulk-replay-resume": {"task": "audit.tasks.bulk_replay_resume", "schedule": 120.0},
+    "bulk-replay-resume": {"task": "connector.pipeline.tasks.bulk_replay_resume", "schedule": 120.0},
+    # The daily overdue check (each tenant once a day, from 09:00 its local time) and digests that are due.
+    # A tick that beat missed is made up by the next: both look at what is due, not at the tick's minute.
+    "overdue-scans": {"task": "connector.pipeline.schedules.overdue_scans_due", "schedule": 300.0},
+    "digests": {"task": "connector.pipeline.schedules.digests_send_due", "schedule": 60.0},
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -144,6 +150,15 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # --- Pipeline: seconds between retries of a transient Slack failure, comma separated (empty: the
 # product's schedule in connector/pipeline/policy.py). Only the fault soak (bench/soak.py) shortens it.
 PIPELINE_SLACK_RETRY_SCHEDULE = [int(s) for s in env.list("PIPELINE_SLACK_RETRY_SCHEDULE", default=[]) if s.strip()]
+
+# --- Webhook intake limits, per tenant URL and per minute (connector/pipeline/intake.py) -----------------
+# Verified webhooks: 200/s sustained is far above what one business's FreshBooks activity produces, yet
+# stops a flood from filling the database. Only signed traffic counts, so junk cannot spend it.
+FRESHBOOKS_WEBHOOK_RATE_LIMIT = env.int("FRESHBOOKS_WEBHOOK_RATE_LIMIT", default=12_000)
+# Unsigned, badly signed or malformed posts: refused with 429 beyond this, without touching the database.
+FRESHBOOKS_WEBHOOK_UNVERIFIED_LIMIT = env.int("FRESHBOOKS_WEBHOOK_UNVERIFIED_LIMIT", default=120)
+# callback.verify handshakes (FreshBooks sends one per callback registered or resent).
+FRESHBOOKS_CALLBACK_VERIFY_LIMIT = env.int("FRESHBOOKS_CALLBACK_VERIFY_LIMIT", default=60)
 
 # --- Providers (every outbound call goes to these base URLs, so a stand-in can replace either) ---------
 FRESHBOOKS_CLIENT_ID = env.str("FRESHBOOKS_CLIENT_ID", default="")
@@ -205,10 +220,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- REST API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "tenants.api.TenantTokenAuthentication",
-        "tenants.api.TenantSessionAuthentication",
+        "tenants.api_auth.TenantTokenAuthentication",
+        "tenants.api_auth.TenantSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.IsTenantMember"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.IsTenantMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "connector.core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
@@ -238,7 +253,12 @@ LOGGING = {
         "readable": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s %(context)s",
                      "()": "connector.core.logging.ReadableFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable" if DEBUG else "json"}},
+    # Webhook URLs carry a tenant's secret token: redacted on the logger of Django's 4xx/5xx warnings (so
+    # no handler, test capture included, ever sees it) and on the console handler for anything else.
+    "filters": {"redact_webhook_tokens": {"()": "connector.core.logging.RedactWebhookTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable" if DEBUG else "json",
+                             "filters": ["redact_webhook_tokens"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "celery": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "celery": {"level": "INFO"},
+                "django.request": {"filters": ["redact_webhook_tokens"]}},
 }

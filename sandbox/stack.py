@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +129,8 @@ class Stack:
                                   "--events-url", f"{self.web_url}/slack/events/",
                                   "--signing-secret", SIGNING_SECRET, *self.config.slack_args])
             self._spawn("web", [str(BIN / "gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-                                "--workers", str(self.config.web_workers), "--timeout", "30"])
+                                "--workers", str(self.config.web_workers), "--timeout", "30",
+                                "--access-logfile", "-"])  # as the Procfile: access lines in the web log
             self.start_worker()
             self._spawn("beat", [str(BIN / "celery"), "-A", "connector", "beat", "--loglevel", "INFO",
                                  "--schedule", str(self.config.log_dir / f"{self.config.name}-beat-schedule")])
@@ -235,8 +237,6 @@ class Stack:
         parts = urlsplit(self.config.database_url)
         dbname = parts.path.lstrip("/")
         admin_url = urlunsplit(parts._replace(path="/postgres"))
-        import psycopg
-
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                          "AND pid <> pg_backend_pid()", [dbname])

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
 from connector.core.currencies import currency_choices
+from tenants.models import Role
 
 TIME_ZONES = [(z, z) for z in sorted(zoneinfo.available_timezones())]
 
@@ -102,8 +103,6 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(label="Role", choices=[])
 
     def __init__(self, *args, **kwargs):
-        from tenants.models import Role
-
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = Role.choices
 

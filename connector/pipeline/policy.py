@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-# Slack allows about one chat.postMessage per second per channel (slack-api.md §2).
+# Slack allows about one chat.postMessage per second per channel.
 CHANNEL_INTERVAL_MS = 1000
 # Slack's workspace-wide cap is unpublished; this coarse per-team cap stays under any sane value while
 # letting 20 busy channels of one workspace post at full speed.

@@ -9,23 +9,20 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from audit.models import Delivery
+from audit import ledger
+from audit.models import HeldReason
 from connector.freshbooks.models import FreshBooksConnection
 from connector.pipeline import pacing
-from connector.pipeline.inbound import HELD_FRESHBOOKS_NOT_CONNECTED, HELD_FRESHBOOKS_REAUTH
 from connector.pipeline.policy import CHECK_NOW_INTERVAL
-from connector.pipeline.resume import (
-    destination_broken_codes,
-    installation_dead_codes,
-    resume_channel_holds,
-    resume_freshbooks_holds,
-    resume_slack_holds,
-)
+from connector.pipeline.resume import resume_channel_holds, resume_freshbooks_holds, resume_slack_holds
 from connector.slack.client import slack_channel_usable
 from connector.slack.errors import SlackError
 from connector.slack.models import InstallationStatus, SlackInstallation
 
-FRESHBOOKS_CODES = {HELD_FRESHBOOKS_REAUTH, HELD_FRESHBOOKS_NOT_CONNECTED}
+
+def checkable(reason: str) -> bool:
+    """Whether a hold for this HeldReason goes away by itself once its cause is fixed (so can be checked)."""
+    return reason == HeldReason.CHANNEL_UNUSABLE or reason in ledger.SLACK_HOLDS or reason in ledger.FRESHBOOKS_HOLDS
 
 
 def sweep_period() -> timedelta:
@@ -38,7 +35,7 @@ def next_check_at(*, reason: str, team_id: str = "", channel_id: str = "",
     """By when the sweep looks at this hold again by itself: its next run, and for a broken channel the
     next run after the channel's probe interval has passed."""
     now = now or timezone.now()
-    wait = pacing.probe_wait(team_id, channel_id) if reason in destination_broken_codes() and team_id else 0
+    wait = pacing.probe_wait(team_id, channel_id) if reason == HeldReason.CHANNEL_UNUSABLE and team_id else 0
     return now + timedelta(seconds=wait) + sweep_period()
 
 
@@ -64,17 +61,17 @@ def _released(count: int, what: str) -> str:
 
 
 def check_now(*, tenant, reason: str, channel_id: str = "") -> CheckResult:
-    """Look at once whether the cause of a hold is gone, and release what it held if so."""
-    if reason in destination_broken_codes():
-        return _check_channel(tenant, reason, channel_id)
-    if reason in installation_dead_codes():
+    """Look at once whether the cause of a hold (a HeldReason) is gone, and release what it held if so."""
+    if reason == HeldReason.CHANNEL_UNUSABLE:
+        return _check_channel(tenant, channel_id)
+    if reason in ledger.SLACK_HOLDS:
         if wait := _rate_limited(tenant, "slack"):
             return CheckResult(0, f"Checked less than a minute ago: try again in {wait} s.", wait)
         released = resume_slack_holds(tenant=tenant)
         if released:
             return CheckResult(released, _released(released, "message"))
         return CheckResult(0, "Checked just now: Slack still needs to be (re)installed for this business.")
-    if reason in FRESHBOOKS_CODES:
+    if reason in ledger.FRESHBOOKS_HOLDS:
         if wait := _rate_limited(tenant, "freshbooks"):
             return CheckResult(0, f"Checked less than a minute ago: try again in {wait} s.", wait)
         connected = (FreshBooksConnection.objects.for_tenant(tenant)
@@ -86,9 +83,8 @@ def check_now(*, tenant, reason: str, channel_id: str = "") -> CheckResult:
     return CheckResult(0, "Nothing to check: this is not held for a cause that goes away by itself.")
 
 
-def _check_channel(tenant, reason: str, channel_id: str) -> CheckResult:
-    held = (Delivery.objects.for_tenant(tenant)
-            .filter(status=Delivery.Status.HELD, channel_id=channel_id, held_reason__in=destination_broken_codes()))
+def _check_channel(tenant, channel_id: str) -> CheckResult:
+    held = ledger.deliveries_held(tenant=tenant, reasons=[HeldReason.CHANNEL_UNUSABLE]).filter(channel_id=channel_id)
     teams = set(held.order_by().values_list("slack_team_id", flat=True).distinct())
     if not teams:
         return CheckResult(0, "Nothing is held for this channel any more.")
@@ -104,5 +100,6 @@ def _check_channel(tenant, reason: str, channel_id: str) -> CheckResult:
         if usable:
             released = resume_channel_holds(tenant=tenant, old_channel_id=channel_id)
             return CheckResult(released, _released(released, "message"))
-    channel = held.values_list("channel_name", flat=True).first() or channel_id
-    return CheckResult(0, f"Checked just now: #{channel} still cannot be posted to ({reason}).")
+    channel, code = held.values_list("channel_name", "last_error_code").first() or (channel_id, "")
+    why = f" ({code})" if code else ""
+    return CheckResult(0, f"Checked just now: #{channel or channel_id} still cannot be posted to{why}.")

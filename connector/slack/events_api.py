@@ -10,6 +10,7 @@ from django.core.cache import cache
 
 from connector.slack import constants
 from connector.slack.lifecycle import installations_revoke_for_team
+from connector.slack.signals import app_home_opened
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def _forget(event_id: str) -> None:
 
 
 def slack_event_handle(*, payload: dict) -> str:
-    """Handle one event_callback. Returns what happened: "duplicate", "revoked:<n>" or "ignored"."""
+    """Handle one event_callback. Returns what happened: "duplicate", "revoked:<n>", "home" or "ignored"."""
     event_id = str(payload.get("event_id") or "")
     if event_id and not _first_time(event_id):
         logger.info("slack.event_duplicate", extra={"event_id": event_id})
@@ -39,6 +40,12 @@ def slack_event_handle(*, payload: dict) -> str:
     event = payload.get("event") or {}
     event_type = event.get("type", "")
     team_id = str(payload.get("team_id") or "")
+    if event_type == "app_home_opened":
+        user_id = str(event.get("user") or "")
+        if event.get("tab", "home") != "home" or not team_id or not user_id:
+            return "ignored"
+        app_home_opened.send(sender=None, team_id=team_id, user_id=user_id)
+        return "home"
     try:
         if event_type == "app_uninstalled" and team_id:
             changed = installations_revoke_for_team(team_id=team_id, event_time=payload.get("event_time"),

@@ -2,8 +2,7 @@
 
 from django import template
 
-from connector.pipeline.recheck import FRESHBOOKS_CODES, next_check_at
-from connector.pipeline.resume import destination_broken_codes, installation_dead_codes
+from connector.pipeline.recheck import checkable, next_check_at
 
 register = template.Library()
 
@@ -11,10 +10,10 @@ register = template.Library()
 @register.inclusion_tag("held/recheck.html", takes_context=True)
 def held_recheck(context, *, reason: str, team_id: str = "", channel_id: str = ""):
     request = context["request"]
-    checkable = reason in destination_broken_codes() | installation_dead_codes() | FRESHBOOKS_CODES
+    can_check = checkable(reason)
     return {
-        "checkable": checkable, "reason": reason, "channel_id": channel_id,
-        "next_check": next_check_at(reason=reason, team_id=team_id, channel_id=channel_id) if checkable else None,
+        "checkable": can_check, "reason": reason, "channel_id": channel_id,
+        "next_check": next_check_at(reason=reason, team_id=team_id, channel_id=channel_id) if can_check else None,
         "can_change": context.get("can_change", False), "csrf_token": context.get("csrf_token"),
         "back": request.get_full_path(),
     }

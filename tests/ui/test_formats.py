@@ -10,7 +10,7 @@ from audit.models import Delivery
 from connector.core.currencies import currency_choices, current_currencies
 from connector.templatetags.formats import ago, money, when
 from tenants.models import Tenant
-from tests.ui.factories import delivery
+from tests.factories import delivery
 
 MOMENT = datetime(2026, 11, 28, 8, 4, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ def index_existing_names(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0004_delivery_amount_desc_index'),
+        ('audit', '0006_slackact_invoice_state'),
         ('tenants', '0002_invitation'),
     ]
 
