@@ -24,7 +24,7 @@ migrate: install
 # Checks Redis, migrates, starts the Procfile (web, worker, beat) with honcho; with no provider credentials,
 # in sandbox mode with the FreshBooks and Slack stand-ins (bin/run, sandbox/run.py).
 run: install
-	@DEBUG=$${DEBUG:-true} $(PY) bin/run
+	@DEBUG=$${DEBUG:-true} exec $(PY) bin/run
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -34,6 +34,7 @@ test: install services
 	@bin/ensure-chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	DEBUG=true $(PY) manage.py spectacular --fail-on-warn --file /dev/null
 	REQUIRE_BROWSER=1 $(PY) -m pytest
 
 clean:

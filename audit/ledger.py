@@ -10,6 +10,7 @@ InboundEvent: received/retrying --claim--> processed|ignored|duplicate|retrying|
               held --release--> received
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -192,6 +193,16 @@ def delivery_attempt_record(delivery: Delivery, *, started: datetime, duration_m
         retry_after=int(retry_after) if retry_after else None,
         next_attempt_at=timezone.now() + timedelta(seconds=next_in) if next_in is not None else None,
         task_id=task_id[:64])
+
+
+def delivery_outcome(delivery: Delivery, transition: Callable[[], float | None], **attempt) -> float | None:
+    """Apply one post's outcome: the status change `transition` makes (it returns the seconds until the next
+    try, or None) and the attempt recording it (`attempt`: delivery_attempt_record's fields), in one
+    transaction, so a page never shows a delivery's new status without its attempt, or the reverse."""
+    with transaction.atomic():
+        next_in = transition()
+        delivery_attempt_record(delivery, next_in=next_in, **attempt)
+    return next_in
 
 
 def delivery_failure_number(delivery: Delivery) -> int:

@@ -7,7 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from connector.core.crypto import EncryptedJSONField, EncryptedTextField
-from tenants.models import Tenant, TenantOwned
+from tenants.models import Tenant, TenantOwned, TenantQuerySet
 
 
 class HeldReason(models.TextChoices):
@@ -63,6 +63,11 @@ class InboundEvent(TenantOwned):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    @property
+    def currency(self) -> str:
+        """The normalised event's currency ("" before it is processed): its amount is shown with it."""
+        return (self.financial_event or {}).get("currency") or ""
 
     class Meta:
         ordering = ["-id"]
@@ -263,6 +268,29 @@ class BulkReplay(TenantOwned):
         return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
+class CounterpartyGram(models.Model):
+    """The "contains" search on client and vendor names, without their plaintext (audit/counterparty_search.py).
+
+    One row per short fragment (2 and 3 characters) of each distinct name a tenant's events carry, keyed by
+    the name's exact blind index (counterparty_index): keyed hashes of fragments, never the text. A name is
+    indexed once, however many deliveries carry it, so the table grows with the number of names, not events.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    name_index = models.CharField(max_length=64)  # = Delivery.counterparty_index / InboundEvent.counterparty_index
+    gram = models.CharField(max_length=64)  # keyed hash of one fragment, bound to the tenant
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # Also the search's index: (tenant, gram) -> the names holding that fragment.
+            models.UniqueConstraint(fields=["tenant", "gram", "name_index"], name="counterparty_gram_unique"),
+        ]
+        indexes = [models.Index(fields=["tenant", "name_index"], name="counterparty_gram_name")]
+
+    def __str__(self) -> str:
+        return f"fragment of name {self.name_index[:8]}… (tenant {self.tenant_id})"
 class InvoiceState(TenantOwned):
     """The latest known state of one FreshBooks invoice, kept so Slack gets answers within its 3 seconds
     (/freshbooks, App Home) and so actions from Slack have one row per invoice to decide on: who follows

@@ -1,6 +1,7 @@
 """What is held or failed for a tenant, grouped by cause, each with the one action that fixes it."""
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from django.db.models import Count, Min
 from django.urls import NoReverseMatch, reverse
@@ -47,6 +48,9 @@ class Problem:
     what: str
     fix: str
     fix_url: str
+    channel_id: str = ""
+    team_id: str = ""
+    held_reason: str = ""  # the HeldReason of held work ("Check now" checks it); reason may be more precise
 
 
 def _url(name: str) -> str:
@@ -59,20 +63,26 @@ def _url(name: str) -> str:
 def delivery_problems(*, tenant) -> list[Problem]:
     rows = (Delivery.objects.for_tenant(tenant)
             .filter(status__in=[Delivery.Status.HELD, Delivery.Status.FAILED])
-            .values("status", "held_reason", "last_error_code", "channel_name", "channel_id")
+            .values("status", "held_reason", "last_error_code", "channel_name", "channel_id", "slack_team_id")
             .annotate(count=Count("id"), since=Min("created_at")).order_by("-count"))
     problems = []
     for row in rows:
         reason = delivery_cause(held_reason=row["held_reason"], last_error_code=row["last_error_code"])
         what, fix, url_name = DELIVERY_FIXES.get(reason, DEFAULT_FIX)
         channel = row["channel_name"] or row["channel_id"]
+        fix_url = _url(url_name)
+        if url_name == "rule_list" and fix_url:  # straight to the rule(s) posting to that channel
+            fix_url += "?" + urlencode({"channel": row["channel_id"]})
         problems.append(Problem(status=row["status"], reason=reason, channel_name=channel, count=row["count"],
                                 since=row["since"], what=what.format(channel=channel),
-                                fix=fix.format(channel=channel), fix_url=_url(url_name)))
+                                fix=fix.format(channel=channel), fix_url=fix_url,
+                                channel_id=row["channel_id"], team_id=row["slack_team_id"],
+                                held_reason=row["held_reason"]))
     held_inbound = (InboundEvent.objects.for_tenant(tenant).filter(status=InboundEvent.Status.HELD)
                     .aggregate(count=Count("id"), since=Min("received_at")))
     if held_inbound["count"]:
         problems.insert(0, Problem(status="held", reason=HeldReason.FRESHBOOKS_REAUTH, channel_name="",
+                                   held_reason=HeldReason.FRESHBOOKS_REAUTH,
                                    count=held_inbound["count"], since=held_inbound["since"],
                                    what="FreshBooks needs you to connect again before we can read these events",
                                    fix="Reconnect FreshBooks", fix_url=_url("freshbooks:overview")))

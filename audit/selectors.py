@@ -11,8 +11,10 @@ command (every key optional):
   the product does not handle, or no rule matched), which `inbound_search` returns. `delivery_search`
   returns deliveries only, so a search for ``["ignored"]`` alone finds no deliveries.
 - ``channel_id``; ``amount_min`` / ``amount_max`` (inclusive); ``object_id``.
-- ``counterparty`` / ``document_number``: exact match (ignoring case and spacing) through the keyed blind
-  index, never plaintext. Stored selections (bulk replay) carry ``counterparty_index`` /
+- ``counterparty``: the client or vendor name contains it (ignoring case and spacing), through blind
+  indexes of name fragments (audit/counterparty_search.py); a single character matches exactly.
+  ``document_number``: exact match (ignoring case and spacing) through the keyed blind index. Never
+  plaintext: stored selections (bulk replay) carry ``counterparty_grams`` (or ``counterparty_index``) and
   ``document_number_index`` instead, so no name is ever written down in clear.
 - ``sort``: one of SORTS (default newest first).
 - ``max_id``: deliveries up to this id only (a bulk replay's frozen selection).
@@ -28,6 +30,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from audit.counterparty_search import names_containing, query_grams
 from audit.models import BulkReplay, Delivery, InboundEvent
 from connector.core.crypto import blind_index
 from connector.core.events import SUPPORTED_EVENTS
@@ -90,15 +93,25 @@ def _index(filters: dict, name: str) -> str:
     return filters.get(f"{name}_index") or ""
 
 
-def search_filters_for_storage(filters: dict) -> dict:
+def _counterparty_grams(filters: dict, tenant_id: int) -> list[str]:
+    """The fragment hashes a "contains" search on the name looks for ([]: none, or an exact search)."""
+    if filters.get("counterparty"):
+        return query_grams(tenant_id, filters["counterparty"])
+    return list(filters.get("counterparty_grams") or [])
+
+
+def search_filters_for_storage(filters: dict, *, tenant_id: int) -> dict:
     """The same selection as JSON, with names replaced by their blind indexes (no plaintext is stored)."""
     stored = {}
     for key, value in filters.items():
         if value in (None, "", []) or key in ("counterparty", "document_number", "sort"):
             continue
         stored[key] = value
+    if grams := _counterparty_grams(filters, tenant_id):
+        stored["counterparty_grams"] = grams
+        stored.pop("counterparty_index", None)
     for name in ("counterparty", "document_number"):
-        if index := _index(filters, name):
+        if (index := _index(filters, name)) and not (name == "counterparty" and grams):
             stored[f"{name}_index"] = index
     return json.loads(json.dumps(stored, cls=DjangoJSONEncoder))
 
@@ -125,19 +138,21 @@ def delivery_search(*, tenant, filters: dict | None = None) -> QuerySet[Delivery
         qs = qs.filter(action=filters["action"])
     if filters.get("channel_id"):
         qs = qs.filter(channel_id=filters["channel_id"])
-    qs = _filter_searchable_columns(qs, filters)
+    qs = _filter_searchable_columns(qs, filters, tenant.pk)
     if filters.get("max_id"):
         qs = qs.filter(id__lte=int(filters["max_id"]))
     return qs.order_by(*SORTS.get(filters.get("sort") or DEFAULT_SORT, SORTS[DEFAULT_SORT]))
 
 
-def _filter_searchable_columns(qs, filters: dict):
-    """Amount range, blind-index exact matches and object id: columns deliveries and inbound events share."""
+def _filter_searchable_columns(qs, filters: dict, tenant_id: int):
+    """Amount range, blind-index matches and object id: columns deliveries and inbound events share."""
     if (low := _as_decimal(filters.get("amount_min"))) is not None:
         qs = qs.filter(amount__gte=low)
     if (high := _as_decimal(filters.get("amount_max"))) is not None:
         qs = qs.filter(amount__lte=high)
-    if counterparty := _index(filters, "counterparty"):
+    if grams := _counterparty_grams(filters, tenant_id):
+        qs = qs.filter(counterparty_index__in=names_containing(tenant_id=tenant_id, grams=grams))
+    elif counterparty := _index(filters, "counterparty"):
         qs = qs.filter(counterparty_index=counterparty)
     if document := _index(filters, "document_number"):
         qs = qs.filter(document_number_index=document)
@@ -174,7 +189,7 @@ def inbound_search(*, tenant, filters: dict | None = None) -> QuerySet[InboundEv
         qs = qs.filter(name__startswith=f"{filters['kind']}.")
     elif filters.get("action"):
         qs = qs.filter(name__in=_event_names(kind=filters.get("kind", ""), action=filters["action"]))
-    qs = _filter_searchable_columns(qs, filters)
+    qs = _filter_searchable_columns(qs, filters, tenant.pk)
     return qs.order_by(*_INBOUND_SORTS.get(filters.get("sort") or "", _INBOUND_DEFAULT_SORT))
 
 

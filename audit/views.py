@@ -1,10 +1,12 @@
 """Activity pages: search the ledger, look at one delivery, replay one or many, export a search as CSV."""
 
 import json
+from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import connection, transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -166,12 +168,26 @@ def delivery_detail(request, pk: int):
     channels = replay_channel_choices(request.tenant)
     form = ReplayForm(channels=channels,
                       original_label=f"Its original channel (#{delivery.channel_name or delivery.channel_id})")
-    with timezone.override(tenant_zone(request.tenant)):
+    with timezone.override(tenant_zone(request.tenant)), _one_snapshot():
+        delivery.refresh_from_db()
         return render(request, "audit/delivery_detail.html", {
             **_event_context(delivery.inbound_event),
             "delivery": delivery, "attempts": delivery_timeline(delivery=delivery),
             **delivery_related(delivery=delivery), "slack_link": _slack_link(delivery), "replay_form": form,
         })
+
+
+@contextmanager
+def _one_snapshot():
+    """The page's reads from one snapshot, so a delivery's status and its attempts agree even while a worker
+    is posting it (it writes the status, then the attempt). PostgreSQL's REPEATABLE READ gives that; where
+    a transaction is already open (tests) or on SQLite (serial anyway) a plain atomic block is enough."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 @tenant_view  # POST: admins and owners only; viewers get 403

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/audit_search.py [--deliveries 1000000] [--tenants 20] [--runs 40] [--refill]
 
-Uses its own database (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/mlc_bench_audit),
+Uses its own database (BENCH_DATABASE_URL, default mlc_<checkout>_audit_search on BENCH_PG_URL's server),
 created and migrated if needed; filled once with COPY (kept for the next run unless --refill or the size
 changed). Encrypted columns hold one pre-encrypted token (search never reads plaintext); blind indexes are
 real HMACs of a pool of client/vendor names and of unique document numbers. Each search goes through the
@@ -23,7 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BENCH_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mlc_bench_audit")
+from bench.common import database_url  # noqa: E402
+
+BENCH_URL = os.environ.get("BENCH_DATABASE_URL") or database_url("audit_search")
 os.environ["DATABASE_URL"] = BENCH_URL
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("SECRET_KEY", "bench-secret-key")
@@ -78,7 +80,7 @@ def fill(total: int, tenant_count: int, rng: random.Random) -> None:
     started = time.monotonic()
     with connection.cursor() as cur:
         cur.execute("TRUNCATE audit_deliveryattempt, audit_delivery, audit_inboundevent, audit_bulkreplay, "
-                    "audit_activitylog, tenants_apitoken, tenants_membership, tenants_tenant RESTART IDENTITY "
+                    "audit_counterpartygram, audit_activitylog, tenants_apitoken, tenants_membership, tenants_tenant RESTART IDENTITY "
                     "CASCADE")
     tenants = []
     for i in range(tenant_count):
@@ -88,7 +90,7 @@ def fill(total: int, tenant_count: int, rng: random.Random) -> None:
         tenants.append(t)
 
     token = encrypt("x" * 40)  # one ciphertext reused: search never decrypts to filter
-    names = {t.pk: [f"Client {t.pk}-{n} Ltd" for n in range(NAMES_PER_TENANT)] for t in tenants}
+    names = {t.pk: bench_names(t.pk) for t in tenants}
     name_index = {t.pk: [blind_index(n) for n in names[t.pk]] for t in tenants}
     events = list(SUPPORTED_EVENTS.items())
     statuses = list(STATUS_WEIGHTS)
@@ -168,6 +170,7 @@ def fill(total: int, tenant_count: int, rng: random.Random) -> None:
     with psycopg.connect(BENCH_URL, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE audit_delivery")
         conn.execute("VACUUM ANALYZE audit_inboundevent")
+    fill_name_fragments(names)
     Path(ROOT / "var").mkdir(exist_ok=True)
     (ROOT / "var" / "bench_audit_samples.json").write_text(json.dumps(
         {"total": total, "tenants": tenant_count, "doc_numbers": {str(k): v for k, v in doc_numbers.items()}}))
@@ -175,6 +178,34 @@ def fill(total: int, tenant_count: int, rng: random.Random) -> None:
           f"load {loaded - started:.0f} s, indexes + analyze {time.monotonic() - loaded:.0f} s",
           file=sys.stderr)
     assert Delivery.objects.count() == total and InboundEvent.objects.count() == inbound_id
+
+
+def bench_names(tenant_id: int) -> list[str]:
+    return [f"Client {tenant_id}-{n} Ltd" for n in range(NAMES_PER_TENANT)]
+
+
+def fill_name_fragments(names: dict[int, list[str]]) -> None:
+    """The "contains" search's fragment index of every name, as the pipeline records it (one row per name
+    and fragment; audit/counterparty_search.py)."""
+    import psycopg
+
+    from audit.counterparty_search import name_grams
+    from connector.core.crypto import blind_index
+
+    started, rows = time.monotonic(), 0
+    with psycopg.connect(BENCH_URL) as conn:
+        conn.execute("TRUNCATE audit_counterpartygram")
+        with conn.cursor().copy("COPY audit_counterpartygram (tenant_id, name_index, gram) FROM STDIN") as copy:
+            for tenant_id, tenant_names in names.items():
+                for name in tenant_names:
+                    index = blind_index(name)
+                    for gram in name_grams(tenant_id, name):
+                        copy.write_row([tenant_id, index, gram])
+                        rows += 1
+    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE audit_counterpartygram")
+    print(f"indexed {sum(map(len, names.values()))} names ({rows} fragments) in {time.monotonic() - started:.0f} s",
+          file=sys.stderr)
 
 
 def run_searches(runs: int, rng: random.Random) -> dict:
@@ -195,6 +226,10 @@ def run_searches(runs: int, rng: random.Random) -> dict:
             "recent": {},
             "status_held": {"status": ["held"]},
             "counterparty_exact": {"counterparty": f"Client {tenant.pk}-{rng.randrange(NAMES_PER_TENANT)} Ltd"},
+            # "contains", case-insensitive: a fragment a few names share (e.g. "7-12" in 7-12, 7-120 ... 7-1299),
+            # and one every name of the tenant holds (the worst case: all its deliveries match).
+            "counterparty_contains": {"counterparty": f"{tenant.pk}-{rng.randrange(10, 200)}"},
+            "counterparty_contains_all": {"counterparty": "CLIENT"},
             "document_exact": {"document_number": rng.choice(samples["doc_numbers"][str(tenant.pk)])},
             "date_range_kind": {"since": start, "until": start + timedelta(days=7),
                                 "kind": rng.choice(["invoice", "payment", "bill", "expense"])},
@@ -257,6 +292,11 @@ def main() -> None:
     if args.refill or current.get("total") != args.deliveries or current.get("tenants") != args.tenants \
             or Delivery.objects.count() != args.deliveries:
         fill(args.deliveries, args.tenants, rng)
+    from audit.models import CounterpartyGram
+    from tenants.models import Tenant
+
+    if not CounterpartyGram.objects.exists():  # filled before the contains search existed
+        fill_name_fragments({pk: bench_names(pk) for pk in Tenant.objects.values_list("pk", flat=True)})
     results = run_searches(args.runs, rng)
     print(json.dumps({"benchmark": "audit_search", "deliveries": args.deliveries, "tenants": args.tenants,
                       "runs": args.runs, "page": PAGE, "searches": results,

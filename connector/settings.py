@@ -254,6 +254,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page (/api/v1/docs/) runs Swagger UI from static/vendor/swagger-ui (from npm; no CDN).
+    "SWAGGER_UI_DIST": f"/{STATIC_URL.lstrip('/')}vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL.lstrip('/')}img/favicon.svg",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False},
 }
 
 # --- Logging: JSON lines in production, readable lines in DEBUG ------------------------------------

@@ -14,8 +14,10 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key")
 os.environ.setdefault(
     "ENCRYPTION_KEYS", "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0=,pzFYkc5zPYT66OieBKYsTDYqu-T6j3S-RemkCMWy4bM="
 )
+# Without TEST_DATABASE_URL, a database named after this checkout, so two checkouts never share one.
+_CHECKOUT = "".join(c if c.isalnum() else "_" for c in Path(__file__).resolve().parent.parent.name.lower())
 os.environ["DATABASE_URL"] = os.environ.get(
-    "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ml_connector"
+    "TEST_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/mlc_{_CHECKOUT}_test"
 )
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"]

@@ -1,7 +1,7 @@
 """URL map. Contract URLs: /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from connector import health
 from connector.dashboard import views as dashboard
@@ -10,6 +10,7 @@ from connector.pipeline import intake, metrics, slack_actions
 # Each app's API: views in <app>/api.py, URLs in <app>/api_urls.py.
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", title="ml-connector API"), name="api-docs"),
     path("", include("tenants.api_urls")),
     path("", include("audit.api_urls")),
     path("rules/", include("routing.api_urls")),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("", dashboard.home, name="home"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/deliveries/", dashboard.dashboard_deliveries, name="dashboard_deliveries"),
+    path("dashboard/check-now/", dashboard.check_now, name="check_now"),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("metrics", metrics.metrics_view, name="metrics"),

@@ -1,16 +1,15 @@
 """Web forms for rules. They parse what people type (types, choices offered, required fields);
 routing.services.rule_build decides what is valid, and its field errors are shown at the fields."""
 
-from babel.numbers import list_currencies
 from django import forms
 
+from connector.core.currencies import currency_choices
 from connector.core.errors import ApplicationError
 from connector.core.events import EVENT_LABELS, SUPPORTED_EVENTS
 from routing.channels import tenant_channel_choices
 from routing.models import Rule
 from routing.services import STARTER_EXEC_THRESHOLD, rule_build
 
-CURRENCIES = sorted(list_currencies())
 HAS_CLIENT_CHOICES = [("", "Either"), ("yes", "Yes: billable to a client"), ("no", "No: internal expenses")]
 HAS_CLIENT_VALUES = {"": None, "yes": True, "no": False}
 CHANNEL_ERRORS = {"required": "Choose a channel of your Slack workspace.",
@@ -69,7 +68,11 @@ class RuleForm(forms.Form):
             kwargs["initial"] = self.initial_for(rule)
         super().__init__(*args, **kwargs)
         base = tenant.base_currency
-        self.fields["currency"].choices = [("", f"Base currency ({base})"), *((c, c) for c in CURRENCIES)]
+        own = [base, *(Rule.objects.for_tenant(tenant).exclude(currency__isnull=True).exclude(currency="")
+                       .order_by().values_list("currency", flat=True).distinct())]
+        if rule is not None and rule.currency:
+            own.append(rule.currency)
+        self.fields["currency"].choices = [("", f"Base currency ({base})"), *currency_choices(first=own)]
         self.fields["currency"].help_text = ("Amounts are in this currency; events in other currencies do not "
                                              "meet them. Choosing one also limits the rule to that currency.")
         self.fields["channel_id"].choices = _channel_choices(

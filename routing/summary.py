@@ -27,7 +27,7 @@ def rule_summary(rule, *, base_currency: str) -> str:
         text += f" in {rule.currency}"
     conditions = []
     if rule.counterparty_contains:
-        conditions.append(f'counterparty contains "{rule.counterparty_contains}"')
+        conditions.append(f'client or vendor name contains "{rule.counterparty_contains}"')
     if rule.expense_categories_in:
         conditions.append(f"category {_either(rule.expense_categories_in)}")
     if rule.expense_categories_not_in:

@@ -30,13 +30,23 @@ def _add_errors(form, exc: ApplicationError) -> None:
 
 
 def _list_page(request, starter_form=None):
+    """All rules; with ?channel=<id> (the dashboard's fix links for a broken channel) only those posting
+    to that channel, and a single one opens straight in its editor."""
     tenant = request.tenant
-    rules = [(rule, rule_summary(rule, base_currency=tenant.base_currency)) for rule in rule_list(tenant=tenant)]
+    rules = list(rule_list(tenant=tenant))
+    channel_id = request.GET.get("channel", "") if request.method == "GET" else ""
+    if channel_id:
+        rules = [rule for rule in rules if rule.channel_id == channel_id]
+        if len(rules) == 1:
+            messages.info(request, f"This rule posts to #{rules[0].channel_name or channel_id}, which Slack "
+                                   "refuses: pick another channel and save.")
+            return redirect("rule_edit", pk=rules[0].pk)
+    rules = [(rule, rule_summary(rule, base_currency=tenant.base_currency)) for rule in rules]
     has_channels = bool(tenant_channel_choices(tenant=tenant))
-    if not rules and starter_form is None and has_channels and request.membership.can_change:
+    if not rules and not channel_id and starter_form is None and has_channels and request.membership.can_change:
         starter_form = StarterForm(tenant=tenant)
     return render(request, "routing/rule_list.html", {
-        "rules": rules, "starter_form": starter_form, "has_channels": has_channels,
+        "rules": rules, "starter_form": starter_form, "has_channels": has_channels, "channel_id": channel_id,
     })
 
 

@@ -18,7 +18,8 @@ button.danger{background:#fff;color:#b00020;border-color:#b00020}
 .muted{color:#616061;font-size:12px} .ok{color:#007a5a} .bad{color:#b00020}
 .row{display:flex;gap:8px;flex-wrap:wrap;align-items:center;margin:4px 0}
 input,select{font:inherit;font-size:13px;padding:3px 6px} label{font-size:13px}
-code{background:#f2f2f2;padding:1px 4px;border-radius:3px}
+code{background:#f2f2f2;padding:1px 4px;border-radius:3px;display:inline-block;line-height:1.5}
+li{margin:2px 0;line-height:1.5}
 .card{max-width:440px;margin:60px auto;background:#fff;border:1px solid #ddd;border-radius:10px;padding:24px}
 """
 

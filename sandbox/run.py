@@ -7,20 +7,30 @@ at them, so the whole product can be tried without any account.
 """
 
 import os
-import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from honcho import environ
+from honcho import manager as honcho_manager
+from honcho.environ import expand_processes, parse_procfile
+from honcho.environ import parse as parse_env
+from honcho.manager import Manager
+from honcho.printer import Printer
 
 from sandbox.freshbooks.app import FreshBooksConfig
 from sandbox.slack.app import SlackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+# Development binds to loopback: DEBUG pages list every URL and must not reach the network. The Procfile
+# itself defaults to 0.0.0.0 because platforms that run it (Heroku-style routers, containers) connect
+# from outside the process's host; `make run` passes HOST, so set HOST=0.0.0.0 to expose a dev server.
+DEFAULT_HOST = "127.0.0.1"
 DEFAULT_WEB_PORT = 8000  # the Procfile's web port when PORT is unset
 DEFAULT_FRESHBOOKS_PORT = 8101  # the stand-ins' usual ports (sandbox/README.md)
 DEFAULT_SLACK_PORT = 8102
@@ -30,6 +40,7 @@ SANDBOX_PROCFILE = "var/Procfile.sandbox"  # the Procfile plus the two stand-ins
 # dropping the stand-in's webhooks shows the catch-up at work without a quarter-hour wait.
 SANDBOX_CATCH_UP_MINUTES = "2"
 STATE_FILES = {"freshbooks": "var/sandbox-freshbooks.json", "slack": "var/sandbox-slack.json"}
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]")  # noqa: S104 - recognised, not bound to
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 METRICS_DIR = "var/prometheus"  # PROMETHEUS_MULTIPROC_DIR unless set: the processes' metrics samples
 
@@ -47,6 +58,7 @@ class Plan:
     sandbox: bool
     web_url: str
     web_port: int
+    host: str = DEFAULT_HOST  # where the web server listens (HOST); the stand-ins always listen on loopback
     env: dict[str, str] = field(default_factory=dict)  # set for every process (sandbox mode only)
     extra_processes: dict[str, str] = field(default_factory=dict)  # Procfile lines added to the three
     ports: dict[str, int] = field(default_factory=dict)  # name -> port that must be free
@@ -57,7 +69,7 @@ class Plan:
 def read_dotenv(path: Path) -> dict[str, str]:
     """.env as honcho and django-environ read it (KEY=VALUE lines, optional quotes, # comments)."""
     try:
-        return dict(environ.parse(path.read_text()))
+        return dict(parse_env(path.read_text()))
     except OSError:
         return {}
 
@@ -67,16 +79,18 @@ def plan(environ: Mapping[str, str], dotenv: Mapping[str, str], python: str = sy
         return (environ.get(name) or dotenv.get(name) or "").strip()
 
     web_port = int(get("PORT") or DEFAULT_WEB_PORT)
+    host = get("HOST") or DEFAULT_HOST
+    local_url = f"http://{'127.0.0.1' if host in WILDCARD_HOSTS else host}:{web_port}"
     forced = get("SANDBOX").lower()
     configured = [name for name in CREDENTIALS if get(name)]
     if forced in FALSE or (forced not in TRUE and configured):
         missing = [name for name in CREDENTIALS if name not in configured]
         notes = [f"{name} is empty: that provider cannot be connected (see README, Configuration)."
                  for name in missing]
-        return Plan(sandbox=False, web_port=web_port, ports={"web (PORT)": web_port},
-                    web_url=get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{web_port}", notes=notes)
+        return Plan(sandbox=False, web_port=web_port, host=host, ports={"web (PORT)": web_port},
+                    web_url=get("PUBLIC_BASE_URL") or local_url, notes=notes)
 
-    web_url = (get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{web_port}").rstrip("/")
+    web_url = (get("PUBLIC_BASE_URL") or local_url).rstrip("/")
     fb_port = int(get("SANDBOX_FRESHBOOKS_PORT") or DEFAULT_FRESHBOOKS_PORT)
     slack_port = int(get("SANDBOX_SLACK_PORT") or DEFAULT_SLACK_PORT)
     fb_url, slack_url = f"http://127.0.0.1:{fb_port}", f"http://127.0.0.1:{slack_port}"
@@ -97,7 +111,7 @@ def plan(environ: Mapping[str, str], dotenv: Mapping[str, str], python: str = sy
         "SANDBOX_SLACK_SIGNING_SECRET": slack.signing_secret,
         "CATCH_UP_INTERVAL_MINUTES": get("CATCH_UP_INTERVAL_MINUTES") or SANDBOX_CATCH_UP_MINUTES,
     }
-    return Plan(sandbox=True, web_url=web_url, web_port=web_port, env=env,
+    return Plan(sandbox=True, web_url=web_url, web_port=web_port, host=host, env=env,
                 extra_processes={"freshbooks": f"{python} -m sandbox.freshbooks",
                                  "slack": f"{python} -m sandbox.slack"},
                 ports={"web (PORT)": web_port, "FreshBooks stand-in (SANDBOX_FRESHBOOKS_PORT)": fb_port,
@@ -131,14 +145,14 @@ def banner(p: Plan) -> str:
 """
 
 
-def busy_ports(ports: Mapping[str, int]) -> list[str]:
+def busy_ports(ports: Mapping[str, int], host: str = DEFAULT_HOST) -> list[str]:
     busy = []
     for name, port in ports.items():
         with socket.socket() as s:
             # As the servers bind: a port left in TIME_WAIT by a previous run is free, a listening one is not.
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                s.bind(("127.0.0.1", port))
+                s.bind(("" if host in WILDCARD_HOSTS else host, port))
             except OSError:
                 busy.append(f"{name} {port}")
     return busy
@@ -153,8 +167,9 @@ def sandbox_procfile(p: Plan, procfile: str) -> str:
 
 def main() -> int:
     os.chdir(ROOT)
-    p = plan(os.environ, read_dotenv(ROOT / ".env"))
-    busy = busy_ports(p.ports)
+    dotenv = read_dotenv(ROOT / ".env")
+    p = plan(os.environ, dotenv)
+    busy = busy_ports(p.ports, p.host)
     if busy:
         print(f"\nml-connector cannot start: port{'s' if len(busy) > 1 else ''} already in use: "
               f"{', '.join(busy)}.\nStop what uses {'them' if len(busy) > 1 else 'it'}, or choose others, "
@@ -164,23 +179,85 @@ def main() -> int:
     python = sys.executable
     # What the processes see: .env, then the environment over it (as the app's settings read them), then
     # the stand-ins' addresses in sandbox mode. The Procfile's commands live next to this interpreter.
-    env = {**read_dotenv(ROOT / ".env"), **os.environ, **p.env,
+    env = {**dotenv, **os.environ, **p.env, "HOST": p.host,
            "PATH": os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])}
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
         env["PROMETHEUS_MULTIPROC_DIR"] = str(ROOT / METRICS_DIR)
     metrics_dir_empty(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
-    for step in ([python, "bin/check-redis"], [python, "manage.py", "migrate", "--noinput"]):
-        if subprocess.run(step, env=env).returncode:  # noqa: S603 - the project's own scripts
-            return 1
-    honcho = shutil.which("honcho", path=str(Path(python).parent)) or shutil.which("honcho") or "honcho"
-    # honcho would lay .env over the environment: it gets the merged environment instead, and no file.
-    argv = [honcho, "start", "-d", str(ROOT), "-p", str(p.web_port), "-e", os.devnull]
+    # Asked to stop while checking or migrating (SIGTERM as Ctrl-C): stop there, just as cleanly.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        for step in ([python, "bin/check-redis"], [python, "manage.py", "migrate", "--noinput"]):
+            if subprocess.run(step, env=env).returncode:  # noqa: S603 - the project's own scripts
+                return 1
+    except KeyboardInterrupt:
+        print("ml-connector stopped.", flush=True)
+        return 0
+    procfile = (ROOT / "Procfile").read_text()
     if p.sandbox:
         (ROOT / "var").mkdir(exist_ok=True)
-        (ROOT / SANDBOX_PROCFILE).write_text(sandbox_procfile(p, (ROOT / "Procfile").read_text()))
-        argv += ["-f", SANDBOX_PROCFILE]
-    else:
-        argv += ["-f", "Procfile"]
+        procfile = sandbox_procfile(p, procfile)
+        (ROOT / SANDBOX_PROCFILE).write_text(procfile)
     print(banner(p), flush=True)
-    os.execve(honcho, argv, env)  # noqa: S606 - honcho with fixed arguments takes over this process
-    return 0  # not reached: honcho replaced this process
+    return supervise(procfile, env, p.web_port)
+
+
+# honcho reports a stop it was asked for (SIGINT, SIGTERM) with these codes; a process that ended by
+# itself gives its own exit status instead.
+ASKED_TO_STOP = {130, 143}
+
+
+def supervise(procfile: str, env: Mapping[str, str], web_port: int) -> int:
+    """Run the Procfile's processes with honcho's manager until they end or we are asked to stop.
+
+    Asked to stop (SIGINT, SIGTERM or SIGHUP to this process, Ctrl-C, or `make run`'s make being
+    interrupted): every process gets SIGTERM, those still running after KILL_WAIT seconds get SIGKILL,
+    and we say "stopped" and exit 0. A process ending by itself stops the others and exits non-zero."""
+    honcho_manager.KILL_WAIT = KILL_WAIT
+    manager = Manager(Printer(sys.stdout))
+    for process in expand_processes(parse_procfile(procfile).processes, env=dict(env), port=web_port):
+        manager.add_process(process.name, process.cmd, quiet=process.quiet, env={**env, **process.env})
+    # honcho's manager handles SIGINT and SIGTERM; a hang-up (terminal closed) is a request to stop too.
+    signal.signal(signal.SIGHUP, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+    watch_interrupted_make()
+    manager.loop()
+    if manager.returncode in ASKED_TO_STOP:
+        print("ml-connector stopped.", flush=True)
+        return 0
+    print(f"ml-connector stopped: a process exited with status {manager.returncode}.", file=sys.stderr)
+    return manager.returncode or 1
+
+
+KILL_WAIT = 3  # seconds between SIGTERM and SIGKILL: all is gone well within 5 s of the request
+
+
+def watch_interrupted_make() -> None:
+    """`make run` started us. GNU make passes SIGTERM on to its recipe but not SIGINT: interrupted by
+    its PID alone (as IDEs and process managers do), make waits inside its signal handler for us to
+    end, which never comes. While make is in that handler the signal is blocked in its mask (Linux
+    /proc/<pid>/status, SigBlk), so watch for that and stop as if we had been sent the signal.
+    make itself then re-raises the signal, so its own exit status is 130 (143): that part is make's."""
+    parent = os.getppid()
+    status_file = Path(f"/proc/{parent}/status")
+    try:
+        if Path(f"/proc/{parent}/comm").read_text().strip() not in ("make", "gmake"):
+            return
+    except OSError:
+        return
+    stop_signals = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGHUP - 1))
+
+    def watch():
+        while True:
+            time.sleep(0.2)
+            try:
+                fields = dict(line.split(":\t", 1) for line in status_file.read_text().splitlines()
+                              if ":\t" in line)
+            except OSError:  # make is gone: nobody is left to stop us
+                blocked = stop_signals
+            else:
+                blocked = int(fields.get("SigBlk", "0"), 16)
+            if blocked & stop_signals or os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="make-watch", daemon=True).start()

@@ -45,6 +45,14 @@ def procfile_worker() -> tuple[str, int]:
 PROCFILE_POOL, PROCFILE_CONCURRENCY = procfile_worker()
 
 
+def checkout_database_url(name: str) -> str:
+    """A PostgreSQL database named after this checkout (mlc_<checkout>_<name>), on TEST_DATABASE_URL's server:
+    two checkouts sharing one server never meet."""
+    checkout = "".join(c if c.isalnum() else "_" for c in ROOT.name.lower())
+    base = urlsplit(os.environ.get("TEST_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres")
+    return urlunsplit(base._replace(path=f"/mlc_{checkout}_{name}"))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,7 +75,7 @@ def _wait_http(url: str, timeout: float = START_TIMEOUT, ok=(200,)) -> None:
 @dataclass
 class StackConfig:
     name: str = "stack"
-    database_url: str = "postgres://postgres@127.0.0.1:5432/mlc_stack"
+    database_url: str = field(default_factory=lambda: checkout_database_url("stack"))
     worker_pool: str = PROCFILE_POOL
     worker_concurrency: int = PROCFILE_CONCURRENCY
     workers: int = 1  # Celery worker processes, as if on as many machines ("worker", "worker-2", ...)

@@ -1,6 +1,8 @@
 """REST API tenancy: token auth bound to a user and a tenant, and role permissions as in the UI."""
 
+from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from tenants.models import ApiToken, Membership
@@ -26,6 +28,16 @@ class TenantTokenAuthentication(authentication.TokenAuthentication):
 
 class TenantSessionAuthentication(authentication.SessionAuthentication):
     """The web UI's session (with CSRF), for the pages that call the API."""
+
+
+class TenantSessionScheme(OpenApiAuthenticationExtension):
+    """The session as the OpenAPI schema describes it: the web UI's cookie (the API docs page uses it)."""
+
+    target_class = TenantSessionAuthentication
+    name = "session"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
 
 
 class IsTenantMember(permissions.BasePermission):

@@ -2,13 +2,19 @@
 
 import zoneinfo
 
-from babel.numbers import list_currencies
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
+from connector.core.currencies import currency_choices
 from tenants.models import Role
 
-CURRENCIES = sorted(list_currencies())
+TIME_ZONES = [(z, z) for z in sorted(zoneinfo.available_timezones())]
+
+
+def time_zone_field(**kwargs) -> forms.ChoiceField:
+    # data-browser-zone: the page script preselects the browser's own zone when the form opens unchanged.
+    return forms.ChoiceField(choices=TIME_ZONES, label="Time zone", required=False,
+                             widget=forms.Select(attrs={"data-browser-zone": ""}), **kwargs)
 
 
 class SignUpForm(forms.Form):
@@ -16,8 +22,8 @@ class SignUpForm(forms.Form):
     email = forms.EmailField(label="Email")
     password = forms.CharField(widget=forms.PasswordInput, label="Password",
                                help_text=password_validation.password_validators_help_text_html())
-    base_currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCIES], initial="USD",
-                                      label="Base currency")
+    base_currency = forms.ChoiceField(choices=currency_choices, initial="USD", label="Base currency")
+    time_zone = time_zone_field(initial="UTC", help_text="Times are shown in it; change it any time in Settings.")
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip().lower()
@@ -38,8 +44,8 @@ class SignUpForm(forms.Form):
 
 class TenantCreateForm(forms.Form):
     business_name = forms.CharField(max_length=200, label="Business name")
-    base_currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCIES], initial="USD",
-                                      label="Base currency")
+    base_currency = forms.ChoiceField(choices=currency_choices, initial="USD", label="Base currency")
+    time_zone = time_zone_field(initial="UTC", help_text="Times are shown in it; change it any time in Settings.")
 
 
 class _OwnIds:
@@ -55,10 +61,15 @@ class _OwnIds:
 class BusinessSettingsForm(_OwnIds, forms.Form):
     id_prefix = "business"
     name = forms.CharField(max_length=200, label="Business name")
-    base_currency = forms.ChoiceField(choices=[(c, c) for c in CURRENCIES], label="Base currency",
+    base_currency = forms.ChoiceField(choices=currency_choices, label="Base currency",
                                       help_text="Rules with an amount use this currency unless they name another.")
-    time_zone = forms.ChoiceField(choices=[(z, z) for z in sorted(zoneinfo.available_timezones())],
-                                  label="Time zone", help_text="Days on the dashboard start at midnight here.")
+    time_zone = forms.ChoiceField(choices=TIME_ZONES, label="Time zone",
+                                  help_text="Every time is shown in it, and dashboard days start at midnight here.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The business's own currency first (kept even if it has since been withdrawn).
+        self.fields["base_currency"].choices = currency_choices(first=[self.initial.get("base_currency", "")])
 
 
 class RetentionForm(_OwnIds, forms.Form):

@@ -1,5 +1,8 @@
 """Resolves the current tenant of a signed-in user from the session, checked against their memberships."""
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from tenants.selectors import membership_for
@@ -17,4 +20,16 @@ class CurrentTenantMiddleware:
         )
         request.membership = membership
         request.tenant = SimpleLazyObject(lambda: membership.tenant if membership else None)
-        return self.get_response(request)
+        # Every page shows times in the tenant's time zone (connector/templatetags/formats.py writes them).
+        zone = tenant_zone(request.tenant) if request.user.is_authenticated and request.tenant else None
+        if zone is None:
+            return self.get_response(request)
+        with timezone.override(zone):
+            return self.get_response(request)
+
+
+def tenant_zone(tenant) -> ZoneInfo:
+    try:
+        return ZoneInfo(tenant.time_zone)
+    except (ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo("UTC")

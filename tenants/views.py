@@ -36,7 +36,8 @@ def signup(request):
         user, _ = services.user_get_or_create(email=form.cleaned_data["email"],
                                               password=form.cleaned_data["password"])
         tenant = services.tenant_create(name=form.cleaned_data["business_name"], owner=user,
-                                        base_currency=form.cleaned_data["base_currency"])
+                                        base_currency=form.cleaned_data["base_currency"],
+                                        time_zone=form.cleaned_data["time_zone"] or "UTC")
         login(request, user, backend="tenants.auth.EmailBackend")
         request.session[SESSION_KEY] = tenant.pk
         messages.success(request, f"Welcome! {tenant.name} is set up. Next: connect FreshBooks.")
@@ -50,7 +51,8 @@ def tenant_create_view(request):
     form = TenantCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         tenant = services.tenant_create(name=form.cleaned_data["business_name"], owner=request.user,
-                                        base_currency=form.cleaned_data["base_currency"])
+                                        base_currency=form.cleaned_data["base_currency"],
+                                        time_zone=form.cleaned_data["time_zone"] or "UTC")
         request.session[SESSION_KEY] = tenant.pk
         messages.success(request, f"{tenant.name} is set up.")
         return redirect("dashboard")

@@ -7,6 +7,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from audit.counterparty_search import counterparty_index_record
 from audit.models import Delivery, DeliveryAttempt, InboundEvent
 from connector.core.crypto import blind_index
 from connector.core.events import SUPPORTED_EVENTS, FinancialEvent
@@ -143,6 +144,9 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, created_at=None, **kwargs):
         delivery = super()._create(model_class, *args, **kwargs)
+        # As the pipeline does when it processes the event: the name joins the "contains" search.
+        counterparty_index_record(tenant_id=delivery.tenant_id, name=delivery.counterparty,
+                                  name_index=delivery.counterparty_index)
         if created_at is not None:  # auto_now_add ignores a given value: set it afterwards
             model_class.objects.filter(pk=delivery.pk).update(created_at=created_at)
             delivery.created_at = created_at

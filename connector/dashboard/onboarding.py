@@ -174,7 +174,7 @@ def slack_status(*, tenant) -> ProviderStatus:
         return ProviderStatus("Slack", "missing", "Not added to a workspace yet.", url)
     team = installation.team_name or installation.team_id
     if installation.status == "active":
-        return ProviderStatus("Slack", "connected", f"Posting in the {team} workspace.", url)
+        return ProviderStatus("Slack", "connected", f"Posting in the Slack workspace “{team}”.", url)
     return ProviderStatus("Slack", "attention",
                           f"The app was removed from {team}: messages wait until you add it again.", url)
 
@@ -214,25 +214,12 @@ class CatchUpStatus:
     """What the catch-up reads did lately, for the dashboard ("Last checked with FreshBooks ...")."""
 
     enabled: bool
-    checked_ago: str  # "3 min ago"; empty before the first read
+    checked_at: datetime | None  # the last good read; None before the first (shown with the one `ago` format)
     missed_last: int  # changes the last read found that no webhook had brought
     missed_at: datetime | None  # the last read that found any
     missed_count: int
     missed_total: int
     error: str
-
-
-def ago(moment: datetime, now: datetime | None = None) -> str:
-    """A short "how long ago": just now, 3 min ago, 2 h ago, 4 days ago."""
-    seconds = max(0, int(((now or timezone.now()) - moment).total_seconds()))
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86400:
-        return f"{seconds // 3600} h ago"
-    days = seconds // 86400
-    return f"{days} day{'s' if days != 1 else ''} ago"
 
 
 def catch_up_status(*, tenant) -> CatchUpStatus | None:
@@ -242,8 +229,8 @@ def catch_up_status(*, tenant) -> CatchUpStatus | None:
     state = catch_up_state_of(tenant=tenant)
     enabled = settings.CATCH_UP_INTERVAL_MINUTES > 0
     if state is None:
-        return CatchUpStatus(enabled, "", 0, None, 0, 0, "")
-    return CatchUpStatus(enabled=enabled, checked_ago=ago(state.last_success_at) if state.last_success_at else "",
+        return CatchUpStatus(enabled, None, 0, None, 0, 0, "")
+    return CatchUpStatus(enabled=enabled, checked_at=state.last_success_at,
                          missed_last=state.last_new_count if state.last_success_at else 0,
                          missed_at=state.last_missed_at, missed_count=state.last_missed_count,
                          missed_total=state.missed_total, error=state.last_error)

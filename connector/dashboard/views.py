@@ -4,15 +4,19 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib import messages
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from audit.models import Delivery, InboundEvent
 from audit.problems import delivery_problems
 from connector.core.events import EVENT_LABELS
 from connector.dashboard import charts, onboarding
+from connector.pipeline import recheck
 from tenants.permissions import tenant_view
 
 CHART_DAYS = 30  # the charts cover the last 30 days, today included
@@ -136,3 +140,17 @@ def dashboard_deliveries(request):
     part = request.GET.get("part")
     return render(request, "dashboard_deliveries.html", {
         **deliveries_context(request.tenant), "part": part if part in ("problems", "latest") else "latest"})
+
+
+@require_POST
+@tenant_view  # admins and owners
+def check_now(request):
+    """"Check now" on held work: look at its cause at once (rate-limited) and go back where it was asked."""
+    result = recheck.check_now(tenant=request.tenant, reason=request.POST.get("reason", ""),
+                               channel_id=request.POST.get("channel_id", ""))
+    (messages.success if result.released else messages.info)(request, result.message)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        back = "dashboard"
+    return redirect(back)

@@ -25,7 +25,7 @@ def bulk_replay_create(*, tenant, actor, filters: dict, max_delivery_id: int, mo
                        to_channel_id: str = "", to_channel_name: str = "") -> BulkReplay:
     """Freeze the selection, record who asked, and start the background replay."""
     replay_mode_check(mode)
-    stored = search_filters_for_storage(filters)
+    stored = search_filters_for_storage(filters, tenant_id=tenant.pk)
     total = delivery_search(tenant=tenant, filters={**stored, "max_id": max_delivery_id}).count()
     if not total:
         raise ApplicationError("This search selects no deliveries: nothing to replay.")

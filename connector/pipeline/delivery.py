@@ -223,10 +223,10 @@ def delivery_send(*, claim: Claim, task_id: str = "") -> bool:
         result = SendResult(Outcome.INSTALLATION_DEAD, error=slack_errors.InstallationDead(code))
     else:
         result = _send(claim, installation, started)
-    next_in = EFFECTS[result.outcome](delivery, result, installation)
     error = result.error
-    ledger.delivery_attempt_record(
-        delivery, started=started, duration_ms=int((time.monotonic() - clock) * 1000), outcome=result.outcome,
+    ledger.delivery_outcome(
+        delivery, lambda: EFFECTS[result.outcome](delivery, result, installation),
+        started=started, duration_ms=int((time.monotonic() - clock) * 1000), outcome=result.outcome,
         error_code=result.code, http_status=getattr(error, "http_status", None),
-        retry_after=getattr(error, "retry_after", None), next_in=next_in, task_id=task_id)
+        retry_after=getattr(error, "retry_after", None), task_id=task_id)
     return result.outcome in (Outcome.POSTED, Outcome.DUPLICATE_FOUND)

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import ledger
+from audit.counterparty_search import counterparty_index_record
 from audit.models import Delivery, HeldReason, InboundEvent
 from audit.services import inbound_index_fields
 from connector.core.crypto import blind_index
@@ -88,6 +89,8 @@ def _record(event: InboundEvent, normalised) -> Outcome:
                                for t in targets for r in t.rules])
             deliveries = [delivery_for(event, fin, target, installation) for target in targets]
             Delivery.objects.bulk_create(deliveries)
+            counterparty_index_record(tenant_id=tenant.pk, name=fin.counterparty,
+                                      name_index=blind_index(fin.counterparty))
     except IntegrityError:
         # The dedupe key exists: the same create, or the same update stamp, was processed already.
         ledger.inbound_duplicate(event)

@@ -116,3 +116,8 @@ def release_drain(team_id: str, channel_id: str, token: str | None = None) -> No
 
 def probe_due(team_id: str, channel_id: str, interval_seconds: int) -> bool:
     return bool(client().set(f"mlc:probe:{team_id}:{channel_id}", 1, ex=interval_seconds, nx=True))
+
+
+def probe_wait(team_id: str, channel_id: str) -> float:
+    """Seconds until the channel may be probed again (0 when it may be now)."""
+    return max(client().pttl(f"mlc:probe:{team_id}:{channel_id}"), 0) / 1000

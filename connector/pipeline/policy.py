@@ -54,3 +54,5 @@ def slack_retry_delay(attempt_number: int) -> float:
 def freshbooks_retry_delay(attempt_number: int) -> float:
     index = min(attempt_number - 1, len(FRESHBOOKS_RETRY_SCHEDULE) - 1)
     return jittered(FRESHBOOKS_RETRY_SCHEDULE[index])
+# "Check now" on held work: at most once per this interval per tenant and channel (or per provider).
+CHECK_NOW_INTERVAL = timedelta(minutes=1)

@@ -69,4 +69,13 @@
     var select = event.target.closest("select[data-autosubmit]");
     if (select && select.form) { select.form.requestSubmit(); }
   });
+
+  // <select data-browser-zone>: a new business's time zone starts as the browser's own (still editable).
+  document.querySelectorAll("select[data-browser-zone]").forEach(function (select) {
+    var zone;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
+    if (select.value === "UTC" && zone && select.querySelector('option[value="' + zone + '"]')) {
+      select.value = zone;
+    }
+  });
 })();

@@ -105,6 +105,22 @@ def _wait_text(page, path: str, selector: str, pattern: str, timeout: float = ST
         time.sleep(0.5)
 
 
+def _mark_document(page) -> None:
+    """Marks the loaded document, so a later check can tell whether the page was reloaded meanwhile."""
+    page.evaluate("() => { window.__stillTheSamePage = true; }")
+
+
+def _same_document(page) -> bool:
+    return page.evaluate("() => window.__stillTheSamePage === true")
+
+
+def _wait_in_page(page, present: str, absent: str = "", timeout: float = STEP_TIMEOUT) -> None:
+    """Waits, without reloading, until `present` is in the page and `absent` (if given) is not."""
+    page.wait_for_function(
+        "([present, absent]) => document.querySelector(present) && !(absent && document.querySelector(absent))",
+        arg=[present, absent], timeout=timeout * 1000)
+
+
 def _sample_invoice(page, stack) -> None:
     """Clicks "Create a sample invoice" on the FreshBooks stand-in's page, as a person trying the sandbox."""
     page.goto(stack.freshbooks_url + "/")
@@ -157,7 +173,12 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     assert "is connected" in page.locator(".flash").first.inner_text()
     _shoot(page, "03-freshbooks-callbacks-desktop")
 
-    # --- The callbacks get verified by FreshBooks (a moment later): the checklist step turns done
+    # --- FreshBooks verifies each notification a moment later: the page turns Verified by itself
+    _mark_document(page)
+    _wait_in_page(page, "#callbacks-live .badge.healthy", "#callbacks-live .badge.waiting")
+    assert _same_document(page), "the callbacks page was reloaded to show Verified"
+    assert "Waiting" not in page.locator("#callbacks-live").inner_text()
+    _shoot(page, "03b-freshbooks-callbacks-verified-desktop")
     _wait_step_done(page, "callbacks")
     assert _step_done(page, "freshbooks")
     console.assert_clean("dashboard after connecting FreshBooks")
@@ -242,11 +263,12 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     assert fix.is_visible()
     _shoot(page, "10-dashboard-held-desktop")
 
-    # --- The fix: the rule moves to #general (tried with Preview on the events so far), then saved
+    # --- The fix link opens the rule that posts to the broken channel; it moves to #general (tried with
+    # Preview on the events so far), then saved
     fix.click()
-    page.wait_for_url("**/rules/")
-    page.get_by_role("link", name="New invoices to accounting").click()
     page.wait_for_url(re.compile(r"/rules/\d+/$"))
+    assert page.get_by_label("Name", exact=True).input_value() == "New invoices to accounting"
+    assert page.get_by_label("Post to Slack channel").input_value() == accounting
     page.get_by_label("Post to Slack channel").select_option(label="#general")
     page.get_by_role("button", name="Preview on recent events").click()
     page.wait_for_load_state()
@@ -272,11 +294,91 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     story["done"] = True
 
 
+def test_replay_shows_posted_without_a_reload(stack, open_page, story):
+    assert story.get("done"), "the story did not finish"
+    page, console = open_page(DESKTOP)
+    _log_in(page, OWNER)
+    general = channel_id(stack, "general")
+    before = len(messages(stack, general))
+    page.goto("/activity/")
+    page.locator("main table tbody tr", has_text="#general").get_by_role("link").first.click()
+    page.wait_for_url(re.compile(r"/activity/deliveries/\d+/$"))
+    original = page.url
+    with page.expect_navigation():
+        page.get_by_role("button", name="Replay").click()
+    assert page.url != original, "the replay's own page did not open"
+    console.assert_clean("replay page")
+    _mark_document(page)
+    _wait_in_page(page, "#delivery-live .facts .badge.posted")
+    assert _same_document(page), "the replay's page was reloaded to show Posted"
+    live = page.locator("#delivery-live")
+    # The status and the attempts list come from one moment: both say Posted.
+    assert "Posted" in live.locator(".facts").inner_text()
+    assert "Posted" in live.locator(".timeline").inner_text()
+    assert len(messages(stack, general)) == before + 1
+    _shoot(page, "13-replay-posted-desktop")
+
+
+def test_check_now_posts_a_held_message_once_its_channel_works(stack, open_page, story):
+    assert story.get("done"), "the story did not finish"
+    page, console = open_page(DESKTOP)
+    _log_in(page, OWNER)
+    general = channel_id(stack, "general")
+    stack.slack("POST", f"/_control/channels/{general}/archive")
+    before = len(messages(stack, general))
+    _sample_invoice(page, stack)
+    _wait_text(page, "/activity/", "main table tbody tr", r"#general\s+Held")
+    page.locator("main table tbody tr", has_text="Held").get_by_role("link").first.click()
+    page.wait_for_url(re.compile(r"/activity/deliveries/\d+/$"))
+    live = page.locator("#delivery-live")
+    assert "Re-checked automatically by" in live.inner_text()
+    console.assert_clean("held delivery")
+    _shoot(page, "14-delivery-held-desktop")
+
+    # The cause is fixed in Slack; "Check now" looks at once instead of at the next probe (minutes away)
+    stack.slack("POST", f"/_control/channels/{general}/unarchive")
+    fixed_at = time.monotonic()
+    with page.expect_navigation():
+        live.get_by_role("button", name="Check now").click()
+    assert "held message released" in page.locator(".flash").first.inner_text()
+    _wait_in_page(page, "#delivery-live .facts .badge.posted", timeout=15)
+    posted_after = time.monotonic() - fixed_at
+    assert len(messages(stack, general)) == before + 1
+    assert posted_after < 15, f"posted {posted_after:.1f} s after the fix"
+    console.assert_clean("delivery after Check now")
+    _shoot(page, "15-delivery-checked-posted-desktop")
+
+
+def _no_wrapped_dates_or_amounts(page) -> list[str]:
+    """Dates and amounts in table cells that take more than one line (each should be one line box)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('td time, td .amount'))
+      .filter(el => el.offsetParent !== null && el.getClientRects().length > 1)
+      .map(el => el.textContent.trim()).slice(0, 10)""")
+
+
+def _assert_rule_actions_in_line(page) -> None:
+    """The rules table's Edit, Disable and Delete sit on the row's first line, each on one line."""
+    tops = page.evaluate("""() => {
+      const row = document.querySelector('main table tbody tr');
+      const first = row.querySelector('td a').getBoundingClientRect().top;
+      return Array.from(row.querySelectorAll('td.rule-actions a, td.rule-actions button'),
+                        el => [el.textContent.trim(), el.getClientRects().length, el.getBoundingClientRect().top - first]);
+    }""")
+    assert tops and all(lines == 1 and abs(offset) <= 3 for _, lines, offset in tops), tops
+
+
 def test_screens_at_desktop_and_phone_width(stack, open_page, story):
     assert story.get("done"), "the story did not finish"
-    pages = [("dashboard", "/dashboard/"), ("rules", "/rules/"), ("activity", "/activity/"),
-             ("settings", "/accounts/settings/"), ("freshbooks", "/freshbooks/"), ("slack", "/slack/")]
-    too_wide = {}
+    pages = [("dashboard", "/dashboard/"), ("rules", "/rules/"), ("rule-new", "/rules/new/"),
+             ("activity", "/activity/"), ("settings", "/accounts/settings/"), ("freshbooks", "/freshbooks/"),
+             ("freshbooks-callbacks", "/freshbooks/callbacks/"), ("slack", "/slack/"), ("api-docs", "/api/v1/docs/")]
+    too_wide, wrapped = {}, {}
+    page, _ = open_page(DESKTOP)
+    _log_in(page, OWNER)
+    page.goto(stack.freshbooks_url + "/")  # a bill no rule wants: an ignored event, with a page of its own
+    page.get_by_role("button", name="Create a sample bill", exact=True).click()
+    page.wait_for_load_state()
+    _wait_text(page, "/activity/", "main", r"Ignored events \([1-9]")
     for viewport_name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page, console = open_page(viewport)
         _log_in(page, OWNER)
@@ -284,6 +386,10 @@ def test_screens_at_desktop_and_phone_width(stack, open_page, story):
             _visit(page, console, path)
             if viewport is PHONE and overflowing(page):
                 too_wide[path] = overflowing(page)
+            if _no_wrapped_dates_or_amounts(page):
+                wrapped[f"{path} {viewport_name}"] = _no_wrapped_dates_or_amounts(page)
+            if name == "rules" and viewport is DESKTOP:
+                _assert_rule_actions_in_line(page)
             _shoot(page, f"{name}-{viewport_name}")
         # The detail of the invoice that was held, then posted in #general after the fix
         page.goto("/activity/")
@@ -293,11 +399,26 @@ def test_screens_at_desktop_and_phone_width(stack, open_page, story):
         if viewport is PHONE and overflowing(page):
             too_wide[page.url] = overflowing(page)
         _shoot(page, f"delivery-{viewport_name}")
+        page.goto("/activity/")
+        page.locator('main a[href*="/activity/events/"]').first.click()
+        page.wait_for_url(re.compile(r"/activity/events/\d+/$"))
+        console.assert_clean("event detail")
+        _shoot(page, f"event-{viewport_name}")
+        page.goto("/rules/")
+        page.locator("main table tbody tr").first.get_by_role("link").first.click()
+        page.wait_for_url(re.compile(r"/rules/\d+/$"))
+        _shoot(page, f"rule-edit-{viewport_name}")
         for name, url in (("standin-freshbooks", stack.freshbooks_url + "/"),
                           ("standin-slack", stack.slack_url + "/")):
             page.goto(url)
             _shoot(page, f"{name}-{viewport_name}")
+        context = page.context
+        context.clear_cookies()
+        for name, path in (("login", "/accounts/login/"), ("signup", "/accounts/signup/")):
+            _visit(page, console, path)
+            _shoot(page, f"{name}-{viewport_name}")
     assert too_wide == {}, f"pages wider than a phone: {too_wide}"
+    assert wrapped == {}, f"dates or amounts wrapped inside a table cell: {wrapped}"
 
 
 def _log_in(page, email: str) -> None:

@@ -3,6 +3,7 @@ member; screenshots of the main pages at desktop and phone width; no console err
 
 import re
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -171,7 +172,8 @@ def test_dashboard_with_a_month_of_activity(new_page, shoot, live_server):
     # Then the held messages say why and offer the one fix, the charts are drawn, the latest messages listed
     problems = page.locator("#problems-panel")
     assert "#old-sales is archived" in problems.inner_text()
-    assert problems.get_by_role("button", name=re.compile("pick another in the rule")).get_attribute("href") == "/rules/"
+    fix = problems.get_by_role("button", name=re.compile("pick another in the rule"))
+    assert fix.get_attribute("href") == "/rules/?channel=C0ACCOUNTS"  # the rules posting to that channel
     assert page.locator("svg.chart").count() == 2
     assert page.locator("svg.chart rect").count() > 30
     assert page.locator("#latest-panel tbody tr").count() == 10
@@ -201,3 +203,23 @@ def test_error_page_and_login_look_like_the_rest(new_page, shoot, live_server):
     assert response.status == 404
     assert page.locator("h1").inner_text() == "Not found"
     shoot(page, "not-found-phone")
+
+
+def test_sign_up_proposes_the_browsers_time_zone_and_pages_use_it(browser, live_server):
+    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url, timezone_id="Europe/Paris")
+    try:
+        page = context.new_page()
+        page.goto("/accounts/signup/")
+        assert page.get_by_label("Time zone").input_value() == "Europe/Paris"
+        _sign_up(page, business="Paris Bakery", email="owner@paris.example")
+        tenant = Tenant.objects.get(name="Paris Bakery")
+        assert tenant.time_zone == "Europe/Paris"
+        at = timezone.now().replace(second=0, microsecond=0) - timedelta(hours=1)
+        delivery(tenant=tenant, at=at)
+        page.goto("/activity/")
+        when = page.locator("main table tbody tr time").first
+        paris = at.astimezone(ZoneInfo("Europe/Paris"))
+        assert when.inner_text() == f"{paris.day} {paris:%b %Y, %H:%M %Z}"  # e.g. 28 Nov 2026, 10:04 CET
+        assert when.get_attribute("datetime") == at.isoformat()
+    finally:
+        context.close()

@@ -36,7 +36,7 @@ def _no_network():
 
 def stack_database_url(name: str) -> str:
     """A database of its own per stack, named after the test database (so parallel checkouts never meet)."""
-    base = urlsplit(os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ml_connector"))
+    base = urlsplit(os.environ["DATABASE_URL"])  # the test database (connector/settings_test.py)
     return urlunsplit(base._replace(path=f"/{base.path.lstrip('/')}_{name}"))
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from connector.core.redis_client import redis_quick
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
 from connector.freshbooks.signature import form_fields, signature_compute
+from connector.pipeline import intake
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "freshbooks"
 API = "https://api.freshbooks.com"
@@ -91,3 +92,9 @@ def _fresh_intake_redis():
     keys = redis_quick().keys("mlc:freshbooks:*") + redis_quick().keys("mlc:inbox:*")
     if keys:
         redis_quick().delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _one_rate_window(monkeypatch):
+    """The intake counts per clock minute: a test's posts must not straddle two minutes on a slow machine."""
+    monkeypatch.setattr(intake, "_window", lambda: 1)

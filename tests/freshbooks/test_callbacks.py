@@ -82,14 +82,16 @@ def test_viewers_see_the_pages_but_cannot_change(viewer_client, tenant, connecti
         assert viewer_client.post(url).status_code == 403, url
 
 
-def test_waiting_notifications_say_that_a_reload_shows_the_answer(owner_client, connection):
+def test_waiting_notifications_update_by_themselves_until_settled(owner_client, connection):
     make_callback(connection, "invoice.create", callback_id="1", state=FreshBooksCallback.State.WAITING)
     page = owner_client.get("/freshbooks/callbacks/").content.decode()
-    assert "FreshBooks usually confirms within a few seconds: reload this page" in page
+    assert "FreshBooks usually confirms within a few seconds; this list updates by itself" in page
+    assert 'hx-trigger="every 2s" hx-select="#callbacks-live"' in page  # polls the page for its own list
     assert "Resend the code" in page and "Set up missing notifications" in page
 
     FreshBooksCallback.objects.update(state=FreshBooksCallback.State.VERIFIED)
-    assert "usually confirms" not in owner_client.get("/freshbooks/callbacks/").content.decode()
+    settled = owner_client.get("/freshbooks/callbacks/").content.decode()
+    assert "usually confirms" not in settled and "hx-trigger" not in settled  # polling stops
 
 
 def test_pages_never_show_secrets(owner_client, tenant, connection):

@@ -1,6 +1,7 @@
 """Posting deliveries: outcomes by Slack's error class, pacing, exactly-once after unknown outcomes."""
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
 from audit import ledger
@@ -290,3 +291,27 @@ def test_a_crashed_worker_claim_is_retried_after_the_lease_with_a_history_check(
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.POSTED
     assert len(slack.posts_to("C1")) == 1
+
+
+def test_a_posted_status_is_never_saved_without_its_attempt(installation, slack, make_delivery, monkeypatch):
+    # Given a post Slack accepted, whose attempt cannot be recorded (the database refuses the row)
+    delivery = make_delivery("C1")
+
+    def refuse(*args, **kwargs):
+        raise DatabaseError("attempt row refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger, "delivery_attempt_record", refuse)
+        with pytest.raises(DatabaseError):
+            drain("C1")
+
+    # Then the delivery is not shown posted without an attempt: its status change went with the attempt,
+    # and its sending mark stays, so the next try looks in the channel's history instead of posting again
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.PENDING and delivery.sending_since is not None
+    assert not delivery.attempts.exists() and len(slack.posts_to("C1")) == 1
+    make_due(delivery)
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.POSTED and len(slack.posts_to("C1")) == 1
+    assert list(delivery.attempts.values_list("outcome", flat=True)) == ["duplicate_found"]

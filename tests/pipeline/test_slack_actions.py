@@ -466,7 +466,8 @@ def test_app_home_opened_publishes_totals_and_held_messages(client, tenant, setu
     assert view["type"] == "home"
     assert "$300.00 on 1 invoice" in text
     assert "#finance is archived" in text and "Channel archived: pick another in the rule" in text
-    assert "(<https://connector.example.com/rules/|open>)" in text  # a real link, not escaped text
+    # a real link, not escaped text, to the rules posting to that channel
+    assert f"(<https://connector.example.com/rules/?channel={delivery.channel_id}|open>)" in text
 
 
 def test_link_slack_user_command(tenant, setup, capsys):

@@ -19,7 +19,7 @@ from tests.factories import draft_rule
      'Expense submitted; category "Travel" or "Meals"; expenses with a client → #billable'),
     ({"events": ["invoice.update"], "statuses": ["paid"], "status_changed_only": True,
       "counterparty_contains": "acme", "channel_name": "acme"},
-     'Invoice updated; counterparty contains "acme"; status "paid"; updates only when the status changed'
+     'Invoice updated; client or vendor name contains "acme"; status "paid"; updates only when the status changed'
      " → #acme"),
     ({"events": ["expense.create"], "has_client": False, "expense_categories_not_in": ["Rent"],
       "channel_name": "ops"},

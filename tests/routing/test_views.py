@@ -275,3 +275,36 @@ def test_every_problem_of_a_form_shows_at_once(owner_client, tenant, channels):
         "max_amount": ["The maximum must not be below the minimum."],
         "channel_id": ["Choose a channel of your Slack workspace."],
     }
+
+
+# --- Fix links ----------------------------------------------------------------------------------------
+
+
+def test_a_broken_channel_link_opens_the_one_rule_posting_there(owner_client, tenant, channels):
+    rule = RuleFactory(tenant=tenant, channel_id="C0OLD", channel_name="old-sales")
+    RuleFactory(tenant=tenant, channel_id="C0EXEC", channel_name="exec-alerts")
+    response = owner_client.get("/rules/?channel=C0OLD", follow=True)
+    assert response.redirect_chain[-1][0] == f"/rules/{rule.pk}/"
+    assert "This rule posts to #old-sales, which Slack refuses: pick another channel" in response.content.decode()
+
+
+def test_a_broken_channel_link_lists_only_the_rules_posting_there(owner_client, tenant, channels):
+    RuleFactory(tenant=tenant, name="Invoices to old", channel_id="C0OLD", channel_name="old-sales")
+    RuleFactory(tenant=tenant, name="Bills to old", channel_id="C0OLD", channel_name="old-sales")
+    RuleFactory(tenant=tenant, name="Elsewhere", channel_id="C0EXEC", channel_name="exec-alerts")
+    page = owner_client.get("/rules/?channel=C0OLD").content.decode()
+    assert "Invoices to old" in page and "Bills to old" in page and "Elsewhere" not in page
+    assert "Show all rules" in page
+
+
+def test_the_currency_picker_lists_current_codes_with_names_the_tenants_first(owner_client, tenant, channels):
+    tenant.base_currency = "CAD"
+    tenant.save()
+    RuleFactory(tenant=tenant, currency="EUR")
+    page = owner_client.get("/rules/new/").content.decode()
+    assert '<optgroup label="Yours">' in page
+    yours = page.split('<optgroup label="Yours">')[1].split("</optgroup>")[0]
+    assert 'value="CAD"' in yours and 'value="EUR"' in yours and "Canadian Dollar" in yours
+    assert "US Dollar" in page
+    for obsolete in ("ADP", "AFA", "XTS"):
+        assert f'value="{obsolete}"' not in page

@@ -90,3 +90,10 @@ def test_a_port_in_use_is_named():
 def test_a_chosen_catch_up_interval_is_kept_in_sandbox_mode():
     assert plan({"CATCH_UP_INTERVAL_MINUTES": "0"}, {}).env["CATCH_UP_INTERVAL_MINUTES"] == "0"
     assert plan({}, {"CATCH_UP_INTERVAL_MINUTES": "7"}).env["CATCH_UP_INTERVAL_MINUTES"] == "7"
+
+
+def test_the_dev_server_listens_on_loopback_unless_host_says_otherwise():
+    assert plan({}, {}).host == "127.0.0.1"
+    exposed = plan({"HOST": "0.0.0.0"}, {})
+    assert exposed.host == "0.0.0.0" and exposed.env["PUBLIC_BASE_URL"] == "http://127.0.0.1:8000"
+    assert plan({}, {"HOST": "192.168.1.5"}).web_url == "http://192.168.1.5:8000"

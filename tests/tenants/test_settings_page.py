@@ -100,3 +100,12 @@ def test_labels_point_at_their_own_inputs(owner_client):
     assert len(ids) == len(set(ids)), "duplicate ids break labels"
     for target in re.findall(r'<label for="([^"]+)"', page):
         assert target in ids
+
+
+@pytest.mark.django_db
+def test_the_api_docs_page_runs_swagger_ui_from_this_site(owner_client):
+    settings_page = owner_client.get("/accounts/settings/").content.decode()
+    assert 'href="/api/v1/docs/"' in settings_page and 'href="/api/v1/schema/"' in settings_page
+    docs = owner_client.get("/api/v1/docs/").content.decode()
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "/api/v1/schema/" in docs
+    assert "cdn" not in docs.lower() and "https://" not in docs  # nothing loaded from elsewhere

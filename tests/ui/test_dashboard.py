@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -45,13 +46,19 @@ def test_viewer_sees_no_setup_or_fix_buttons(viewer_client, tenant):
 
 @pytest.mark.django_db
 def test_held_and_failed_messages_show_the_reason_and_the_one_fix(owner_client, tenant):
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="is_archived", channel_name="old-sales")
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="is_archived", channel_name="old-sales")
+    archived = delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable",
+                        last_error_code="is_archived", channel_name="old-sales")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="is_archived",
+             channel_name="old-sales", channel_id=archived.channel_id)
     delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="slack_access_lost", last_error_code="token_revoked")
     page = owner_client.get("/dashboard/").content.decode()
     assert "Needs a fix" in page
     assert "2 held</span> <strong>#old-sales is archived" in page
-    assert '<a href="/rules/" role="button" class="small">Channel archived: pick another in the rule' in page
+    # The fix opens the rules posting to that channel, not the whole list.
+    assert (f'<a href="/rules/?channel={archived.channel_id}" role="button" class="small">'
+            "Channel archived: pick another in the rule") in page
+    # Held work says when it is looked at again, and offers to look now.
+    assert page.count("Re-checked automatically by <time") == 2 and page.count(">Check now</button>") == 2
     assert '<a href="/slack/" role="button" class="small">Reinstall Slack</a>' in page
 
 
@@ -146,3 +153,24 @@ def test_connection_buttons_say_what_they_do_for_each_role(owner_client, viewer,
     viewer_page = viewer_client.get("/dashboard/").content.decode()
     assert "Test connection" not in viewer_page  # the FreshBooks page has no test button for viewers
     assert 'href="/freshbooks/" role="button" class="small secondary">View</a>' in viewer_page
+
+
+@pytest.mark.django_db
+def test_check_now_answers_on_the_page_it_was_asked_from_and_is_rate_limited(owner_client, tenant):
+    cache.clear()
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="slack_access_lost", last_error_code="token_revoked")
+    form = {"reason": "slack_access_lost", "channel_id": "", "next": "/activity/"}
+    response = owner_client.post("/dashboard/check-now/", form, follow=True)
+    assert response.redirect_chain[-1][0] == "/activity/"
+    assert "Checked just now: Slack still needs to be (re)installed" in response.content.decode()
+    again = owner_client.post("/dashboard/check-now/", form, follow=True).content.decode()
+    assert "Checked less than a minute ago: try again in" in again
+    # It goes back only to pages of this site.
+    outside = owner_client.post("/dashboard/check-now/", {**form, "next": "https://evil.example/"})
+    assert outside.url == "/dashboard/"
+
+
+@pytest.mark.django_db
+def test_viewers_cannot_check_now(viewer_client, tenant):
+    form = {"reason": "slack_access_lost", "channel_id": "", "next": "/activity/"}
+    assert viewer_client.post("/dashboard/check-now/", form).status_code == 403

@@ -119,7 +119,7 @@ def test_slack_step_is_done_while_the_installation_is_active(tenant):
         tenant=tenant, team_id="T0TEAM", team_name="Blue Sky", bot_user_id="U0BOT", bot_id="B0BOT",
         scopes="chat:write", bot_token="xoxb-test", status="active", installed_at=timezone.now())
     assert onboarding.is_slack_installed(tenant)
-    assert onboarding.slack_status(tenant=tenant).summary == "Posting in the Blue Sky workspace."
+    assert onboarding.slack_status(tenant=tenant).summary == "Posting in the Slack workspace “Blue Sky”."
     installation.status, installation.revoked_at = "revoked", timezone.now()
     installation.save()
     assert not onboarding.is_slack_installed(tenant)
