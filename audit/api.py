@@ -13,7 +13,6 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,6 +21,7 @@ from audit.models import Delivery, InboundEvent
 from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
 from audit.services import replay_request
 from connector.core.events import Action, Kind
+from connector.core.pagination import Pagination
 from connector.pipeline.replay import ReplayMode
 
 
@@ -77,11 +77,12 @@ def _filters(request, serializer_class) -> dict:
 
 
 class DeliveryListView(APIView):
+    pagination_class = Pagination  # for the schema: drf-spectacular documents the paginated envelope
     @extend_schema(parameters=[DeliveryFilterSerializer], responses=DeliveryOutputSerializer(many=True))
     def get(self, request):
         filters = _filters(request, DeliveryFilterSerializer)
         qs = delivery_search(tenant=request.tenant, filters=filters).defer("message_text", "message_blocks")
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(DeliveryOutputSerializer(page, many=True).data)
 
@@ -119,6 +120,7 @@ class IgnoredEventOutputSerializer(serializers.ModelSerializer):
 
 
 class IgnoredEventListView(APIView):
+    pagination_class = Pagination
     @extend_schema(parameters=[SearchFilterSerializer], responses=IgnoredEventOutputSerializer(many=True),
                    description="Inbound FreshBooks events that made no delivery: an event name the product does "
                                "not handle, or no rule matched.")
@@ -126,7 +128,7 @@ class IgnoredEventListView(APIView):
         filters = {**_filters(request, SearchFilterSerializer), "status": [IGNORED]}
         qs = inbound_search(tenant=request.tenant, filters=filters).only(
             "id", "name", "object_id", "status", "status_reason", "amount", "received_at")
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(IgnoredEventOutputSerializer(page, many=True).data)
 

@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "connector.core.middleware.ForbiddenCharactersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tenants.middleware.CurrentTenantMiddleware",
@@ -174,6 +175,9 @@ LOGOUT_REDIRECT_URL = "login"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ml-connector <noreply@localhost>")
 
+# Set TRUST_PROXY only behind a reverse proxy that sets X-Forwarded-For and X-Forwarded-Proto: then the
+# client address is the proxy's last X-Forwarded-For entry and HTTPS is what the proxy says it was.
+TRUST_PROXY = env.bool("TRUST_PROXY", default=False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
@@ -185,7 +189,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUST_PROXY:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- I18N, static ------------------------------------------------------------------------------------
@@ -211,10 +216,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.api.IsTenantMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "connector.core.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "connector.core.pagination.Pagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.api.ApiAnonThrottle", "tenants.api.ApiUserThrottle"],
 }
+# --- Limits (README "Security"). Rates are "<n>/<s|m|h|d>", counted in the cache (Redis) --------------
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=200)  # rows per page of any API list
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/m")  # per API token or session user
+API_ANON_THROTTLE_RATE = env.str("API_ANON_THROTTLE_RATE", default="60/m")  # per IP, unauthenticated
+API_BAD_TOKEN_RATE = env.str("API_BAD_TOKEN_RATE", default="30/m")  # per IP: wrong tokens, then 429
+LOGIN_RATE = env.str("LOGIN_RATE", default="100/h")  # login attempts per IP, and per email address
+SIGNUP_RATE = env.str("SIGNUP_RATE", default="20/h")  # sign-ups per IP
+PASSWORD_RESET_RATE = env.str("PASSWORD_RESET_RATE", default="10/h")  # reset requests per IP and per email
+INVITATION_RATE = env.str("INVITATION_RATE", default="50/d")  # invitation emails per tenant
+EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=10000)  # larger CSV exports run as a background job
 SPECTACULAR_SETTINGS = {
     "TITLE": "ml-connector API",
     "DESCRIPTION": "Routing rules and the delivery audit trail of one tenant. Authenticate with "

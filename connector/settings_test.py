@@ -32,3 +32,6 @@ SLACK_SIGNING_SECRET = "slack-signing-secret"
 PUBLIC_BASE_URL = "https://connector.example.com"
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
+# Limits high enough that the suite's own traffic never meets them; tests of a limit lower it.
+API_THROTTLE_RATE = API_ANON_THROTTLE_RATE = API_BAD_TOKEN_RATE = "100000/m"
+LOGIN_RATE = SIGNUP_RATE = PASSWORD_RESET_RATE = INVITATION_RATE = "100000/h"

@@ -1,10 +1,11 @@
 """URL map. Contract URLs (ARCHITECTURE §5): /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from audit import api as audit_api
 from connector import health
+from connector.core.api import api_not_found
 from connector.dashboard import views as dashboard
 from connector.pipeline import intake
 from tenants import api_views as tenant_api
@@ -20,6 +21,7 @@ api_v1 = [
     path("deliveries/<int:pk>/", audit_api.DeliveryDetailView.as_view(), name="api-delivery-detail"),
     path("deliveries/<int:pk>/replay/", audit_api.DeliveryReplayView.as_view(), name="api-delivery-replay"),
     path("rules/", include("routing.api_urls")),
+    re_path(r"", api_not_found),  # anything else under /api/v1/ (such as a non-numeric id): JSON 404
 ]
 
 urlpatterns = [
@@ -32,7 +34,10 @@ urlpatterns = [
     path("rules/", include("routing.urls")),
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
+    re_path(r"^api/", api_not_found),
     path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="freshbooks_webhook"),
     path("slack/", include("connector.slack.urls")),
     path("", include("connector.freshbooks.urls")),
 ]
+
+handler500 = "connector.core.api.server_error"

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connector.core.events import SUPPORTED_EVENTS
+from connector.core.pagination import Pagination
 from routing import services
 from routing.models import (
     AMOUNT_DECIMAL_PLACES,
@@ -14,6 +15,7 @@ from routing.models import (
     COUNTERPARTY_MAX_LENGTH,
     NAME_MAX_LENGTH,
     NOTE_MAX_LENGTH,
+    POSITION_MAX,
     Rule,
 )
 from routing.selectors import PREVIEW_EVENT_LIMIT, rule_list, rule_preview
@@ -52,7 +54,8 @@ class RuleInputSerializer(serializers.Serializer):
     channel_id = serializers.CharField(max_length=32, help_text="A Slack channel id of the tenant's workspace.")
     note = serializers.CharField(max_length=NOTE_MAX_LENGTH, allow_blank=True, required=False,
                                  help_text="Prepended to the message, e.g. a mention.")
-    position = serializers.IntegerField(min_value=0, required=False, help_text="Order in the list.")
+    position = serializers.IntegerField(min_value=0, max_value=POSITION_MAX, required=False,
+                                        help_text="Order in the list.")
 
 
 class RuleOutputSerializer(serializers.Serializer):
@@ -129,10 +132,14 @@ def _input(request, *, partial: bool = False) -> dict:
 
 
 class RuleListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=RuleOutputSerializer(many=True), summary="The tenant's rules, in order")
     def get(self, request):
         context = {"base_currency": request.tenant.base_currency}
-        return Response(RuleOutputSerializer(rule_list(tenant=request.tenant), many=True, context=context).data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(rule_list(tenant=request.tenant), request, view=self)
+        return paginator.get_paginated_response(RuleOutputSerializer(page, many=True, context=context).data)
 
     @extend_schema(request=RuleInputSerializer, responses={201: RuleOutputSerializer, **ERRORS},
                    summary="Create a rule")

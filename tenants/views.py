@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from audit.activity import activity_record
 from connector.core.errors import ApplicationError
+from connector.core.limits import rate_limit
 from tenants import invitations, services
 from tenants.forms import (
     ApiTokenForm,
@@ -28,19 +30,25 @@ from tenants.permissions import tenant_view
 NEW_API_KEY_SESSION_KEY = "new_api_key"  # a new token's key, shown once on the next settings page, then dropped
 
 
+@rate_limit("signup", rate_setting="SIGNUP_RATE")
 def signup(request):
     if request.user.is_authenticated:
         return redirect("dashboard")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user, _ = services.user_get_or_create(email=form.cleaned_data["email"],
-                                              password=form.cleaned_data["password"])
-        tenant = services.tenant_create(name=form.cleaned_data["business_name"], owner=user,
-                                        base_currency=form.cleaned_data["base_currency"])
-        login(request, user, backend="tenants.auth.EmailBackend")
-        request.session[SESSION_KEY] = tenant.pk
-        messages.success(request, f"Welcome! {tenant.name} is set up. Next: connect FreshBooks.")
-        return redirect("dashboard")
+        try:
+            with transaction.atomic():
+                user = services.user_create(email=form.cleaned_data["email"],
+                                            password=form.cleaned_data["password"])
+                tenant = services.tenant_create(name=form.cleaned_data["business_name"], owner=user,
+                                                base_currency=form.cleaned_data["base_currency"])
+        except services.AccountExists as exc:
+            form.add_error("email", exc.message)
+        else:
+            login(request, user, backend="tenants.auth.EmailBackend")
+            request.session[SESSION_KEY] = tenant.pk
+            messages.success(request, f"Welcome! {tenant.name} is set up. Next: connect FreshBooks.")
+            return redirect("dashboard")
     return render(request, "registration/signup.html", {"form": form})
 
 
@@ -61,7 +69,9 @@ def tenant_create(request):
 def tenant_switch(request):
     if not request.user.is_authenticated:
         return redirect("login")
-    membership = Membership.objects.filter(user=request.user, tenant_id=request.POST.get("tenant")).first()
+    tenant_id = request.POST.get("tenant", "")
+    membership = (Membership.objects.filter(user=request.user, tenant_id=int(tenant_id)).first()
+                  if tenant_id.isascii() and tenant_id.isdigit() and len(tenant_id) < 19 else None)
     if membership is None:
         messages.error(request, "You are not a member of that business.")
     else:
@@ -274,7 +284,11 @@ def invitation_accept(request, token: str):
         return redirect_to_login(request.get_full_path())
     form = InvitationSignUpForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
-        user, _ = services.user_get_or_create(email=invitation.email, password=form.cleaned_data["password"])
+        try:
+            user = services.user_create(email=invitation.email, password=form.cleaned_data["password"])
+        except services.AccountExists:  # made by a concurrent request: that account must log in itself
+            messages.info(request, f"Log in as {invitation.email} to join {invitation.tenant.name}.")
+            return redirect_to_login(request.get_full_path())
         login(request, user, backend="tenants.auth.EmailBackend")
         return _joined(request, token)
     return render(request, "tenants/invitation_accept.html", {**context, "form": form},

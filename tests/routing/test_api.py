@@ -32,7 +32,7 @@ def test_create_and_read_back_with_the_contract_fields(owner_api, tenant, channe
         "created_at": created["created_at"], "updated_at": created["updated_at"],
     }
     assert owner_api.get(f"{URL}{rule.pk}/").json() == created
-    assert owner_api.get(URL).json() == [created]
+    assert owner_api.get(URL).json()["results"] == [created]
     assert ActivityLog.objects.for_tenant(tenant).filter(action="rule.created").count() == 1
 
 
@@ -139,7 +139,7 @@ def test_a_rule_of_another_tenant_is_404(owner_api, other_tenant, channels):
         response = getattr(owner_api, method)(f"{URL}{theirs.pk}/", data, format="json")
         assert response.status_code == 404, method
         assert response.json() == {"message": "Not found.", "extra": {}}
-    assert owner_api.get(URL).json() == []
+    assert owner_api.get(URL).json()["results"] == []
     theirs.refresh_from_db()
     assert theirs.name == "Theirs"
 
