@@ -20,6 +20,7 @@ from audit.export import export_response
 from audit.models import Delivery, InboundEvent
 from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
 from audit.services import replay_request
+from connector.core.api import AmountField
 from connector.core.events import Action, Kind
 from connector.core.pagination import Pagination
 from connector.pipeline.replay import ReplayMode
@@ -27,7 +28,7 @@ from connector.pipeline.replay import ReplayMode
 
 class DeliveryOutputSerializer(serializers.ModelSerializer):
     event = serializers.CharField(source="event_name")
-    replay_of = serializers.PrimaryKeyRelatedField(read_only=True)
+    replay_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = Delivery
@@ -36,19 +37,25 @@ class DeliveryOutputSerializer(serializers.ModelSerializer):
                   "replay_of", "created_at", "updated_at"]
 
 
+FILTER_MAX_LENGTH = 200  # longer than any name, number or id the ledger holds
+
+
 class SearchFilterSerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False, help_text="Created at or after (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Created before (ISO 8601, exclusive).")
-    event = serializers.CharField(required=False, help_text="FreshBooks event name, e.g. invoice.create.")
+    event = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH,
+                                  help_text="FreshBooks event name, e.g. invoice.create.")
     kind = serializers.ChoiceField(choices=[k.value for k in Kind], required=False)
     action = serializers.ChoiceField(choices=[a.value for a in Action], required=False)
-    channel_id = serializers.CharField(required=False)
-    amount_min = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
-    amount_max = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
-    counterparty = serializers.CharField(required=False, help_text="Client or vendor name, exact match "
-                                                                   "(case and spacing ignored).")
-    document_number = serializers.CharField(required=False, help_text="Invoice or bill number, exact match.")
-    object_id = serializers.CharField(required=False)
+    channel_id = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH)
+    amount_min = AmountField(required=False)
+    amount_max = AmountField(required=False)
+    counterparty = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH,
+                                         help_text="Client or vendor name, exact match (case and spacing "
+                                                   "ignored).")
+    document_number = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH,
+                                            help_text="Invoice or bill number, exact match.")
+    object_id = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH)
     sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="-created_at")
 
     def validate(self, attrs):
@@ -58,22 +65,30 @@ class SearchFilterSerializer(serializers.Serializer):
         return attrs
 
 
-class DeliveryFilterSerializer(SearchFilterSerializer):
-    status = serializers.MultipleChoiceField(
-        choices=[*Delivery.Status.values, IGNORED], required=False,
-        help_text="Repeatable. `ignored` is not a delivery status: use /api/v1/ignored-events/.")
+class DeliveryStatusField(serializers.MultipleChoiceField):
+    """Delivery statuses; `ignored` (the Activity page's extra filter) gets a pointer instead of a bare
+    "not a valid choice"."""
 
-    def validate_status(self, value):
-        if IGNORED in value:
+    def to_internal_value(self, data):
+        if IGNORED in (data if isinstance(data, list | tuple) else [data]):
             raise serializers.ValidationError(
                 "Ignored events made no delivery: list them at /api/v1/ignored-events/.")
+        return super().to_internal_value(data)
+
+
+class DeliveryFilterSerializer(SearchFilterSerializer):
+    status = DeliveryStatusField(choices=Delivery.Status.values, required=False,
+                                 help_text="Repeatable. For events that made no delivery, use "
+                                           "/api/v1/ignored-events/.")
+
+    def validate_status(self, value):
         return sorted(value)
 
 
 def _filters(request, serializer_class) -> dict:
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return {name: value for name, value in serializer.validated_data.items() if value != ""}  # blank: no filter
 
 
 class DeliveryListView(APIView):
@@ -101,6 +116,13 @@ class CSVRenderer(renderers.BaseRenderer):
 
 class DeliveryExportView(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    def handle_exception(self, exc):
+        # An error is the JSON error shape, whatever format was asked for.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = self.request.accepted_renderer.media_type
+        return response
 
     @extend_schema(parameters=[DeliveryFilterSerializer],
                    responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed")})

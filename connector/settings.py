@@ -238,6 +238,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "connector.core.schema.document_errors"],
 }
 
 # --- Logging: JSON lines in production, readable lines in DEBUG ------------------------------------

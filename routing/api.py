@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connector.core.api import AmountField
 from connector.core.events import SUPPORTED_EVENTS
 from connector.core.pagination import Pagination
 from routing import services
@@ -23,8 +24,7 @@ from routing.summary import rule_summary
 
 
 def _amount(help_text: str) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES,
-                                    allow_null=True, required=False, help_text=help_text)
+    return AmountField(allow_null=True, required=False, help_text=help_text)
 
 
 def _words(help_text: str) -> serializers.ListField:
@@ -36,6 +36,7 @@ class RuleInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=NAME_MAX_LENGTH)
     enabled = serializers.BooleanField(required=False, help_text="Default true.")
     events = serializers.ListField(child=serializers.ChoiceField(choices=list(SUPPORTED_EVENTS)),
+                                   allow_empty=False, error_messages={"empty": "Choose at least one event."},
                                    help_text="FreshBooks event names; at least one.")
     min_amount = _amount("Inclusive lower bound, in `currency` (the base currency when null).")
     max_amount = _amount("Inclusive upper bound, in `currency` (the base currency when null).")

@@ -4,7 +4,7 @@ every list (pagination.py), and JSON answers for paths under /api/ that match no
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
@@ -63,3 +63,12 @@ def server_error(request, *args, **kwargs):
     if request.path.startswith("/api/"):
         return JsonResponse({"message": "Server error.", "extra": {}}, status=500)
     return defaults.server_error(request, *args, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": r"^-?\d{1,16}(\.\d{1,2})?$", "example": "1250.00"})
+class AmountField(serializers.DecimalField):
+    """A money amount as a decimal string (18 digits, 2 after the point), documented with the exact
+    pattern it accepts (drf-spectacular's default pattern also admits strings such as "-.")."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=18, decimal_places=2, **kwargs)
