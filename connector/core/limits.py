@@ -26,9 +26,9 @@ def client_ip(request) -> str:
 
 
 class RateLimited(ApplicationError):
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: int, what: str = "attempts"):
         self.retry_after = retry_after
-        super().__init__(f"Too many attempts. Try again in {_in_words(retry_after)}.",
+        super().__init__(f"Too many {what}. Try again in {_in_words(retry_after)}.",
                          {"retry_after": retry_after}, status=429)
 
 
@@ -38,9 +38,10 @@ def _in_words(seconds: int) -> str:
     return f"{math.ceil(seconds / 60)} minutes"
 
 
-def limit_hit(request, *, group: str, rate_setting: str, value: str) -> int:
+def limit_hit(request=None, *, group: str, rate_setting: str, value: str) -> int:
     """Counts one attempt of `group` for `value` (an IP, an email, a tenant id). Returns 0 while within the
-    rate in settings.<rate_setting>, else the seconds until the window ends."""
+    rate in settings.<rate_setting>, else the seconds until the window ends. (`request` is only passed
+    through to django-ratelimit, which needs none when the key is given.)"""
     usage = get_usage(request, group=group, key=lambda _group, _request: value,
                       rate=getattr(settings, rate_setting), increment=True)
     if usage is None or not usage["should_limit"]:
@@ -48,11 +49,11 @@ def limit_hit(request, *, group: str, rate_setting: str, value: str) -> int:
     return max(1, int(usage["time_left"]))
 
 
-def limit_check(request, *, group: str, rate_setting: str, value: str) -> None:
-    """limit_hit that raises RateLimited (for services)."""
-    wait = limit_hit(request, group=group, rate_setting=rate_setting, value=value)
+def limit_check(*, group: str, rate_setting: str, value: str, what: str = "attempts") -> None:
+    """limit_hit that raises RateLimited (for services, which have no request)."""
+    wait = limit_hit(group=group, rate_setting=rate_setting, value=value)
     if wait:
-        raise RateLimited(wait)
+        raise RateLimited(wait, what)
 
 
 def too_many_requests(request, *, retry_after: int):
