@@ -10,17 +10,26 @@ Filters are query parameters, the same as the Activity page's (see audit.selecto
 """
 
 from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.export import export_response
-from audit.models import Delivery, InboundEvent
+from audit.export import (
+    export_is_small,
+    export_job_available,
+    export_job_download,
+    export_job_start,
+    export_response,
+)
+from audit.models import Delivery, ExportJob, InboundEvent
 from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
 from audit.services import replay_request
-from connector.core.api import AmountField
+from connector.core.api import AmountField, ErrorSerializer
+from connector.core.errors import ApplicationError
 from connector.core.events import Action, Kind
 from connector.core.pagination import Pagination
 from connector.pipeline.replay import ReplayMode
@@ -114,6 +123,19 @@ class CSVRenderer(renderers.BaseRenderer):
         return renderers.JSONRenderer().render(data)
 
 
+class ExportJobSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = ["id", "status", "rows", "error", "created_at", "finished_at", "download_url"]
+
+    def get_download_url(self, job) -> str | None:
+        if not export_job_available(job):
+            return None
+        return self.context["request"].build_absolute_uri(reverse("api-export-download", args=[job.pk]))
+
+
 class DeliveryExportView(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
@@ -125,10 +147,52 @@ class DeliveryExportView(APIView):
         return response
 
     @extend_schema(parameters=[DeliveryFilterSerializer],
-                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed")})
+                   description="Up to EXPORT_MAX_ROWS rows the CSV is streamed at once (200). A larger export "
+                               "is prepared in the background (202): poll /api/v1/exports/{id}/ and download "
+                               "its `download_url` when `status` is `done`.",
+                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed"),
+                              (202, "application/json"): ExportJobSerializer})
     def get(self, request):
-        return export_response(tenant=request.tenant, filters=_filters(request, DeliveryFilterSerializer),
+        filters = _filters(request, DeliveryFilterSerializer)
+        if export_is_small(tenant=request.tenant, filters=filters):
+            return export_response(tenant=request.tenant, filters=filters, filename="deliveries.csv")
+        job = export_job_start(tenant=request.tenant, actor=request.user, filters=filters,
                                filename="deliveries.csv")
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = self.request.accepted_renderer.media_type
+        return Response(ExportJobSerializer(job, context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
+
+
+def _export_job(request, pk) -> ExportJob:
+    return get_object_or_404(ExportJob.objects.for_tenant(request.tenant), pk=pk)
+
+
+class ExportJobDetailView(APIView):
+    @extend_schema(responses=ExportJobSerializer)
+    def get(self, request, pk: int):
+        return Response(ExportJobSerializer(_export_job(request, pk), context={"request": request}).data)
+
+
+class ExportJobDownloadView(APIView):
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = self.request.accepted_renderer.media_type
+        return response
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
+                              409: ErrorSerializer},
+                   description="The CSV of a finished export; 409 while it is being prepared, failed or expired.")
+    def get(self, request, pk: int):
+        job = _export_job(request, pk)
+        if not export_job_available(job):
+            raise ApplicationError(f"This export is not ready for download ({job.get_status_display().lower()}"
+                                   f"{', expired' if job.status == ExportJob.Status.DONE else ''}).",
+                                   {"status": job.status}, status=409)
+        return export_job_download(job)
 
 
 class IgnoredEventOutputSerializer(serializers.ModelSerializer):

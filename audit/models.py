@@ -245,3 +245,31 @@ class BulkReplay(TenantOwned):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class ExportJob(TenantOwned):
+    """A CSV export too large to stream within one request (more than EXPORT_MAX_ROWS rows): built by a
+    Celery task, kept encrypted (it holds decrypted names and amounts) until the user downloads it, and
+    deleted EXPORT_KEEP_HOURS after it was made."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Being prepared"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="export_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    filters = models.JSONField(default=dict, blank=True)  # as BulkReplay: blind indexes, never plaintext
+    filename = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows = models.PositiveIntegerField(default=0)
+    content = EncryptedTextField(blank=True, default="")  # the CSV
+    error = models.CharField(max_length=300, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.status})"

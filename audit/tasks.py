@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from audit.export import export_job_build, export_job_fail
 from audit.models import BulkReplay
 from tenants.models import Tenant
 
@@ -57,3 +58,17 @@ def retention_purge_tenant(tenant_id: int) -> None:
         return
     if purge(tenant=tenant).more:
         retention_purge_tenant.delay(tenant_id)
+
+
+EXPORT_SOFT_TIME_LIMIT = 900  # seconds: writing a few hundred thousand rows fits with room to spare
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=EXPORT_SOFT_TIME_LIMIT,
+             time_limit=EXPORT_SOFT_TIME_LIMIT + 60)
+def export_build(export_id: int) -> None:
+    """A CSV export too large for one request (audit.export)."""
+    try:
+        export_job_build(job_id=export_id)
+    except Exception:
+        logger.exception("export.error", extra={"export_id": export_id})
+        export_job_fail(job_id=export_id, reason="An unexpected error stopped this export. Start it again.")

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.activity import activity_record, activity_verify
+from audit.export import export_job_start
 from audit.models import ActivityLog, Delivery, DeliveryAttempt, InboundEvent
 from audit.retention import retention_purge_tenant
 from audit.services import bulk_replay_create
@@ -100,6 +101,7 @@ def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, 
         bulk_replay_create(tenant=t, actor=user, filters={}, max_delivery_id=delivery.pk, mode="as_routed")
         invitation_create(tenant=t, invited_by=Membership.objects.get(tenant=t, user=user),
                           email=f"new-{t.pk}@example.com", role="viewer")
+        export_job_start(tenant=t, actor=user, filters={}, filename="activity.csv")
     owned = [m for m in apps.get_models() if issubclass(m, TenantOwned)]
     assert all(m.objects.filter(tenant=tenant).exists() for m in owned if m._meta.app_label in ("audit", "tenants"))
 
