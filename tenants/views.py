@@ -1,5 +1,6 @@
 """Account pages: sign up, switch business, add a business, settings, members and invitations, API tokens."""
 
+from cryptography.fernet import InvalidToken
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.views import redirect_to_login
@@ -10,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.activity import activity_record
+from connector.core.crypto import decrypt, encrypt
 from connector.core.errors import ApplicationError
 from connector.core.limits import rate_limit
 from tenants import invitations, services
@@ -27,7 +29,9 @@ from tenants.middleware import SESSION_KEY
 from tenants.models import ApiToken, Invitation, Membership, Role
 from tenants.permissions import tenant_view
 
-NEW_API_KEY_SESSION_KEY = "new_api_key"  # a new token's key, shown once on the next settings page, then dropped
+# A new token's key, sealed (encrypted with ENCRYPTION_KEYS) in the session until the next settings page
+# shows it once and drops it: a session store never holds a usable key.
+NEW_API_KEY_SESSION_KEY = "new_api_key_sealed"
 
 
 @rate_limit("signup", rate_setting="SIGNUP_RATE")
@@ -88,6 +92,13 @@ def _confirm(request, *, title: str, question: str, consequence: str, action_lab
     })
 
 
+def _unseal(sealed: str | None) -> str | None:
+    try:
+        return decrypt(sealed) if sealed else None
+    except InvalidToken:  # sealed under a key rotated away since: the key cannot be shown any more
+        return None
+
+
 def _settings_context(request, **forms) -> dict:
     tenant, membership = request.tenant, request.membership
     roles = invitations.roles_assignable_by(membership)
@@ -109,7 +120,7 @@ def _settings_context(request, **forms) -> dict:
         .select_related("invited_by"),
         "now": timezone.now(),
         "api_tokens": ApiToken.objects.for_tenant(tenant).select_related("user"),
-        "new_api_key": request.session.pop(NEW_API_KEY_SESSION_KEY, None),
+        "new_api_key": _unseal(request.session.pop(NEW_API_KEY_SESSION_KEY, None)),
     }
     return context
 
@@ -169,7 +180,7 @@ def api_token_create(request):
     if not form.is_valid():
         return render(request, "tenants/settings.html", _settings_context(request, api_token_form=form), status=400)
     _, key = services.api_token_create(tenant=request.tenant, user=request.user, name=form.cleaned_data["name"])
-    request.session[NEW_API_KEY_SESSION_KEY] = key
+    request.session[NEW_API_KEY_SESSION_KEY] = encrypt(key)
     messages.success(request, "API token created. Copy it now: it is shown only once.")
     return redirect(reverse("settings") + "#api-tokens")
 
