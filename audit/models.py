@@ -179,6 +179,9 @@ class ActivityLog(TenantOwned):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)  # set before hashing
     prev_hash = models.CharField(max_length=64)
     entry_hash = models.CharField(max_length=64)
+    # Which ACTIVITY_CHAIN_KEY signed entry_hash (audit.activity.chain_key_id); blank: an entry written
+    # before the chain was keyed, hashed with plain SHA-256.
+    chain_key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["id"]

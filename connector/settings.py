@@ -46,6 +46,18 @@ else:
     SECRET_KEY = SECRET_KEY or "dev-only-insecure-secret-key-do-not-use-in-production"
     ENCRYPTION_KEYS = ENCRYPTION_KEYS or [_dev_encryption_key()]
 
+# Key of the blind indexes (exact search on encrypted names and numbers). Empty: derived from SECRET_KEY,
+# as before this setting existed. Changing it (or SECRET_KEY while it is empty) needs `manage.py reindex`.
+BLIND_INDEX_KEY = env.str("BLIND_INDEX_KEY", default="")
+# Keys of the activity log's HMAC chain, comma separated: the first signs new entries, each verifies the
+# entries it signed. Separate from SECRET_KEY so that a database writer who knows neither cannot rewrite
+# the chain. Required when DEBUG is off.
+ACTIVITY_CHAIN_KEYS = [k.strip() for k in env.list("ACTIVITY_CHAIN_KEY", default=[]) if k.strip()]
+if not ACTIVITY_CHAIN_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("ACTIVITY_CHAIN_KEY must be set when DEBUG is off (see .env.example).")
+    ACTIVITY_CHAIN_KEYS = ["dev-only-activity-chain-key-do-not-use-in-production"]
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])

@@ -14,6 +14,7 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key")
 os.environ.setdefault(
     "ENCRYPTION_KEYS", "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0=,pzFYkc5zPYT66OieBKYsTDYqu-T6j3S-RemkCMWy4bM="
 )
+os.environ.setdefault("ACTIVITY_CHAIN_KEY", "test-activity-chain-key")  # as sandbox/stack.py
 os.environ["DATABASE_URL"] = os.environ.get(
     "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ml_connector"
 )
