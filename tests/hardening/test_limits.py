@@ -2,6 +2,7 @@
 
 import itertools
 import threading
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,6 +16,12 @@ from tenants.models import Tenant
 pytestmark = pytest.mark.django_db
 
 _addresses = (f"10.{a}.{b}.{c}" for a, b, c in itertools.product(range(1, 255), repeat=3))
+
+
+@pytest.fixture(autouse=True)
+def _own_counters(settings):
+    """Counters live in Redis, beyond the test's transaction: each test counts under its own prefix."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:{uuid.uuid4().hex}:"
 
 
 @pytest.fixture
