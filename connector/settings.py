@@ -58,6 +58,9 @@ if not ACTIVITY_CHAIN_KEYS:
         raise ImproperlyConfigured("ACTIVITY_CHAIN_KEY must be set when DEBUG is off (see .env.example).")
     ACTIVITY_CHAIN_KEYS = ["dev-only-activity-chain-key-do-not-use-in-production"]
 
+# GET /healthz shows error details (which name internal hosts) only with "Authorization: Bearer <this>".
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
@@ -72,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "csp",
     "connector",
     "tenants",
     "connector.freshbooks",
@@ -91,6 +95,7 @@ MIDDLEWARE = [
     "tenants.middleware.CurrentTenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "connector.urls"
@@ -204,6 +209,22 @@ if not DEBUG:
     if TRUST_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this site only; no
+# inline code, no eval (htmx runs with allowEval off, see templates/base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- I18N, static ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

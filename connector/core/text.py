@@ -2,15 +2,13 @@
 
 PostgreSQL text cannot hold NUL, and a lone UTF-16 surrogate (which JSON's "\\ud800" escapes produce)
 cannot be encoded as UTF-8: either would fail deep inside a query as a server error. Every input path
-refuses them up front with a 400 instead: DRF's CharField already does for API bodies, the
-middleware below for query strings and form bodies, and the Slack and webhook views for their payloads.
+refuses them up front with a 400 instead: DRF's CharField (its own NUL and surrogate validators) for API
+bodies, connector.core.middleware for query strings and form bodies (before any form or view sees them),
+and the Slack events view for its JSON payload.
 """
 
 import json
 import re
-
-from django.core.exceptions import ValidationError
-from django.utils.deconstruct import deconstructible
 
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 FORBIDDEN_MESSAGE = "Text may not contain NUL characters or unpaired surrogates."
@@ -34,22 +32,6 @@ def any_forbidden_chars(value) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
-
-
-@deconstructible
-class ForbiddenCharactersValidator:
-    """For Django form fields and model fields alike (DRF's CharField has its own pair of validators)."""
-
-    message = FORBIDDEN_MESSAGE
-    code = "forbidden_characters"
-
-    def __call__(self, value):
-        if isinstance(value, str) and has_forbidden_chars(value):
-            raise ValidationError(self.message, code=self.code)
-
-    def __eq__(self, other):
-        return isinstance(other, ForbiddenCharactersValidator)
-
 
 
 def json_loads_bounded(body: bytes | str):

@@ -129,3 +129,19 @@ def test_after_a_blind_index_key_change_reindex_makes_search_work_again(owner_ap
     assert "reindexed 1 deliveries" in out.getvalue()
     found = owner_api.get("/api/v1/deliveries/", {"counterparty": "acme  ltd"}).json()["results"]
     assert [d["id"] for d in found] == [delivery.pk]
+
+
+# --- Content-Security-Policy ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/activity/", "/rules/", "/accounts/settings/", "/slack/"])
+def test_pages_carry_a_strict_csp_and_no_inline_code(owner_client, path):
+    response = owner_client.get(path)
+
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    page = response.content.decode()
+    assert "<style" not in page
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # every script is a file
+    assert not re.search(r"\son[a-z]+=", page)  # no inline event handlers
+    assert '"allowEval": false' in page  # htmx without eval
