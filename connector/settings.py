@@ -3,6 +3,7 @@
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -210,6 +211,11 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 # Content-Security-Policy (django-csp): scripts, styles and everything else from this site only; no
 # inline code, no eval (htmx runs with allowEval off, see templates/base.html).
 CONTENT_SECURITY_POLICY = {
@@ -221,7 +227,8 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'"],
+        # Forms post here only, or redirect on to the providers' authorize pages ("Connect", "Add to Slack").
+        "form-action": ["'self'", *sorted({_origin(FRESHBOOKS_AUTH_URL), _origin(SLACK_OAUTH_URL)})],
         "frame-ancestors": ["'none'"],
     },
 }

@@ -42,4 +42,5 @@ urlpatterns = [
     path("", include("connector.freshbooks.urls")),
 ]
 
+handler400 = "connector.core.api.bad_request"
 handler500 = "connector.core.api.server_error"

@@ -65,6 +65,14 @@ def server_error(request, *args, **kwargs):
     return defaults.server_error(request, *args, **kwargs)
 
 
+def bad_request(request, exception, *args, **kwargs):
+    """handler400 (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a malformed multipart body ...): JSON under
+    /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"message": "Bad request.", "extra": {}}, status=400)
+    return defaults.bad_request(request, exception, *args, **kwargs)
+
+
 @extend_schema_field({"type": "string", "pattern": r"^-?\d{1,16}(\.\d{1,2})?$", "example": "1250.00"})
 class AmountField(serializers.DecimalField):
     """A money amount as a decimal string (18 digits, 2 after the point), documented with the exact

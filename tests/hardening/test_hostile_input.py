@@ -150,3 +150,15 @@ def test_unknown_api_paths_answer_json_404(owner_api, path):
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/json")
     assert set(response.json()) == {"message", "extra"}
+
+
+def test_an_oversized_api_body_is_a_json_400(owner_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    body = "name=" + "x" * 5000 + "&events=invoice.create&channel_id=C1"
+
+    response = owner_api.post("/api/v1/rules/", body, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert set(response.json()) == {"message", "extra"}
