@@ -28,10 +28,12 @@ run: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test: install services
 	@bin/ensure-chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	REQUIRE_BROWSER=1 $(PY) -m pytest
 
 clean:

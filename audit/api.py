@@ -1,4 +1,4 @@
-"""REST API over the ledger (ARCHITECTURE §5): deliveries search, detail, replay, CSV export, and the
+"""REST API over the ledger: deliveries search, detail, replay, CSV export, and the
 inbound events that made no delivery ("ignored"), which are not deliveries and so have their own list.
 
 Filters are query parameters, the same as the Activity page's (see audit.selectors):
@@ -27,12 +27,11 @@ from audit.export import (
 )
 from audit.models import Delivery, ExportJob, InboundEvent
 from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
-from audit.services import replay_request
 from connector.core.api import AmountField, ErrorSerializer
 from connector.core.errors import ApplicationError
 from connector.core.events import Action, Kind
 from connector.core.pagination import Pagination
-from connector.pipeline.replay import ReplayMode
+from connector.pipeline.replay import ReplayMode, delivery_replay
 
 
 class DeliveryOutputSerializer(serializers.ModelSerializer):
@@ -100,8 +99,9 @@ def _filters(request, serializer_class) -> dict:
     return {name: value for name, value in serializer.validated_data.items() if value != ""}  # blank: no filter
 
 
-class DeliveryListView(APIView):
+class DeliveryListApi(APIView):
     pagination_class = Pagination  # for the schema: drf-spectacular documents the paginated envelope
+
     @extend_schema(parameters=[DeliveryFilterSerializer], responses=DeliveryOutputSerializer(many=True))
     def get(self, request):
         filters = _filters(request, DeliveryFilterSerializer)
@@ -136,7 +136,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(reverse("api-export-download", args=[job.pk]))
 
 
-class DeliveryExportView(APIView):
+class DeliveryExportApi(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
     def handle_exception(self, exc):
@@ -168,13 +168,13 @@ def _export_job(request, pk) -> ExportJob:
     return get_object_or_404(ExportJob.objects.for_tenant(request.tenant), pk=pk)
 
 
-class ExportJobDetailView(APIView):
+class ExportJobDetailApi(APIView):
     @extend_schema(responses=ExportJobSerializer)
     def get(self, request, pk: int):
         return Response(ExportJobSerializer(_export_job(request, pk), context={"request": request}).data)
 
 
-class ExportJobDownloadView(APIView):
+class ExportJobDownloadApi(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
     def handle_exception(self, exc):
@@ -205,7 +205,7 @@ class IgnoredEventOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "event", "object_id", "status", "reason", "amount", "created_at"]
 
 
-class IgnoredEventListView(APIView):
+class IgnoredEventListApi(APIView):
     pagination_class = Pagination
     @extend_schema(parameters=[SearchFilterSerializer], responses=IgnoredEventOutputSerializer(many=True),
                    description="Inbound FreshBooks events that made no delivery: an event name the product does "
@@ -226,15 +226,15 @@ def _get_or_404(request, pk):
         raise Http404 from exc
 
 
-class DeliveryDetailView(APIView):
+class DeliveryDetailApi(APIView):
     @extend_schema(responses=DeliveryOutputSerializer)
     def get(self, request, pk: int):
         return Response(DeliveryOutputSerializer(_get_or_404(request, pk)).data)
 
 
-class DeliveryReplayView(APIView):
+class DeliveryReplayApi(APIView):
     class InputSerializer(serializers.Serializer):
-        mode = serializers.ChoiceField(choices=[ReplayMode.AS_ROUTED, ReplayMode.REEVALUATE],
+        mode = serializers.ChoiceField(choices=ReplayMode.ALL,
                                        default=ReplayMode.AS_ROUTED)
         channel_id = serializers.CharField(required=False, allow_blank=True)
 
@@ -244,7 +244,7 @@ class DeliveryReplayView(APIView):
         delivery = _get_or_404(request, pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        replays = replay_request(tenant=request.tenant, delivery=delivery, actor=request.user,
-                                 mode=data.validated_data["mode"],
-                                 channel_id=data.validated_data.get("channel_id") or None)
+        replays = delivery_replay(tenant=request.tenant, delivery=delivery, actor=request.user,
+                                  mode=data.validated_data["mode"],
+                                  channel_id=data.validated_data.get("channel_id") or None)
         return Response(DeliveryOutputSerializer(replays, many=True).data, status=status.HTTP_202_ACCEPTED)

@@ -10,6 +10,17 @@ from connector.core.crypto import EncryptedJSONField, EncryptedTextField
 from tenants.models import Tenant, TenantOwned
 
 
+class HeldReason(models.TextChoices):
+    """Why work waits for a person; the one set used by the pipeline, the dashboard and the API. The exact
+    Slack error code behind a Slack hold stays in Delivery.last_error_code."""
+
+    SLACK_NOT_CONNECTED = "slack_not_connected", "Slack is not connected"
+    SLACK_ACCESS_LOST = "slack_access_lost", "Slack access lost"  # token revoked, app removed, scope missing
+    CHANNEL_UNUSABLE = "channel_unusable", "Channel unusable"  # deleted, archived, bot not a member
+    FRESHBOOKS_REAUTH = "freshbooks_reauth", "FreshBooks needs reconnecting"
+    FRESHBOOKS_NOT_CONNECTED = "freshbooks_not_connected", "FreshBooks is not connected"
+
+
 class InboundEvent(TenantOwned):
     """One webhook FreshBooks sent us, verified, as received; then what processing made of it."""
 
@@ -31,7 +42,7 @@ class InboundEvent(TenantOwned):
     signature_valid = models.BooleanField(default=True)
     received_at = models.DateTimeField(auto_now_add=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
-    status_reason = models.CharField(max_length=300, blank=True)
+    status_reason = models.CharField(max_length=300, blank=True)  # a HeldReason when held, else words
     # creates and deletes: "name:object_id" at intake; updates: "name:object_id:updated" once fetched.
     dedupe_key = models.CharField(max_length=200, null=True, blank=True)
     fetched_object = EncryptedJSONField(null=True, blank=True)  # the FreshBooks object(s) as fetched
@@ -94,7 +105,7 @@ class Delivery(TenantOwned):
     channel_name = models.CharField(max_length=100, blank=True)
     rule_ids = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    held_reason = models.CharField(max_length=64, blank=True)  # a Slack error code or our own reason
+    held_reason = models.CharField(max_length=64, blank=True, choices=HeldReason.choices)
     message_text = EncryptedTextField(blank=True)
     message_blocks = EncryptedJSONField(null=True, blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
@@ -276,3 +287,38 @@ class ExportJob(TenantOwned):
 
     def __str__(self) -> str:
         return f"export {self.pk} ({self.status})"
+class InvoiceState(TenantOwned):
+    """The latest known state of one FreshBooks invoice, kept so Slack gets answers within its 3 seconds
+    (/freshbooks, App Home) and so actions from Slack have one row per invoice to decide on: who follows
+    it up, and when a reminder was last emailed (at most one a day, however many clicks or workers)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    invoice_id = models.CharField(max_length=64)
+    number = EncryptedTextField(blank=True)
+    number_index = models.CharField(max_length=64, blank=True)  # blind index: /freshbooks invoice <number>
+    client_name = EncryptedTextField(blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    outstanding = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    status = models.CharField(max_length=32, blank=True)  # FreshBooks' v3_status word: draft, sent, paid ...
+    due_date = models.DateField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    fetched_at = models.DateTimeField(null=True, blank=True)  # last read from FreshBooks; null: not yet
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)  # taken before sending, given back on failure
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "invoice_id"], name="invoice_state_one_per_invoice"),
+        ]
+        indexes = [
+            # /freshbooks unpaid: the largest open amounts first; overdue: the oldest due dates first.
+            models.Index(fields=["tenant", "-outstanding"], name="invoice_state_outstanding"),
+            models.Index(fields=["tenant", "due_date"], name="invoice_state_due"),
+            models.Index(fields=["tenant", "number_index"], name="invoice_state_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id} ({self.status})"

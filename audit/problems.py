@@ -5,12 +5,16 @@ from dataclasses import dataclass
 from django.db.models import Count, Min
 from django.urls import NoReverseMatch, reverse
 
-from audit.models import Delivery, InboundEvent
+from audit.models import Delivery, HeldReason, InboundEvent
 
 # Cause -> (what happened, in plain words; what fixes it; the URL name of the page where it is fixed).
-# {channel} is the channel's name.
+# {channel} is the channel's name. A cause is Slack's error code where it says more (the code a hold came
+# with is the delivery's last_error_code), else the HeldReason.
 DELIVERY_FIXES: dict[str, tuple[str, str, str]] = {
-    "slack_not_connected": ("Slack is not connected yet", "Add to Slack", "slack:home"),
+    HeldReason.SLACK_NOT_CONNECTED: ("Slack is not connected yet", "Add to Slack", "slack:home"),
+    HeldReason.SLACK_ACCESS_LOST: ("Slack no longer accepts our access", "Reinstall Slack", "slack:home"),
+    HeldReason.CHANNEL_UNUSABLE: ("Slack cannot post to #{channel}",
+                                  "Pick another channel in the rule, or invite the bot to #{channel}", "rule_list"),
     "token_revoked": ("Slack access was revoked", "Reinstall Slack", "slack:home"),
     "invalid_auth": ("Slack no longer accepts our access", "Reinstall Slack", "slack:home"),
     "account_inactive": ("The Slack account behind the app is inactive", "Reinstall Slack", "slack:home"),
@@ -24,6 +28,13 @@ DELIVERY_FIXES: dict[str, tuple[str, str, str]] = {
                     "rule_list"),
 }
 DEFAULT_FIX = ("Slack refused these messages", "Look at them in Activity and replay them", "activity")
+
+
+def delivery_cause(*, held_reason: str, last_error_code: str) -> str:
+    """The most precise cause of a held or failed delivery that has words in DELIVERY_FIXES."""
+    if held_reason and last_error_code in DELIVERY_FIXES:
+        return last_error_code
+    return held_reason or last_error_code or "unknown"
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ def delivery_problems(*, tenant) -> list[Problem]:
             .annotate(count=Count("id"), since=Min("created_at")).order_by("-count"))
     problems = []
     for row in rows:
-        reason = row["held_reason"] or row["last_error_code"] or "unknown"
+        reason = delivery_cause(held_reason=row["held_reason"], last_error_code=row["last_error_code"])
         what, fix, url_name = DELIVERY_FIXES.get(reason, DEFAULT_FIX)
         channel = row["channel_name"] or row["channel_id"]
         problems.append(Problem(status=row["status"], reason=reason, channel_name=channel, count=row["count"],
@@ -61,7 +72,7 @@ def delivery_problems(*, tenant) -> list[Problem]:
     held_inbound = (InboundEvent.objects.for_tenant(tenant).filter(status=InboundEvent.Status.HELD)
                     .aggregate(count=Count("id"), since=Min("received_at")))
     if held_inbound["count"]:
-        problems.insert(0, Problem(status="held", reason="freshbooks_reauth", channel_name="",
+        problems.insert(0, Problem(status="held", reason=HeldReason.FRESHBOOKS_REAUTH, channel_name="",
                                    count=held_inbound["count"], since=held_inbound["since"],
                                    what="FreshBooks needs you to connect again before we can read these events",
                                    fix="Reconnect FreshBooks", fix_url=_url("freshbooks:overview")))

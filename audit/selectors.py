@@ -33,7 +33,6 @@ from connector.core.crypto import blind_index
 from connector.core.events import SUPPORTED_EVENTS
 
 IGNORED = "ignored"  # the search's pseudo-status for inbound events that made no delivery
-SEARCH_STATUSES = [*Delivery.Status.values, IGNORED]
 
 # Sort key -> ORDER BY. Ties fall back on id so pages never overlap or skip a row.
 SORTS: dict[str, tuple] = {
@@ -177,11 +176,6 @@ def inbound_search(*, tenant, filters: dict | None = None) -> QuerySet[InboundEv
         qs = qs.filter(name__in=_event_names(kind=filters.get("kind", ""), action=filters["action"]))
     qs = _filter_searchable_columns(qs, filters)
     return qs.order_by(*_INBOUND_SORTS.get(filters.get("sort") or "", _INBOUND_DEFAULT_SORT))
-
-
-def delivery_list(*, tenant, filters: dict | None = None) -> QuerySet[Delivery]:
-    """Kept for callers of the first API: the search, newest first."""
-    return delivery_search(tenant=tenant, filters=filters).select_related("inbound_event")
 
 
 def delivery_get(*, tenant, pk: int) -> Delivery:

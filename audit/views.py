@@ -32,9 +32,11 @@ from audit.selectors import (
     inbound_get,
     inbound_search,
 )
-from audit.services import bulk_replay_create, bulk_replay_preview, replay_request
+from audit.services import bulk_replay_preview
 from connector.core.errors import ApplicationError
 from connector.core.events import EVENT_LABELS
+from connector.pipeline.bulk_replay import bulk_replay_create
+from connector.pipeline.replay import delivery_replay
 from tenants.models import Role
 from tenants.permissions import tenant_view
 
@@ -194,7 +196,7 @@ def delivery_detail(request, pk: int):
 
 
 @tenant_view  # POST: admins and owners only; viewers get 403
-def delivery_replay(request, pk: int):
+def delivery_replay_view(request, pk: int):
     if request.method != "POST":
         return redirect("delivery_detail", pk=pk)
     try:
@@ -207,9 +209,9 @@ def delivery_replay(request, pk: int):
         messages.error(request, f"Nothing replayed: {errors}")
         return redirect("delivery_detail", pk=pk)
     try:
-        replays = replay_request(tenant=request.tenant, delivery=delivery, actor=request.user,
-                                 mode=form.cleaned_data["mode"],
-                                 channel_id=form.cleaned_data["to_channel_id"] or None)
+        replays = delivery_replay(tenant=request.tenant, delivery=delivery, actor=request.user,
+                                  mode=form.cleaned_data["mode"],
+                                  channel_id=form.cleaned_data["to_channel_id"] or None)
     except ApplicationError as exc:
         messages.error(request, f"Nothing replayed: {exc.message}")
         return redirect("delivery_detail", pk=pk)
@@ -232,7 +234,7 @@ def inbound_detail(request, pk: int):
 
 
 @tenant_view(role=Role.ADMIN)  # viewers get 403, even on the preview
-def bulk_replay(request):
+def bulk_replay_view(request):
     form = _search_form(request)
     filters = _filters(form)
     if filters is None:

@@ -22,10 +22,11 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
-from sandbox.stack import Stack, StackConfig  # noqa: E402
+from sandbox.stack import PROCFILE_CONCURRENCY, PROCFILE_POOL, Stack, StackConfig  # noqa: E402
 
 SLACK_TEAM = "T0SANDBOX"  # the Slack stand-in's only workspace: every tenant installs into it
 PASSWORD = "a-long-bench-passphrase"
+DEFAULT_POOL, DEFAULT_CONCURRENCY = PROCFILE_POOL, PROCFILE_CONCURRENCY  # the Procfile's worker line
 RSS_SAMPLE_INTERVAL = 0.25  # seconds between /proc samples of the web and worker process groups
 
 
@@ -228,6 +229,22 @@ class RssSampler:
         while not self._stop.is_set():
             self.sample()
             self._stop.wait(RSS_SAMPLE_INTERVAL)
+
+    def cpu_seconds(self) -> dict:
+        """CPU time (user + system) used so far by each group's live processes."""
+        processes = self._processes if self._processes is not None else self.stack.processes
+        leaders = {proc.pid: name for name in self.groups if (proc := processes.get(name)) and proc.poll() is None}
+        ticks = os.sysconf("SC_CLK_TCK")
+        totals = dict.fromkeys(self.groups, 0.0)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and (group := leaders.get(pgid_of(int(entry)))):
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    totals[group] += (int(fields[11]) + int(fields[12])) / ticks
+                except (OSError, ValueError, IndexError):
+                    pass
+        return totals
 
     def report(self) -> dict:
         return {group: {"peak_total_mb": round(self.peak_total_kb[group] / 1024, 1),

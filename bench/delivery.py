@@ -3,6 +3,7 @@ beat, PostgreSQL, a Redis of its own) and the Slack stand-in, which answers 429 
 channel within one second. Prints ONE JSON line.
 
     .venv/bin/python bench/delivery.py [--channels 20] [--messages 30] [--backlog 1000] [--probes 5]
+                                       [--pool threads --concurrency 24]  (default: the Procfile's worker)
 
 Pacing: `channels` x `messages` deliveries, queued at once (rows written with the ORM, as process_event
 writes them), then the channels are kicked by the sweep; the real worker posts them. Reported: 429s the
@@ -26,6 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POOL,
     SLACK_TEAM,
     RssSampler,
     businesses,
@@ -180,10 +183,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=30, help="messages per channel")
     parser.add_argument("--backlog", type=int, default=1000, help="deliveries queued for one channel")
     parser.add_argument("--probes", type=int, default=5, help="fairness probes per kind")
+    parser.add_argument("--pool", default=DEFAULT_POOL, help="Celery worker pool (default: the Procfile's)")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     args = parser.parse_args()
 
     log("starting the stack")
-    stack = start_stack("delivery")
+    stack = start_stack("delivery", worker_pool=args.pool, worker_concurrency=args.concurrency)
     try:
         django_setup(stack)
         from tenants.models import Tenant
@@ -211,7 +216,8 @@ def main() -> None:
 
         emit({
             "benchmark": "delivery", "machine": machine(),
-            "stack": {"web_workers": stack.config.web_workers, "worker_concurrency": stack.config.worker_concurrency},
+            "stack": {"web_workers": stack.config.web_workers, "worker_concurrency": stack.config.worker_concurrency,
+                      "worker_pool": stack.config.worker_pool},
             "policy": {"channel_interval_ms": policy.CHANNEL_INTERVAL_MS,
                        "team_max_posts_per_second": policy.TEAM_MAX_POSTS_PER_SECOND},
             "pacing": pacing, "fairness": fairness, "memory": memory.report(),

@@ -10,12 +10,13 @@ beat, PostgreSQL, a Redis of its own. Prints ONE JSON line.
   and clients; each fires a signed `invoice.create` webhook that must become exactly one Slack message.
 - Meanwhile the Slack stand-in fails 20% of posts (500, 503, or a timeout after accepting the message:
   `failure_kinds` "500,503,timeout") and answers 429 to 5% more (seeded: the same run for the same seed).
-- The worker (main process and pool) is SIGKILLed at 20%, 60% and 85% of the events and restarted at once;
-  Redis is killed and restarted empty at 45% (queue, pacing and drain state lost). The worker is restarted
-  after that only if it has not reconnected by itself within REDIS_RECONNECT_WAIT seconds, as a process
-  supervisor would (Celery 5.7 / kombu 5.7 sometimes exit with "Unrecoverable error: AttributeError(...
-  'hostname')" when the broker connection drops while unacknowledged messages are being restored; which
-  happened is reported); beat is left alone (whether its sweep still runs is reported).
+- A worker (main process and pool) is SIGKILLed at 20%, 60% and 85% of the events and restarted at once
+  (with `--workers 2`, each in turn). Redis is killed and restarted empty `--redis-restarts` times (5 by
+  default, spread over the load): queue, pacing and drain state lost each time. Every worker must reconnect
+  by itself within REDIS_RECONNECT_WAIT seconds, the same process (PID) as before; one that exited
+  instead is counted in `worker_exits` (the goal is 0) and only then started again, as a process
+  supervisor would, so that the run can still be counted. Beat is left alone (whether its sweep still
+  runs after the last restart is reported).
 - Then everything settles: the sweep is run every SETTLE_SWEEP_EVERY seconds (as `manage.py sweep` does)
   until no inbound event or delivery is waiting, at most SETTLE_TIMEOUT seconds.
 
@@ -26,8 +27,9 @@ stand-in's own duplicate count), `misrouted` (a message in a channel its rule do
 Only timing is shortened: transient Slack failures are retried after 2, 5, 10, 20, then every 30 s
 (PIPELINE_SLACK_RETRY_SCHEDULE) instead of 5 s, 30 s, 2 min, 10 min ... up to 4 h, so that a message
 failing four times in a row settles in minutes. Claim lease (120 s), sweep grace (60 s), the beat sweep
-(60 s) and Slack's client timeout (10 s) are the product's. The worker runs 8 processes by default
-(`--concurrency`): a post that times out holds a process for the client's 10 s timeout.
+(60 s) and Slack's client timeout (10 s) are the product's. The worker runs as the Procfile runs it
+(pool and concurrency: `--pool`, `--concurrency`); `--workers 2` runs two worker processes, as if on two
+machines.
 """
 
 import argparse
@@ -39,6 +41,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POOL,
     RssSampler,
     businesses,
     channels_create,
@@ -55,15 +59,46 @@ from bench.common import (  # noqa: E402
 
 RETRY_SCHEDULE = "2,5,10,20,30"  # seconds; see the module docstring
 FAULTS = {"failure_rate": 0.2, "ratelimit_rate": 0.05, "failure_kinds": "500,503,timeout", "seed": "soak"}
-KILL_AT = (0.20, 0.60, 0.85)  # fractions of the events created when the worker is SIGKILLed
-REDIS_AT = 0.45  # ... when Redis is killed and restarted empty
+KILL_AT = (0.20, 0.60, 0.85)  # fractions of the events created when a worker is SIGKILLed
+REDIS_SPAN = (0.10, 0.95)  # Redis restarts are spread evenly over this part of the load
 REDIS_RECONNECT_WAIT = 30  # seconds for the worker to reconnect to the new Redis by itself
 SETTLE_TIMEOUT = 600  # seconds after the last event for everything to be posted
 SETTLE_SWEEP_EVERY = 10  # seconds
 
 
-def _worker_reconnected(stack, log_offset: int) -> bool:
-    return "Connected to redis://" in stack.log_text("worker")[log_offset:]
+def _worker_reconnected(stack, name: str, log_offset: int) -> bool:
+    return "Connected to " in stack.log_text(name)[log_offset:]  # Celery: "Connected to <broker URL>"
+
+
+def redis_restart_points(events: int, restarts: int) -> set[int]:
+    if restarts <= 0:
+        return set()
+    low, high = REDIS_SPAN
+    step = (high - low) / max(1, restarts - 1)
+    return {int((low + n * step) * events) for n in range(restarts)}
+
+
+def restart_redis(stack, at_event: int) -> dict:
+    """Kill Redis, start it empty, and see that every worker reconnects by itself, the same process."""
+    names = stack.worker_names
+    offsets = {name: len(stack.log_text(name)) for name in names}
+    pids = {name: stack.processes[name].pid for name in names}
+    stack.restart_redis()
+    restarted = time.time()
+    deadline = restarted + REDIS_RECONNECT_WAIT
+    while time.time() < deadline and not all(_worker_reconnected(stack, n, offsets[n]) for n in names):
+        time.sleep(0.5)
+    record = {"at_event": at_event, "what": "redis killed, restarted empty",
+              "reconnect_s": round(time.time() - restarted, 1), "workers": {}}
+    for name in names:
+        exited = stack.worker_exited(name)
+        reconnected = _worker_reconnected(stack, name, offsets[name]) and not exited
+        if not reconnected:
+            stack.restart_worker(name)  # as a process supervisor would; counted as a failure
+        record["workers"][name] = {"reconnected_by_itself": reconnected, "exited": exited,
+                                   "same_pid": not exited and stack.processes[name].pid == pids[name],
+                                   "restarted_by_supervisor": not reconnected}
+    return record
 
 
 def _waiting_counts() -> dict:
@@ -83,12 +118,16 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=3)
     parser.add_argument("--channels", type=int, default=30)
     parser.add_argument("--rate", type=float, default=8.0, help="invoices created per second")
-    parser.add_argument("--concurrency", type=int, default=8, help="Celery worker processes")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                        help="Celery worker concurrency (threads or processes)")
+    parser.add_argument("--pool", default=DEFAULT_POOL, help="Celery worker pool")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (machines)")
+    parser.add_argument("--redis-restarts", type=int, default=5)
     args = parser.parse_args()
     run_started = time.time()
 
     log("starting the stack")
-    stack = start_stack("soak", worker_concurrency=args.concurrency,
+    stack = start_stack("soak", worker_concurrency=args.concurrency, worker_pool=args.pool, workers=args.workers,
                         extra_env={"PIPELINE_SLACK_RETRY_SCHEDULE": RETRY_SCHEDULE})
     events_log: list[dict] = []
     try:
@@ -114,8 +153,8 @@ def main() -> None:
         stack.slack("POST", "/_control/faults", json=FAULTS)
         before = stack.slack("GET", "/_control/stats")
 
-        kills = {int(f * args.events) for f in KILL_AT}
-        redis_at = int(REDIS_AT * args.events)
+        kills = {int(f * args.events): n for n, f in enumerate(KILL_AT)}
+        redis_at = redis_restart_points(args.events, args.redis_restarts)
         disruptions = []
         beat_offset = 0
         log(f"soak: {args.events} invoices at {args.rate}/s; faults {FAULTS}")
@@ -124,30 +163,19 @@ def main() -> None:
             next_at = started
             for i in range(args.events):
                 if i in kills:
-                    stack.kill_worker()
+                    name = stack.worker_names[kills[i] % len(stack.worker_names)]
+                    stack.kill_worker(name)
                     killed_at = time.time()
-                    stack.start_worker()
-                    stack.wait_worker_ready()
-                    disruptions.append({"at_event": i, "what": "worker SIGKILL + restart",
+                    stack.start_worker(name)
+                    stack.wait_worker_ready(name)
+                    disruptions.append({"at_event": i, "what": f"{name} SIGKILL + restart",
                                         "down_s": round(time.time() - killed_at, 1)})
-                    log(f"worker killed and restarted at event {i}")
-                if i == redis_at:
-                    offset = len(stack.log_text("worker"))
+                    log(f"{name} killed and restarted at event {i}")
+                if i in redis_at:
                     beat_offset = len(stack.log_text("beat"))
-                    stack.restart_redis()
-                    restarted = time.time()
-                    deadline = restarted + REDIS_RECONNECT_WAIT
-                    while time.time() < deadline and not _worker_reconnected(stack, offset):
-                        time.sleep(0.5)
-                    reconnected = _worker_reconnected(stack, offset)
-                    exited = stack.processes["worker"].poll() is not None
-                    if not reconnected:
-                        stack.restart_worker()  # as a process supervisor would
-                    disruptions.append({"at_event": i, "what": "redis killed, restarted empty",
-                                        "worker_reconnected_by_itself": reconnected,
-                                        "worker_exited": exited, "worker_restarted": not reconnected,
-                                        "reconnect_s": round(time.time() - restarted, 1)})
-                    log(f"redis restarted at event {i}; worker reconnected by itself: {reconnected}")
+                    record = restart_redis(stack, i)
+                    disruptions.append(record)
+                    log(f"redis restarted at event {i}: {record['workers']}")
                     next_at = time.time()
                 delay = next_at - time.time()
                 if delay > 0:
@@ -207,9 +235,15 @@ def main() -> None:
         beat_sweeps_after_redis = stack.log_text("beat")[beat_offset:].count("Sending due task sweep")
         lost_examples = [f"{k[0]}:{k[1]}" for k in expected if per_invoice[k] == 0][:10]
         deliveries_per_invoice = Counter(Counter((d.tenant_id, d.object_id) for d in delivery_of.values()).values())
+        redis_records = [d for d in disruptions if d["what"].startswith("redis")]
+        worker_exits = sum(w["exited"] for d in redis_records for w in d["workers"].values())
+        not_reconnected = sum(not w["reconnected_by_itself"] for d in redis_records for w in d["workers"].values())
         emit({
             "benchmark": "soak", "machine": machine(),
-            "stack": {"web_workers": stack.config.web_workers, "worker_concurrency": stack.config.worker_concurrency},
+            "stack": {"web_workers": stack.config.web_workers, "worker_concurrency": stack.config.worker_concurrency,
+                      "worker_pool": stack.config.worker_pool, "workers": stack.config.workers},
+            "redis_restarts": len(redis_records), "worker_exits": worker_exits,
+            "workers_not_reconnected": not_reconnected,
             "events": args.events, "tenants": args.tenants, "channels": args.channels, "rate_per_s": args.rate,
             "faults": FAULTS, "retry_schedule_s": RETRY_SCHEDULE, "disruptions": disruptions,
             "load_s": round(load_s, 1), "settle_s": round(settle_s, 1), "settled": settled, "settle_sweeps": sweeps,
@@ -227,7 +261,8 @@ def main() -> None:
                               for k in ("posts_accepted", "ratelimited", "random_ratelimited", "timeouts", "failures")},
             "beat_sweeps_sent_after_redis_restart": beat_sweeps_after_redis,
             "memory": memory.report(),
-            "goals": {"zero_lost": delivered == len(expected),
+            "goals": {"zero_lost": delivered == len(expected), "zero_worker_exits": worker_exits == 0,
+                      "all_reconnected_by_themselves": not_reconnected == 0,
                       "zero_duplicated": not any(n > 1 for n in per_invoice.values())
                       and after["duplicates"] == before["duplicates"]},
         })

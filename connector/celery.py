@@ -4,6 +4,7 @@ import os
 
 from celery import Celery
 from celery.signals import worker_ready
+from kombu.utils.url import maybe_sanitize_url
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connector.settings")
 
@@ -11,11 +12,11 @@ app = Celery("connector")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.autodiscover_tasks(["connector.pipeline"])
+app.autodiscover_tasks(["connector.pipeline"], related_name="schedules")
+app.autodiscover_tasks(["connector.pipeline"], related_name="inbox")  # drain_inbox
 
 
 @worker_ready.connect
 def _say_connected(sender, **kwargs):
     # Operators look for this line to know the worker reached the broker (URL shown without password).
-    from kombu.utils.url import maybe_sanitize_url
-
     print(f"ml-connector worker connected to Redis at {maybe_sanitize_url(app.conf.broker_url)}", flush=True)

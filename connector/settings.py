@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,8 +21,6 @@ DEBUG = env.bool("DEBUG", default=False)
 
 def _dev_encryption_key() -> str:
     """In DEBUG without ENCRYPTION_KEYS, use a key kept in var/ (made once, shared by web, worker, beat)."""
-    from cryptography.fernet import Fernet
-
     VAR_DIR.mkdir(exist_ok=True)
     path = VAR_DIR / "dev-encryption.key"
     try:
@@ -83,10 +82,13 @@ INSTALLED_APPS = [
     "connector.slack",
     "routing",
     "audit",
+    "digests",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Webhooks skip everything below (sessions, CSRF, auth, messages): they use none of it.
+    "connector.pipeline.intake.WebhookFastPath",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -148,6 +150,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60  # seconds; one FreshBooks fetch or one Slack p
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}  # unacked tasks come back after 10 min
+# kombu's Redis transport, hardened so that a Redis restart cannot end the worker (connector/broker.py).
+CELERY_BROKER_TRANSPORT = env.str("CELERY_BROKER_TRANSPORT", default="connector.broker:Transport")
+# Redis going away is never a reason to stop: retry connecting for ever (the defaults, stated).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -155,7 +162,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "connector.pipeline.tasks.sweep", "schedule": 60.0},
     # Audit trail: daily retention purge (03:17 UTC, off the hour), and re-ringing lost bulk replays.
     "retention-purge": {"task": "audit.tasks.retention_purge", "schedule": crontab(hour=3, minute=17)},
-    "bulk-replay-resume": {"task": "audit.tasks.bulk_replay_resume", "schedule": 120.0},
+    "bulk-replay-resume": {"task": "connector.pipeline.tasks.bulk_replay_resume", "schedule": 120.0},
+    # The daily overdue check (each tenant once a day, from 09:00 its local time) and digests that are due.
+    # A tick that beat missed is made up by the next: both look at what is due, not at the tick's minute.
+    "overdue-scans": {"task": "connector.pipeline.schedules.overdue_scans_due", "schedule": 300.0},
+    "digests": {"task": "connector.pipeline.schedules.digests_send_due", "schedule": 60.0},
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -163,6 +174,20 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # --- Pipeline: seconds between retries of a transient Slack failure, comma separated (empty: the
 # product's schedule in connector/pipeline/policy.py). Only the fault soak (bench/soak.py) shortens it.
 PIPELINE_SLACK_RETRY_SCHEDULE = [int(s) for s in env.list("PIPELINE_SLACK_RETRY_SCHEDULE", default=[]) if s.strip()]
+
+# --- Webhook intake limits, per tenant URL and per minute (connector/pipeline/intake.py) -----------------
+# Verified webhooks: 200/s sustained is far above what one business's FreshBooks activity produces, yet
+# stops a flood from filling the database. Only signed traffic counts, so junk cannot spend it.
+FRESHBOOKS_WEBHOOK_RATE_LIMIT = env.int("FRESHBOOKS_WEBHOOK_RATE_LIMIT", default=12_000)
+# Unsigned, badly signed or malformed posts: refused with 429 beyond this, without touching the database.
+FRESHBOOKS_WEBHOOK_UNVERIFIED_LIMIT = env.int("FRESHBOOKS_WEBHOOK_UNVERIFIED_LIMIT", default=120)
+# callback.verify handshakes (FreshBooks sends one per callback registered or resent).
+FRESHBOOKS_CALLBACK_VERIFY_LIMIT = env.int("FRESHBOOKS_CALLBACK_VERIFY_LIMIT", default=60)
+
+# --- Metrics (GET /metrics, connector/pipeline/metrics.py) -----------------------------------------
+# Served only when set, to `Authorization: Bearer <METRICS_TOKEN>`. PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself) adds up the counters of every web and worker process of a machine.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Providers (every outbound call goes to these base URLs, so a stand-in can replace either) ---------
 FRESHBOOKS_CLIENT_ID = env.str("FRESHBOOKS_CLIENT_ID", default="")
@@ -250,16 +275,16 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- REST API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "tenants.api.TenantTokenAuthentication",
-        "tenants.api.TenantSessionAuthentication",
+        "tenants.api_auth.TenantTokenAuthentication",
+        "tenants.api_auth.TenantSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.IsTenantMember"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.IsTenantMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "connector.core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "connector.core.pagination.Pagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_THROTTLE_CLASSES": ["tenants.api.ApiAnonThrottle", "tenants.api.ApiUserThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.api_auth.ApiAnonThrottle", "tenants.api_auth.ApiUserThrottle"],
 }
 # --- Limits (README "Security"). Rates are "<n>/<s|m|h|d>", counted in the cache (Redis) --------------
 API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=200)  # rows per page of any API list
@@ -292,7 +317,12 @@ LOGGING = {
         "readable": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s %(context)s",
                      "()": "connector.core.logging.ReadableFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable" if DEBUG else "json"}},
+    # Webhook URLs carry a tenant's secret token: redacted on the logger of Django's 4xx/5xx warnings (so
+    # no handler, test capture included, ever sees it) and on the console handler for anything else.
+    "filters": {"redact_webhook_tokens": {"()": "connector.core.logging.RedactWebhookTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable" if DEBUG else "json",
+                             "filters": ["redact_webhook_tokens"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "celery": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "celery": {"level": "INFO"},
+                "django.request": {"filters": ["redact_webhook_tokens"]}},
 }

@@ -1,28 +1,20 @@
-"""URL map. Contract URLs (ARCHITECTURE §5): /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
+"""URL map. Contract URLs: /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
 
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from audit import api as audit_api
 from connector import health
 from connector.core.api import api_not_found
 from connector.dashboard import views as dashboard
-from connector.pipeline import intake
-from tenants import api_views as tenant_api
+from connector.pipeline import intake, metrics, slack_actions
 
+# Each app's API: views in <app>/api.py, URLs in <app>/api_urls.py.
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("me/", tenant_api.MeView.as_view(), name="api-me"),
-    path("api-tokens/", tenant_api.ApiTokenListView.as_view(), name="api-token-list"),
-    path("api-tokens/<int:pk>/", tenant_api.ApiTokenDetailView.as_view(), name="api-token-detail"),
-    path("deliveries/", audit_api.DeliveryListView.as_view(), name="api-delivery-list"),
-    path("deliveries/export.csv", audit_api.DeliveryExportView.as_view(), name="api-delivery-export"),
-    path("exports/<int:pk>/", audit_api.ExportJobDetailView.as_view(), name="api-export-detail"),
-    path("exports/<int:pk>/download/", audit_api.ExportJobDownloadView.as_view(), name="api-export-download"),
-    path("ignored-events/", audit_api.IgnoredEventListView.as_view(), name="api-ignored-event-list"),
-    path("deliveries/<int:pk>/", audit_api.DeliveryDetailView.as_view(), name="api-delivery-detail"),
-    path("deliveries/<int:pk>/replay/", audit_api.DeliveryReplayView.as_view(), name="api-delivery-replay"),
+    path("", include("tenants.api_urls")),
+    path("", include("audit.api_urls")),
     path("rules/", include("routing.api_urls")),
+    path("digests/", include("digests.api_urls")),
     re_path(r"", api_not_found),  # anything else under /api/v1/ (such as a non-numeric id): JSON 404
 ]
 
@@ -32,12 +24,17 @@ urlpatterns = [
     path("dashboard/deliveries/", dashboard.dashboard_deliveries, name="dashboard_deliveries"),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("accounts/", include("tenants.urls")),
+    path("rules/digests/", include("digests.urls")),
     path("rules/", include("routing.urls")),
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
     re_path(r"^api/", api_not_found),
     path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="freshbooks_webhook"),
+    # Contract paths too: signed Slack requests whose answers need the pipeline, before the provider's own.
+    path("slack/interactions/", slack_actions.slack_interactions, name="slack_interactions"),
+    path("slack/commands/", slack_actions.slack_commands, name="slack_commands"),
     path("slack/", include("connector.slack.urls")),
     path("", include("connector.freshbooks.urls")),
 ]

@@ -1,4 +1,8 @@
-"""REST API for rules (ARCHITECTURE §5): list, create, read, change, delete, and preview a draft rule."""
+"""REST API for rules: list, create, read, change, delete, and preview a draft rule.
+
+The input serializer only shapes the JSON (types, required fields); routing.services.rule_build decides
+what is valid and its field errors are the API's 400 (see connector.core.api).
+"""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -6,45 +10,37 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connector.core.api import AmountField
 from connector.core.events import SUPPORTED_EVENTS
 from connector.core.pagination import Pagination
 from routing import services
-from routing.models import (
-    AMOUNT_DECIMAL_PLACES,
-    AMOUNT_MAX_DIGITS,
-    COUNTERPARTY_MAX_LENGTH,
-    NAME_MAX_LENGTH,
-    NOTE_MAX_LENGTH,
-    POSITION_MAX,
-    Rule,
-)
+from routing.models import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, Rule
 from routing.selectors import PREVIEW_EVENT_LIMIT, rule_list, rule_preview
 from routing.summary import rule_summary
 
 
 def _amount(help_text: str) -> serializers.DecimalField:
-    return AmountField(allow_null=True, required=False, help_text=help_text)
+    # A number of any size here: its limits are the service's.
+    return serializers.DecimalField(max_digits=None, decimal_places=None, allow_null=True, required=False,
+                                    help_text=help_text)
 
 
 def _words(help_text: str) -> serializers.ListField:
-    return serializers.ListField(child=serializers.CharField(max_length=services.LIST_ITEM_MAX_LENGTH),
-                                 required=False, max_length=services.LIST_MAX_ITEMS, help_text=help_text)
+    return serializers.ListField(child=serializers.CharField(allow_blank=True), required=False,
+                                 help_text=help_text)
 
 
 class RuleInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
+    name = serializers.CharField(allow_blank=True)
     enabled = serializers.BooleanField(required=False, help_text="Default true.")
     events = serializers.ListField(child=serializers.ChoiceField(choices=list(SUPPORTED_EVENTS)),
-                                   allow_empty=False, error_messages={"empty": "Choose at least one event."},
                                    help_text="FreshBooks event names; at least one.")
     min_amount = _amount("Inclusive lower bound, in `currency` (the base currency when null).")
     max_amount = _amount("Inclusive upper bound, in `currency` (the base currency when null).")
-    currency = serializers.CharField(max_length=3, allow_null=True, allow_blank=True, required=False,
+    currency = serializers.CharField(allow_null=True, allow_blank=True, required=False,
                                      help_text="ISO 4217. Set: only events in this currency match. Null: amount "
                                                "bounds are in the tenant's base currency.")
-    counterparty_contains = serializers.CharField(max_length=COUNTERPARTY_MAX_LENGTH, allow_blank=True,
-                                                  required=False, help_text="Case-insensitive substring.")
+    counterparty_contains = serializers.CharField(allow_blank=True, required=False,
+                                                  help_text="Case-insensitive substring.")
     expense_categories_in = _words("Expense events only: the category is one of these.")
     expense_categories_not_in = _words("Expense events only: the category is none of these.")
     has_client = serializers.BooleanField(allow_null=True, required=False,
@@ -52,11 +48,9 @@ class RuleInputSerializer(serializers.Serializer):
     statuses = _words("The event's FreshBooks status is one of these (case-insensitive).")
     status_changed_only = serializers.BooleanField(required=False,
                                                    help_text="Update events match only when the status changed.")
-    channel_id = serializers.CharField(max_length=32, help_text="A Slack channel id of the tenant's workspace.")
-    note = serializers.CharField(max_length=NOTE_MAX_LENGTH, allow_blank=True, required=False,
-                                 help_text="Prepended to the message, e.g. a mention.")
-    position = serializers.IntegerField(min_value=0, max_value=POSITION_MAX, required=False,
-                                        help_text="Order in the list.")
+    channel_id = serializers.CharField(allow_blank=True, help_text="A Slack channel id of the tenant's workspace.")
+    note = serializers.CharField(allow_blank=True, required=False, help_text="Prepended to the message, e.g. a mention.")
+    position = serializers.IntegerField(required=False, help_text="Order in the list (0 to 2147483647).")
 
 
 class RuleOutputSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
-"""Web forms for rules. They parse what people type; routing.services.rule_build decides what is valid."""
+"""Web forms for rules. They parse what people type (types, choices offered, required fields);
+routing.services.rule_build decides what is valid, and its field errors are shown at the fields."""
 
 from babel.numbers import list_currencies
 from django import forms
@@ -6,7 +7,7 @@ from django import forms
 from connector.core.errors import ApplicationError
 from connector.core.events import EVENT_LABELS, SUPPORTED_EVENTS
 from routing.channels import tenant_channel_choices
-from routing.models import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, NAME_MAX_LENGTH, NOTE_MAX_LENGTH, Rule
+from routing.models import Rule
 from routing.services import STARTER_EXEC_THRESHOLD, rule_build
 
 CURRENCIES = sorted(list_currencies())
@@ -28,13 +29,14 @@ def _words(text: str) -> list[str]:
     return [w.strip() for w in (text or "").split(",") if w.strip()]
 
 
-def _amount_field(label: str) -> forms.DecimalField:
-    return forms.DecimalField(required=False, max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES,
-                              min_value=0, label=label, widget=forms.NumberInput(attrs={"step": "0.01"}))
+def _amount_field(label: str, **kwargs) -> forms.DecimalField:
+    # A number; its limits (sign, size, decimal places) are the service's.
+    kwargs.setdefault("required", False)
+    return forms.DecimalField(label=label, widget=forms.NumberInput(attrs={"step": "0.01", "min": "0"}), **kwargs)
 
 
 class RuleForm(forms.Form):
-    name = forms.CharField(max_length=NAME_MAX_LENGTH, label="Name",
+    name = forms.CharField(label="Name",
                            help_text="For you: e.g. “Large invoices to the executives”.")
     events = forms.MultipleChoiceField(
         choices=[(name, EVENT_LABELS[name]) for name in SUPPORTED_EVENTS], widget=forms.CheckboxSelectMultiple,
@@ -43,7 +45,7 @@ class RuleForm(forms.Form):
     min_amount = _amount_field("Amount at least")
     max_amount = _amount_field("Amount at most")
     currency = forms.ChoiceField(required=False, label="Currency")
-    counterparty_contains = forms.CharField(required=False, max_length=200, label="Client or vendor name contains",
+    counterparty_contains = forms.CharField(required=False, label="Client or vendor name contains",
                                             help_text="Not case-sensitive. Leave empty for any.")
     statuses = forms.CharField(required=False, label="Status is one of",
                                help_text="Comma-separated FreshBooks statuses, e.g. “paid, partial”. "
@@ -56,7 +58,7 @@ class RuleForm(forms.Form):
     has_client = forms.ChoiceField(required=False, choices=HAS_CLIENT_CHOICES, label="Expense has a client",
                                    help_text="Expenses only. “Yes” skips internal expenses.")
     channel_id = forms.ChoiceField(label="Post to Slack channel", error_messages=CHANNEL_ERRORS)
-    note = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH, label="Note at the top of the message",
+    note = forms.CharField(required=False, label="Note at the top of the message",
                            help_text="Optional, e.g. a mention such as @finance.")
     enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
 
@@ -125,8 +127,7 @@ class StarterForm(forms.Form):
                                               error_messages=CHANNEL_ERRORS)
     exec_channel_id = forms.ChoiceField(label="Invoices of this amount or more also go to",
                                         error_messages=CHANNEL_ERRORS)
-    exec_min_amount = forms.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES,
-                                         min_value=0, initial=STARTER_EXEC_THRESHOLD, label="Large invoice amount")
+    exec_min_amount = _amount_field("Large invoice amount", required=True, initial=STARTER_EXEC_THRESHOLD)
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)

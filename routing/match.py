@@ -1,6 +1,6 @@
 """Which channels one FinancialEvent reaches: a pure function of the rules and the event.
 
-Semantics (ARCHITECTURE §1, issue 5):
+Semantics:
 - every enabled rule that matches delivers to its channel; a disabled rule never matches;
 - one Target per channel however many rules name it, with every rule that chose it;
 - a rule's conditions are all optional and combined with AND:

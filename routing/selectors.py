@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from audit.models import InboundEvent
-from connector.core.events import FinancialEvent
+from connector.core.events import DIGEST_EVENT, FinancialEvent
 from routing.match import match, rule_matches
 from routing.models import Rule
 from tenants.models import Tenant
@@ -47,6 +47,7 @@ class Preview:
 
 def _recent_events(*, tenant: Tenant, limit: int):
     rows = (InboundEvent.objects.for_tenant(tenant).filter(financial_event__isnull=False)
+            .exclude(name=DIGEST_EVENT)  # a digest is no FreshBooks event: no rule routes it
             .order_by("-received_at", "-id").only("id", "received_at", "financial_event")[:limit])
     for row in rows:
         try:

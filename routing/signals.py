@@ -1,4 +1,4 @@
-"""Signals routing sends; the delivery pipeline listens (the integrator connects its receivers)."""
+"""Signals routing sends; the delivery pipeline listens (connector/pipeline/receivers.py)."""
 
 from django.dispatch import Signal
 

@@ -1,7 +1,7 @@
 """`make run` (through bin/run): check Redis, migrate, then start the Procfile's web, worker and beat with
 honcho. With no provider credentials (FRESHBOOKS_CLIENT_ID and SLACK_CLIENT_ID both empty in the
 environment and in .env) it runs in sandbox mode: both stand-ins start alongside, and the app is pointed
-at them, so the whole product can be tried without any account (ARCHITECTURE §6).
+at them, so the whole product can be tried without any account.
 
 `plan()` decides, from the environment and .env, without side effects; `main()` acts on the plan.
 """
@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from honcho import environ
+
 from sandbox.freshbooks.app import FreshBooksConfig
 from sandbox.slack.app import SlackConfig
 
@@ -26,6 +28,15 @@ CREDENTIALS = ("FRESHBOOKS_CLIENT_ID", "SLACK_CLIENT_ID")  # either set: the rea
 SANDBOX_PROCFILE = "var/Procfile.sandbox"  # the Procfile plus the two stand-ins, written at each start
 STATE_FILES = {"freshbooks": "var/sandbox-freshbooks.json", "slack": "var/sandbox-slack.json"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+METRICS_DIR = "var/prometheus"  # PROMETHEUS_MULTIPROC_DIR unless set: the processes' metrics samples
+
+
+def metrics_dir_empty(path: Path) -> None:
+    """prometheus-client's multiprocess directory must start empty: samples of processes from an earlier
+    run would be added to this run's."""
+    path.mkdir(parents=True, exist_ok=True)
+    for sample in path.glob("*.db"):
+        sample.unlink()
 
 
 @dataclass
@@ -42,8 +53,6 @@ class Plan:
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """.env as honcho and django-environ read it (KEY=VALUE lines, optional quotes, # comments)."""
-    from honcho import environ
-
     try:
         return dict(environ.parse(path.read_text()))
     except OSError:
@@ -153,6 +162,9 @@ def main() -> int:
     # the stand-ins' addresses in sandbox mode. The Procfile's commands live next to this interpreter.
     env = {**read_dotenv(ROOT / ".env"), **os.environ, **p.env,
            "PATH": os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")])}
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(ROOT / METRICS_DIR)
+    metrics_dir_empty(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
     for step in ([python, "bin/check-redis"], [python, "manage.py", "migrate", "--noinput"]):
         if subprocess.run(step, env=env).returncode:  # noqa: S603 - the project's own scripts
             return 1

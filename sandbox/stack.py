@@ -7,6 +7,7 @@ restarted and flushed without touching anything else on the machine.
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +29,21 @@ SECRET_KEY = "stack-secret-key-not-for-production-0123456789abcdefghij"
 ENCRYPTION_KEY = "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0="
 ACTIVITY_CHAIN_KEY = "test-activity-chain-key"  # as connector.settings_test, so tests can verify the chain
 SIGNING_SECRET = "sandbox-signing-secret"
+METRICS_TOKEN = "stack-metrics-token"  # GET /metrics with `Authorization: Bearer <this>`
 FRESHBOOKS_CLIENT = ("sandbox-freshbooks-client-id", "sandbox-freshbooks-client-secret")
 SLACK_CLIENT = ("sandbox-slack-client-id", "sandbox-slack-client-secret")
+
+
+def procfile_worker() -> tuple[str, int]:
+    """The pool and concurrency of the Procfile's worker line (its defaults where it reads the environment),
+    so that the stacks run the worker as `make run` and production do."""
+    line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("worker:"))
+    pool = re.search(r"--pool[= ](\w+)", line)
+    concurrency = re.search(r"--concurrency[= ](?:\$\{\w+:-)?(\d+)", line)
+    return (pool.group(1) if pool else "prefork"), (int(concurrency.group(1)) if concurrency else os.cpu_count() or 1)
+
+
+PROCFILE_POOL, PROCFILE_CONCURRENCY = procfile_worker()
 
 
 def free_port() -> int:
@@ -54,8 +69,12 @@ def _wait_http(url: str, timeout: float = START_TIMEOUT, ok=(200,)) -> None:
 class StackConfig:
     name: str = "stack"
     database_url: str = "postgres://postgres@127.0.0.1:5432/mlc_stack"
-    worker_concurrency: int = 4
+    worker_pool: str = PROCFILE_POOL
+    worker_concurrency: int = PROCFILE_CONCURRENCY
+    workers: int = 1  # Celery worker processes, as if on as many machines ("worker", "worker-2", ...)
     web_workers: int = 2
+    web_threads: int = 4  # as the Procfile's web line
+    webs: int = 1  # gunicorn masters sharing the web port (SO_REUSEPORT), as if behind one load balancer
     freshbooks_args: list[str] = field(default_factory=list)
     slack_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -106,13 +125,20 @@ class Stack:
             "SLACK_CLIENT_ID": SLACK_CLIENT[0], "SLACK_CLIENT_SECRET": SLACK_CLIENT[1],
             "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": f"{self.slack_url}/api/",
             "SLACK_OAUTH_URL": f"{self.slack_url}/oauth/v2/authorize", "PYTHONUNBUFFERED": "1",
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir), "METRICS_TOKEN": METRICS_TOKEN,
         })
         env.update(self.config.extra_env)
         return env
 
+    @property
+    def metrics_dir(self) -> Path:
+        return self.config.log_dir / f"{self.config.name}-prometheus"
+
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "Stack":
         try:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            self.metrics_dir.mkdir(parents=True)
             self.start_redis()
             self._prepare_database()
             self._spawn("freshbooks", [sys.executable, "-m", "sandbox.freshbooks", "--port", str(self.freshbooks_port),
@@ -120,15 +146,20 @@ class Stack:
             self._spawn("slack", [sys.executable, "-m", "sandbox.slack", "--port", str(self.slack_port),
                                   "--events-url", f"{self.web_url}/slack/events/",
                                   "--signing-secret", SIGNING_SECRET, *self.config.slack_args])
-            self._spawn("web", [str(BIN / "gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
-                                "--workers", str(self.config.web_workers), "--timeout", "30"])
-            self.start_worker()
+            for web in self.web_names:
+                self._spawn(web, [str(BIN / "gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
+                                  "--workers", str(self.config.web_workers), "--threads", str(self.config.web_threads),
+                                  "--timeout", "30", "--access-logfile", "-",  # as the Procfile: access lines
+                                  *(["--reuse-port"] if self.config.webs > 1 else [])])
+            for worker in self.worker_names:
+                self.start_worker(worker)
             self._spawn("beat", [str(BIN / "celery"), "-A", "connector", "beat", "--loglevel", "INFO",
                                  "--schedule", str(self.config.log_dir / f"{self.config.name}-beat-schedule")])
             _wait_http(f"{self.freshbooks_url}/_control/state")
             _wait_http(f"{self.slack_url}/_control/state")
             _wait_http(f"{self.web_url}/healthz")
-            self.wait_worker_ready()
+            for worker in self.worker_names:
+                self.wait_worker_ready(worker)
         except BaseException:
             self.stop()
             raise
@@ -192,33 +223,52 @@ class Stack:
 
     def restart_redis(self) -> None:
         """Redis goes away and comes back empty: the queue and the pacing state are lost."""
-        self._terminate("redis", signal.SIGKILL)
+        self.stop_redis()
         self.start_redis()
 
-    def start_worker(self) -> subprocess.Popen:
-        return self._spawn("worker", [str(BIN / "celery"), "-A", "connector", "worker", "--loglevel", "INFO",
-                                      "--concurrency", str(self.config.worker_concurrency),
-                                      "--hostname", f"{self.config.name}-{time.monotonic_ns()}@%h"])
+    def stop_redis(self) -> None:
+        """Redis dies (SIGKILL) and stays down until start_redis(), which brings it back empty."""
+        self._terminate("redis", signal.SIGKILL)
 
-    def wait_worker_ready(self, timeout: float = START_TIMEOUT) -> None:
+    @property
+    def worker_names(self) -> list[str]:
+        return ["worker", *(f"worker-{n}" for n in range(2, self.config.workers + 1))]
+
+    @property
+    def web_names(self) -> list[str]:
+        return ["web", *(f"web-{n}" for n in range(2, self.config.webs + 1))]
+
+    def worker_argv(self, name: str = "worker") -> list[str]:
+        return [str(BIN / "celery"), "-A", "connector", "worker", "--loglevel", "INFO",
+                "--pool", self.config.worker_pool, "--concurrency", str(self.config.worker_concurrency),
+                "--hostname", f"{self.config.name}-{name}-{time.monotonic_ns()}@%h"]
+
+    def start_worker(self, name: str = "worker") -> subprocess.Popen:
+        return self._spawn(name, self.worker_argv(name))
+
+    def wait_worker_ready(self, name: str = "worker", timeout: float = START_TIMEOUT) -> None:
         marker = "ml-connector worker connected to Redis"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.log_text("worker").rsplit("starting worker", 1)[-1].count(marker):
+            if self.log_text(name).rsplit("starting worker", 1)[-1].count(marker):
                 return
-            if self.processes["worker"].poll() is not None:
-                raise RuntimeError("the worker exited:\n" + self.log_text("worker")[-3000:])
+            if self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited:\n" + self.log_text(name)[-3000:])
             time.sleep(0.2)
-        raise RuntimeError("the worker did not connect to Redis in time")
+        raise RuntimeError(f"{name} did not connect to Redis in time")
 
-    def kill_worker(self) -> None:
+    def worker_exited(self, name: str = "worker") -> bool:
+        proc = self.processes.get(name)
+        return proc is None or proc.poll() is not None
+
+    def kill_worker(self, name: str = "worker") -> None:
         """SIGKILL the worker and all its pool processes, mid-task."""
-        self._terminate("worker", signal.SIGKILL)
+        self._terminate(name, signal.SIGKILL)
 
-    def restart_worker(self) -> None:
-        self.kill_worker()
-        self.start_worker()
-        self.wait_worker_ready()
+    def restart_worker(self, name: str = "worker") -> None:
+        self.kill_worker(name)
+        self.start_worker(name)
+        self.wait_worker_ready(name)
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=check,
@@ -228,8 +278,6 @@ class Stack:
         parts = urlsplit(self.config.database_url)
         dbname = parts.path.lstrip("/")
         admin_url = urlunsplit(parts._replace(path="/postgres"))
-        import psycopg
-
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
                          "AND pid <> pg_backend_pid()", [dbname])

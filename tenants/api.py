@@ -1,98 +1,63 @@
-"""REST API tenancy: token auth bound to a user and a tenant, and role permissions as in the UI."""
+"""REST API for the tenant itself and its API tokens."""
 
-from django.conf import settings
-from django.utils import timezone
-from rest_framework import authentication, exceptions, permissions, throttling
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from connector.core.limits import client_ip, limit_hit
-from tenants.models import ApiToken, Membership
-
-LAST_USED_RESOLUTION = 60  # seconds: do not write last_used_at on every request
-
-
-class TenantTokenAuthentication(authentication.TokenAuthentication):
-    """`Authorization: Token <key>`; the key names its user and its tenant."""
-
-    keyword = "Token"
-
-    def authenticate(self, request):
-        self.request = request
-        return super().authenticate(request)
-
-    def authenticate_credentials(self, key):
-        token = (ApiToken.objects.select_related("user", "tenant")
-                 .filter(key_hash=ApiToken.hash_key(key)).first())
-        if token is None or not token.user.is_active:
-            # Guessing keys costs a 429 after API_BAD_TOKEN_RATE misses from one address (DRF's throttles
-            # run only after authentication succeeds, so they never see these).
-            wait = limit_hit(self.request, group="api_bad_token", rate_setting="API_BAD_TOKEN_RATE",
-                             value=client_ip(self.request))
-            if wait:
-                raise exceptions.Throttled(wait=wait)
-            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return token.user, token
+from audit.activity import activity_record
+from connector.core.pagination import Pagination
+from tenants.models import ApiToken
 
 
-class ApiUserThrottle(throttling.UserRateThrottle):
-    """Per API token (or session user): settings.API_THROTTLE_RATE, counted in the cache (Redis)."""
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        tenant = serializers.CharField()
+        tenant_name = serializers.CharField()
+        base_currency = serializers.CharField()
+        role = serializers.CharField()
+        email = serializers.EmailField()
 
-    def get_rate(self):
-        return settings.API_THROTTLE_RATE
-
-    def get_cache_key(self, request, view):
-        if isinstance(request.auth, ApiToken):
-            return self.cache_format % {"scope": "token", "ident": request.auth.pk}
-        if request.user and request.user.is_authenticated:
-            return self.cache_format % {"scope": "user", "ident": request.user.pk}
-        return None
-
-
-class ApiAnonThrottle(throttling.AnonRateThrottle):
-    """Per address, for requests without credentials: settings.API_ANON_THROTTLE_RATE."""
-
-    def get_rate(self):
-        return settings.API_ANON_THROTTLE_RATE
-
-    def get_ident(self, request):
-        return client_ip(request)
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        return Response(self.OutputSerializer({
+            "tenant": request.tenant.slug, "tenant_name": request.tenant.name,
+            "base_currency": request.tenant.base_currency, "role": request.membership.role,
+            "email": request.user.email,
+        }).data)
 
 
-class TenantSessionAuthentication(authentication.SessionAuthentication):
-    """The web UI's session (with CSRF), for the pages that call the API."""
+class ApiTokenOutputSerializer(serializers.ModelSerializer):
+    user = serializers.EmailField(source="user.email")
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "user", "created_at", "last_used_at"]
 
 
-class IsTenantMember(permissions.BasePermission):
-    """Resolves request.tenant; reads for every member, changes for admins and owners."""
+class ApiTokenListApi(APIView):
+    pagination_class = Pagination
 
-    message = "Your role in this business does not allow that."
-
-    def has_permission(self, request, view):
-        if not request.user or not request.user.is_authenticated:
-            return False
-        if isinstance(request.auth, ApiToken):
-            membership = (Membership.objects.select_related("tenant")
-                          .filter(tenant=request.auth.tenant, user=request.user).first())
-        else:
-            membership = getattr(request._request, "membership", None) or None
-        if membership is None:
-            return False
-        request.tenant = membership.tenant
-        request.membership = membership
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return membership.can_change
+    @extend_schema(responses=ApiTokenOutputSerializer(many=True))
+    def get(self, request):
+        tokens = ApiToken.objects.for_tenant(request.tenant).select_related("user").order_by("id")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(tokens, request, view=self)
+        return paginator.get_paginated_response(ApiTokenOutputSerializer(page, many=True).data)
 
 
-class TenantScopedMixin:
-    """For DRF generic views: every queryset starts from `model.objects.for_tenant(request.tenant)`."""
+class ApiTokenDetailApi(APIView):
+    def _get(self, request, pk):
+        return get_object_or_404(ApiToken.objects.for_tenant(request.tenant).select_related("user"), pk=pk)
 
-    model = None
+    @extend_schema(responses=ApiTokenOutputSerializer)
+    def get(self, request, pk: int):
+        return Response(ApiTokenOutputSerializer(self._get(request, pk)).data)
 
-    def get_queryset(self):
-        return self.scope(self.model.objects.for_tenant(self.request.tenant))
-
-    def scope(self, queryset):
-        return queryset
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        token = self._get(request, pk)
+        token.delete()
+        activity_record(tenant=request.tenant, actor=request.user, action="api_token.revoked", target=token.prefix)
+        return Response(status=204)

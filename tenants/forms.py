@@ -6,6 +6,8 @@ from babel.numbers import list_currencies
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
+from tenants.models import Role
+
 CURRENCIES = sorted(list_currencies())
 
 
@@ -90,8 +92,6 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(label="Role", choices=[])
 
     def __init__(self, *args, **kwargs):
-        from tenants.models import Role
-
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = Role.choices
 

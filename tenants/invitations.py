@@ -14,7 +14,7 @@ from django.utils.text import Truncator
 from audit.activity import activity_record
 from connector.core.errors import ApplicationError
 from connector.core.limits import limit_check
-from tenants.models import INVITATION_LIFETIME_DAYS, Invitation, Membership, Role, Tenant
+from tenants.models import INVITATION_LIFETIME_DAYS, Invitation, Membership, Role, SlackUserLink, Tenant
 
 SUBJECT_NAME_CHARS = 40  # the business name in an invitation's subject line, at most (the body has it whole)
 
@@ -144,6 +144,8 @@ def membership_remove(*, tenant: Tenant, actor, pk: int) -> Membership:
         if membership.role == Role.OWNER and len(owners) <= 1:
             raise ApplicationError("The last owner cannot be removed: make someone else owner first.")
         membership.delete()
+        # What they could do from Slack goes with the membership.
+        SlackUserLink.objects.for_tenant(tenant).filter(user=membership.user).delete()
         activity_record(tenant=tenant, actor=actor, action="member.removed", target=membership.user.email,
                         details={"role": membership.role})
     return membership

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from connector.core.crypto import EncryptedTextField
 
@@ -166,8 +167,6 @@ class Invitation(TenantOwned):
         return _token_hash(token)
 
     def is_expired(self, now=None) -> bool:
-        from django.utils import timezone
-
         return (now or timezone.now()) >= self.expires_at
 
 
@@ -181,3 +180,48 @@ def _revoke_api_tokens_on_password_change(sender, instance, created, **kwargs):
     revoked, _ = ApiToken.objects.filter(user=instance).delete()
     if revoked:
         logger.info("api_tokens.revoked_on_password_change", extra={"user_id": instance.pk, "count": revoked})
+
+
+SLACK_LINK_LIFETIME_MINUTES = 15  # a "link your Slack account" URL from an ephemeral message works this long
+
+
+class SlackUserLink(TenantOwned):
+    """A member's Slack identity in one workspace: what that Slack user does from Slack, the member does.
+
+    Per workspace (team id) because Slack user ids are only unique within one. The member's role is read
+    when they act, never copied here, so a changed role or a removed membership takes effect at once.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="slack_links")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slack_links")
+    team_id = models.CharField(max_length=32)
+    slack_user_id = models.CharField(max_length=32)
+    linked_by = models.CharField(max_length=32)  # "slack" (the member followed the link) or "operator"
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "team_id", "slack_user_id"], name="slack_link_one_member"),
+            models.UniqueConstraint(fields=["tenant", "team_id", "user"], name="slack_link_one_slack_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slack_user_id}@{self.team_id} -> {self.user}"
+
+
+class SlackLinkRequest(TenantOwned):
+    """A one-time, expiring link offered to an unlinked Slack user. Only the token's hash is stored."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    team_id = models.CharField(max_length=32)
+    slack_user_id = models.CharField(max_length=32)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"link for {self.slack_user_id}@{self.team_id} ({'used' if self.used_at else 'open'})"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return _token_hash(token)

@@ -1,6 +1,6 @@
 """Reads for tenants and memberships."""
 
-from tenants.models import Membership, Tenant
+from tenants.models import Membership
 
 
 def membership_for(*, user, tenant_id: int | None) -> Membership | None:
@@ -13,7 +13,3 @@ def membership_for(*, user, tenant_id: int | None) -> Membership | None:
         if chosen:
             return chosen
     return memberships.first()
-
-
-def tenant_by_webhook_token(token: str) -> Tenant | None:
-    return Tenant.objects.filter(webhook_token_hash=Tenant.hash_webhook_token(token)).first()

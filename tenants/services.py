@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from audit.activity import activity_record
 from connector.core.errors import ApplicationError
 from tenants.models import ApiToken, Membership, Role, Tenant
 
@@ -67,8 +68,6 @@ def tenant_create(*, name: str, owner: User, base_currency: str = "USD", time_zo
     tenant.set_webhook_token()
     tenant.save()
     Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
-    from audit.activity import activity_record
-
     activity_record(tenant=tenant, actor=owner, action="tenant.created", target=tenant.slug)
     return tenant
 
@@ -77,8 +76,6 @@ def tenant_create(*, name: str, owner: User, base_currency: str = "USD", time_zo
 def tenant_rotate_webhook_token(*, tenant: Tenant, actor: User | None) -> str:
     token = tenant.set_webhook_token()
     tenant.save(update_fields=["webhook_token", "webhook_token_hash", "updated_at"])
-    from audit.activity import activity_record
-
     activity_record(tenant=tenant, actor=actor, action="tenant.webhook_token_rotated", target=tenant.slug)
     return token
 
@@ -90,7 +87,5 @@ def api_token_create(*, tenant: Tenant, user: User, name: str = "") -> tuple[Api
     key = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(tenant=tenant, user=user, name=name, key_hash=ApiToken.hash_key(key),
                                     prefix=key[: ApiToken.PREFIX_LENGTH])
-    from audit.activity import activity_record
-
     activity_record(tenant=tenant, actor=user, action="api_token.created", target=token.prefix)
     return token, key

@@ -14,7 +14,7 @@ from audit.activity import activity_record
 from connector.core.crypto import decrypt, encrypt
 from connector.core.errors import ApplicationError
 from connector.core.limits import rate_limit
-from tenants import invitations, services
+from tenants import invitations, services, slack_links
 from tenants.forms import (
     ApiTokenForm,
     BusinessSettingsForm,
@@ -56,7 +56,7 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form})
 
 
-def tenant_create(request):
+def tenant_create_view(request):
     if not request.user.is_authenticated:
         return redirect("login")
     form = TenantCreateForm(request.POST or None)
@@ -121,6 +121,7 @@ def _settings_context(request, **forms) -> dict:
         "now": timezone.now(),
         "api_tokens": ApiToken.objects.for_tenant(tenant).select_related("user"),
         "new_api_key": _unseal(request.session.pop(NEW_API_KEY_SESSION_KEY, None)),
+        "slack_links": slack_links.slack_links(tenant=tenant),
     }
     return context
 
@@ -175,7 +176,7 @@ def webhook_token_rotate(request):
 
 @tenant_view
 @require_POST
-def api_token_create(request):
+def api_token_create_view(request):
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return render(request, "tenants/settings.html", _settings_context(request, api_token_form=form), status=400)
@@ -204,7 +205,7 @@ def api_token_delete(request, pk: int):
 
 @tenant_view
 @require_POST
-def invitation_create(request):
+def invitation_create_view(request):
     roles = invitations.roles_assignable_by(request.membership)
     form = InvitationForm(request.POST, roles=roles)
     if form.is_valid():
@@ -220,7 +221,7 @@ def invitation_create(request):
 
 
 @tenant_view(role=Role.ADMIN)
-def invitation_revoke(request, pk: int):
+def invitation_revoke_view(request, pk: int):
     invitation = get_object_or_404(Invitation.objects.for_tenant(request.tenant), pk=pk, accepted_at__isnull=True)
     if request.method != "POST":
         return _confirm(request, title="Cancel invitation",
@@ -275,7 +276,7 @@ def member_remove(request, pk: int):
     return redirect(reverse("settings") + "#members")
 
 
-def invitation_accept(request, token: str):
+def invitation_accept_view(request, token: str):
     """The emailed link: sign up (new address) or log in (known address), then join with the invited role."""
     try:
         invitation = invitations.invitation_for_token(token)
@@ -318,3 +319,40 @@ def _joined(request, token: str):
     request.session[SESSION_KEY] = membership.tenant_id
     messages.success(request, f"Welcome to {membership.tenant.name}. You are {membership.get_role_display().lower()}.")
     return redirect("dashboard")
+
+
+@tenant_view(role=Role.ADMIN)
+@require_POST
+def slack_link_remove_view(request, pk: int):
+    try:
+        link = slack_links.slack_link_remove(tenant=request.tenant, link_id=pk, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{link.user.email} is no longer linked to Slack user {link.slack_user_id}.")
+    return redirect(reverse("settings") + "#slack-links")
+
+
+def slack_link_accept_view(request, token: str):
+    """The one-time link from Slack's ephemeral message: log in, confirm, and the Slack user is linked."""
+    try:
+        link_request = slack_links.slack_link_request_open(token=token)
+    except slack_links.SlackLinkInvalid as exc:
+        return render(request, "tenants/slack_link.html", {"invalid": exc.reason},
+                      status=404 if exc.reason == "unknown" else 410)
+    if not request.user.is_authenticated:
+        messages.info(request, f"Log in to link your Slack account to {link_request.tenant.name}.")
+        return redirect_to_login(request.get_full_path())
+    context = {"link_request": link_request}
+    if request.method != "POST":
+        return render(request, "tenants/slack_link.html", context)
+    try:
+        link = slack_links.slack_link_complete(token=token, user=request.user)
+    except slack_links.SlackLinkInvalid as exc:
+        return render(request, "tenants/slack_link.html", {"invalid": exc.reason}, status=410)
+    except ApplicationError as exc:
+        return render(request, "tenants/slack_link.html", {**context, "refused": exc.message}, status=exc.status)
+    request.session[SESSION_KEY] = link.tenant_id
+    messages.success(request, f"Your Slack account is linked to {link.tenant.name}: go back to Slack and try "
+                              "again.")
+    return redirect(reverse("settings") + "#slack-links")

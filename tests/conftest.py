@@ -1,12 +1,16 @@
 """Shared fixtures: tenants with members of each role, signed-in clients, API clients."""
 
+import logging
+import re
 import socket
 
 import pytest
+from django.db.models.signals import post_save
 from rest_framework.test import APIClient
 
+from connector.core.logging import JsonFormatter
 from tenants.middleware import SESSION_KEY
-from tenants.models import Role
+from tenants.models import Role, Tenant
 from tenants.services import api_token_create
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
@@ -25,6 +29,44 @@ def _loopback_only_connect(self, address):
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _loopback_only_connect)
+
+
+# --- No log line of a test run may hold a webhook token --------------------------------------------------
+_UNREDACTED_WEBHOOK_PATH = re.compile(r"/webhooks/freshbooks/(?!<redacted>)[^/\s\"']+")
+
+
+class _LogLines(logging.Handler):
+    """Every record as the production formatter writes it (message, extras, traceback), before any
+    handler-level filter: what the redaction must already have cleaned at the logger."""
+
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self.formatter_ = JsonFormatter()
+
+    def emit(self, record):
+        self.lines.append(self.formatter_.format(record))
+
+
+@pytest.fixture(autouse=True)
+def _no_webhook_token_in_logs():
+    tokens: set[str] = set()
+
+    def remember(sender, instance, **kwargs):
+        if instance.webhook_token:
+            tokens.add(instance.webhook_token)
+
+    post_save.connect(remember, sender=Tenant, dispatch_uid="tests.remember_webhook_tokens")
+    lines = _LogLines()
+    logging.getLogger().addHandler(lines)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(lines)
+        post_save.disconnect(sender=Tenant, dispatch_uid="tests.remember_webhook_tokens")
+    leaks = [line for line in lines.lines
+             if _UNREDACTED_WEBHOOK_PATH.search(line) or any(token in line for token in tokens)]
+    assert not leaks, f"webhook tokens in log lines: {leaks[:3]}"
 
 
 @pytest.fixture

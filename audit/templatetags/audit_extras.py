@@ -2,7 +2,7 @@
 
 from django import template
 
-from audit.problems import DELIVERY_FIXES
+from audit.problems import DELIVERY_FIXES, delivery_cause
 from connector.core.events import EVENT_LABELS
 
 register = template.Library()
@@ -17,7 +17,7 @@ def event_label(name: str) -> str:
 @register.filter
 def reason_words(delivery) -> str:
     """Why a delivery is held or failed, in plain words (the dashboard's wording), else its code."""
-    reason = delivery.held_reason or delivery.last_error_code
+    reason = delivery_cause(held_reason=delivery.held_reason, last_error_code=delivery.last_error_code)
     if reason not in DELIVERY_FIXES:
         return reason
     return DELIVERY_FIXES[reason][0].format(channel=delivery.channel_name or delivery.channel_id)

@@ -14,6 +14,7 @@ class Kind(StrEnum):
     PAYMENT = "payment"
     BILL = "bill"
     EXPENSE = "expense"
+    DIGEST = "digest"  # a scheduled summary (connector.pipeline.digests), never a FreshBooks object
 
 
 class Action(StrEnum):
@@ -21,6 +22,8 @@ class Action(StrEnum):
     SENT = "sent"
     UPDATED = "updated"
     DELETED = "deleted"
+    OVERDUE = "overdue"  # found by the daily scan: FreshBooks sends no webhook for it
+    SUMMARISED = "summarised"  # a digest
 
 
 # FreshBooks event name -> (kind, action). The product's supported events; everything else is ignored.
@@ -38,7 +41,16 @@ SUPPORTED_EVENTS: dict[str, tuple[Kind, Action]] = {
     "expense.create": (Kind.EXPENSE, Action.CREATED),
     "expense.update": (Kind.EXPENSE, Action.UPDATED),
     "expense.delete": (Kind.EXPENSE, Action.DELETED),
+    "invoice.overdue": (Kind.INVOICE, Action.OVERDUE),
 }
+# Produced by the product itself (the overdue scan), not sent by FreshBooks: no callback is registered for
+# them and a webhook claiming one of these names is not handled.
+PRODUCED_EVENTS = frozenset({"invoice.overdue"})
+# The events FreshBooks sends as webhooks (callbacks are registered for these).
+WEBHOOK_EVENTS: dict[str, tuple[Kind, Action]] = {
+    name: pair for name, pair in SUPPORTED_EVENTS.items() if name not in PRODUCED_EVENTS
+}
+DIGEST_EVENT = "digest"  # the ledger's event name for a digest message (not routable: a digest names its channel)
 
 # How people say each event: "invoice created", "payment received", "bill posted", "expense submitted".
 EVENT_LABELS: dict[str, str] = {
@@ -55,6 +67,8 @@ EVENT_LABELS: dict[str, str] = {
     "expense.create": "Expense submitted",
     "expense.update": "Expense updated",
     "expense.delete": "Expense deleted",
+    "invoice.overdue": "Invoice overdue",
+    DIGEST_EVENT: "Digest",
 }
 
 
@@ -79,6 +93,7 @@ class FinancialEvent:
     client_name: str = ""  # expenses billed to a client
     payment_method: str = ""  # payments
     notes: str = ""
+    days_overdue: int | None = None  # invoice.overdue: whole days past the due date, tenant-local
 
     @property
     def label(self) -> str:

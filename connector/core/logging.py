@@ -5,6 +5,32 @@ Log calls pass ids and stable event names through `extra={...}`; never a token, 
 
 import json
 import logging
+import re
+
+# A tenant's webhook URL carries its secret token: whatever logs a path (Django's 4xx warnings, gunicorn's
+# access log, runserver) shows `/webhooks/freshbooks/<redacted>/` instead.
+WEBHOOK_PATH = re.compile(r"(/webhooks/freshbooks/)[^/\s\"'?]+")
+WEBHOOK_PATH_REDACTED = r"\1<redacted>"
+
+
+def redact_webhook_tokens(text: str) -> str:
+    return WEBHOOK_PATH.sub(WEBHOOK_PATH_REDACTED, text) if "/webhooks/freshbooks/" in text else text
+
+
+class RedactWebhookTokens(logging.Filter):
+    """Rewrites a record's message, arguments and `request` extra so no webhook token reaches a handler.
+    On the `django.request` and `django.server` loggers (which log request paths) and on the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/webhooks/freshbooks/" in message:
+            record.msg, record.args = redact_webhook_tokens(message), None
+        request = getattr(record, "request", None)
+        if request is not None and not isinstance(request, str):
+            # Django passes the request object; formatters would print its repr, path included.
+            record.request = redact_webhook_tokens(f"{getattr(request, 'method', '')} {getattr(request, 'path', '')}")
+        return True
+
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "context"}
 

@@ -4,7 +4,7 @@ PostgreSQL text cannot hold NUL, and a lone UTF-16 surrogate (which JSON's "\\ud
 cannot be encoded as UTF-8: either would fail deep inside a query as a server error. Every input path
 refuses them up front with a 400 instead: DRF's CharField (its own NUL and surrogate validators) for API
 bodies, connector.core.middleware for query strings and form bodies (before any form or view sees them),
-and the Slack events view for its JSON payload.
+the Slack events view for its JSON payload, and the FreshBooks webhook intake for its form fields.
 """
 
 import json

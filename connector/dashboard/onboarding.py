@@ -11,6 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import ActivityLog, Delivery, InboundEvent
+from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
+from connector.slack.selectors import installation_for
+from routing.models import Rule
 
 # Activity-log actions that mean "a test message reached Slack" (recorded by the Slack page's test button).
 TEST_MESSAGE_ACTIONS = ("slack.test_message_sent",)
@@ -38,17 +41,13 @@ def activity_url() -> str:
 
 def freshbooks_connection(tenant):
     """The tenant's current (not disconnected) FreshBooks connection, or None."""
-    from connector.freshbooks.models import FreshBooksConnection
-
     return (FreshBooksConnection.objects.for_tenant(tenant).exclude(status="disconnected")
             .order_by("-created_at").first())
 
 
 def slack_installation(tenant):
     """The tenant's Slack installation (active or revoked), or None."""
-    from connector.slack.models import SlackInstallation
-
-    return SlackInstallation.objects.for_tenant(tenant).order_by("-created_at").first()
+    return installation_for(tenant=tenant)
 
 
 def callback_states(tenant) -> dict[str, int]:
@@ -56,8 +55,6 @@ def callback_states(tenant) -> dict[str, int]:
     connection = freshbooks_connection(tenant)
     if connection is None:
         return {}
-    from connector.freshbooks.models import FreshBooksCallback
-
     counts: dict[str, int] = {}
     for state in FreshBooksCallback.objects.for_tenant(tenant).filter(connection=connection) \
             .values_list("state", flat=True):
@@ -69,16 +66,12 @@ def callback_errors(tenant) -> list[str]:
     connection = freshbooks_connection(tenant)
     if connection is None:
         return []
-    from connector.freshbooks.models import FreshBooksCallback
-
     rows = (FreshBooksCallback.objects.for_tenant(tenant).filter(connection=connection, state="failed")
             .values_list("event", "last_error")[:CALLBACK_ERRORS_SHOWN])
     return [f"{event}: {error}" if error else event for event, error in rows]
 
 
 def rule_count(tenant) -> int:
-    from routing.models import Rule
-
     return Rule.objects.for_tenant(tenant).count()
 
 

@@ -1,11 +1,13 @@
 """The only module that speaks HTTP to FreshBooks: OAuth tokens, identity, objects and callbacks.
 
-Every URL derives from settings.FRESHBOOKS_AUTH_URL / FRESHBOOKS_API_URL (reference §2, §4, §5). Every
+Every URL derives from settings.FRESHBOOKS_AUTH_URL / FRESHBOOKS_API_URL. Every
 failure is raised as one of the typed errors of connector.freshbooks.errors.
 """
 
 import contextlib
+import http.cookiejar
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -13,6 +15,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from connector.freshbooks.errors import (
@@ -23,6 +26,7 @@ from connector.freshbooks.errors import (
     RateLimited,
     Transient,
 )
+from connector.freshbooks.lifecycle import connection_mark_needs_reauth
 from connector.freshbooks.models import FreshBooksConnection
 
 logger = logging.getLogger(__name__)
@@ -33,23 +37,24 @@ TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
 # Refresh this long before the access token expires, so a token never dies between check and use.
 REFRESH_MARGIN = timedelta(minutes=5)
 DEFAULT_TOKEN_LIFETIME = 12 * 3600  # seconds; FreshBooks documents 12 h when a response omits expires_in
-# What the product reads (reference §4, §5): profile for the identity, and the four kinds of object
+# What the product reads: profile for the identity, and the four kinds of object
 # plus the clients and vendors they name.
 SCOPES = (
     "user:profile:read",
     "user:invoices:read",
+    "user:invoices:write",  # emailing an invoice again (a reminder from Slack) is an update of the invoice
     "user:payments:read",
     "user:bills:read",
     "user:bill_vendors:read",
     "user:expenses:read",
     "user:clients:read",
 )
-# Accounting errnos meaning "no such object" (reference §6): 1011 DeletedResource, 1012 UnknownResource.
+# Accounting errnos meaning "no such object": 1011 DeletedResource, 1012 UnknownResource.
 NOT_FOUND_ERRNOS = {1011, 1012}
 MAX_RETRY_AFTER = 3600  # seconds; a larger Retry-After hint is capped so work is not parked for days
 USER_AGENT = "ml-connector (+https://github.com/ml-connector)"
 
-# Object kind -> (path under /accounting/account/<account_id>/, key in response.result). Reference §5.
+# Object kind -> (path under /accounting/account/<account_id>/, key in response.result).
 RESOURCES = {
     "invoice": ("invoices/invoices", "invoice"),
     "payment": ("payments/payments", "payment"),
@@ -58,6 +63,10 @@ RESOURCES = {
     "expense": ("expenses/expenses", "expense"),
     "client": ("users/clients", "client"),
 }
+# Object kind -> the list's key in response.result (the plural of the singular key).
+LIST_KEYS = {"invoice": "invoices", "payment": "payments", "bill": "bills", "bill_vendor": "bill_vendors",
+             "expense": "expenses", "client": "clients"}
+LIST_PAGE_MAX = 100  # the largest page FreshBooks serves
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,17 @@ class Business:
     business_id: str
     name: str
     role: str
+    time_zone: str = ""  # the business's IANA time zone when FreshBooks gives one (`business.timezone`)
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of an accounting list: the objects and where the list stands."""
+
+    items: list[dict]
+    page: int
+    pages: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -84,12 +104,27 @@ class Identity:
 
 # --- Transport --------------------------------------------------------------------------------------
 
+_sessions = threading.local()
+
+
+def _session() -> requests.Session:
+    """This thread's HTTP session: its connections to FreshBooks are kept open and reused (one per worker
+    thread; requests' Session is not meant to be shared between threads). It keeps no cookies, so nothing
+    one tenant's call receives can reach another tenant's."""
+    session = getattr(_sessions, "session", None)
+    if session is None:
+        session = requests.Session()
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        _sessions.session = session
+    return session
+
+
 def _send(method: str, url: str, *, token: str | None = None, **kwargs) -> requests.Response:
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        return requests.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
+        return _session().request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
     except requests.Timeout as exc:
         raise Transient(f"FreshBooks did not answer in time ({type(exc).__name__})") from exc
     except requests.ConnectionError as exc:
@@ -168,7 +203,7 @@ def _raise_for(response: requests.Response) -> None:
     raise FreshBooksBug(text, status_code=status)
 
 
-# --- OAuth (reference §4) ---------------------------------------------------------------------------
+# --- OAuth ---------------------------------------------------------------------------
 
 def authorize_url(*, state: str, redirect_uri: str) -> str:
     query = urlencode({
@@ -212,7 +247,7 @@ def oauth_refresh(*, refresh_token: str, redirect_uri: str) -> TokenGrant:
 
 
 def oauth_revoke(*, token: str) -> None:
-    """Revokes a token (reference §4: half-verified endpoint). Raises the typed errors on refusal."""
+    """Revokes a token (half-verified endpoint). Raises the typed errors on refusal."""
     response = _send("POST", f"{settings.FRESHBOOKS_API_URL}/auth/oauth/revoke", json={
         "client_id": settings.FRESHBOOKS_CLIENT_ID, "client_secret": settings.FRESHBOOKS_CLIENT_SECRET,
         "token": token,
@@ -240,14 +275,13 @@ def _identity_parse(response: requests.Response) -> Identity:
         business = (membership or {}).get("business") or {}
         if business.get("account_id") and business.get("id") is not None:
             businesses.append(Business(account_id=str(business["account_id"]), business_id=str(business["id"]),
-                                       name=str(business.get("name") or ""), role=str(membership.get("role") or "")))
+                                       name=str(business.get("name") or ""), role=str(membership.get("role") or ""),
+                                       time_zone=str(business.get("timezone") or "")))
     return Identity(identity_id=str(me.get("identity_id") or me.get("id") or ""), email=str(me.get("email") or ""),
                     businesses=businesses)
 
 
 def redirect_uri() -> str:
-    from django.urls import reverse
-
     return f"{settings.PUBLIC_BASE_URL}{reverse('freshbooks:oauth_callback')}"
 
 
@@ -264,7 +298,7 @@ class FreshBooksClient:
     def __init__(self, connection: FreshBooksConnection):
         self.connection = connection
 
-    # Objects (reference §5)
+    # Objects
     def object_get(self, kind: str, object_id: str) -> dict:
         path, key = RESOURCES[kind]
         url = f"{self._accounting_base()}/{path}/{object_id}"
@@ -274,11 +308,43 @@ class FreshBooksClient:
             raise FreshBooksBug(f"FreshBooks' {kind} answer had no {key!r} object")
         return result
 
-    # Identity (reference §1): who the connection signs in as, and its businesses
+    def objects_list(self, kind: str, *, search: dict | None = None, page: int = 1,
+                     per_page: int = LIST_PAGE_MAX) -> ListPage:
+        """One page of a list. `search` maps a filter name to a value, or to a list for
+        the "in" filters (`{"statusids": [2, 3]}` -> `search[statusids][]=2&search[statusids][]=3`)."""
+        path, _ = RESOURCES[kind]
+        params: list[tuple[str, str]] = [("page", str(page)), ("per_page", str(min(per_page, LIST_PAGE_MAX)))]
+        for name, value in (search or {}).items():
+            if isinstance(value, list | tuple):
+                params.extend((f"search[{name}][]", str(v)) for v in value)
+            else:
+                params.append((f"search[{name}]", str(value)))
+        body = _json(self._request("GET", f"{self._accounting_base()}/{path}", params=params))
+        result = (body.get("response") or {}).get("result") or {}
+        items = result.get(LIST_KEYS[kind])
+        if not isinstance(items, list):
+            raise FreshBooksBug(f"FreshBooks' {kind} list answer had no {LIST_KEYS[kind]!r} list")
+        try:
+            return ListPage(items=[i for i in items if isinstance(i, dict)], page=int(result.get("page") or page),
+                            pages=int(result.get("pages") or 1), total=int(result.get("total") or len(items)))
+        except (TypeError, ValueError) as exc:
+            raise FreshBooksBug(f"FreshBooks' {kind} list answer had unreadable paging") from exc
+
+    def invoice_email(self, invoice_id: str, *, recipients: list[str], subject: str, body: str) -> dict:
+        """Email the invoice to `recipients` again: an update with action_email, which is also how a reminder
+        is sent through the API (FreshBooks has no separate reminder call). Returns the invoice as answered."""
+        path, key = RESOURCES["invoice"]
+        response = self._request("PUT", f"{self._accounting_base()}/{path}/{invoice_id}", json={"invoice": {
+            "action_email": True, "email_recipients": recipients, "email_include_pdf": False,
+            "invoice_customized_email": {"subject": subject, "body": body}}})
+        result = ((_json(response).get("response") or {}).get("result") or {}).get(key)
+        return result if isinstance(result, dict) else {}
+
+    # Identity: who the connection signs in as, and its businesses
     def identity_check(self) -> Identity:
         return _identity_parse(self._request("GET", identity_url()))
 
-    # Callbacks (reference §2)
+    # Callbacks
     def callback_create(self, *, event: str, uri: str) -> dict:
         response = self._request("POST", self._callbacks_base(), json={"callback": {"event": event, "uri": uri}})
         callback = (((_json(response).get("response") or {}).get("result") or {}).get("callback"))
@@ -347,8 +413,6 @@ class FreshBooksClient:
         raise lost
 
     def _mark_needs_reauth(self, reason: str) -> None:
-        from connector.freshbooks.services import connection_mark_needs_reauth
-
         self.connection = connection_mark_needs_reauth(connection=self.connection, reason=reason)
 
 

@@ -32,3 +32,8 @@ class Transient(FreshBooksError):
 
 class FreshBooksBug(FreshBooksError):
     """Anything else (a 4xx we did not expect, a body we cannot read): retrying unchanged will not help."""
+
+
+class NoLongerTrue(FreshBooksError):
+    """The object fetched no longer shows what the event announced (an invoice found overdue was paid before
+    its alert was made): there is nothing to say."""

@@ -64,6 +64,9 @@ class FreshBooksCallback(TenantOwned):
     state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
     last_error = models.CharField(max_length=300, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # When we last asked FreshBooks for a code (registration or resend): a callback.verify POST for a
+    # verified callback is only taken within an hour of this, so an unsolicited one changes nothing.
+    verification_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["event"]

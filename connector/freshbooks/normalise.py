@@ -1,10 +1,11 @@
 """From an InboundEvent to one FinancialEvent: a table maps each FreshBooks event name to a reader that
-fetches what it needs (reference §5); the changes since the last stored snapshot are added for updates."""
+fetches what it needs; the changes since the last stored snapshot are added for updates."""
 
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
@@ -14,16 +15,18 @@ from django.db import IntegrityError, transaction
 from audit.models import InboundEvent
 from connector.core.events import SUPPORTED_EVENTS, Action, FinancialEvent, Kind
 from connector.freshbooks.client import FreshBooksClient
-from connector.freshbooks.errors import AuthorizationLost, FreshBooksBug, NotFound
+from connector.freshbooks.errors import AuthorizationLost, FreshBooksBug, NoLongerTrue, NotFound
+from connector.freshbooks.invoices import invoice_overdue
 from connector.freshbooks.models import FreshBooksConnection, ObjectSnapshot
+from tenants.zones import tenant_today
 
 # FreshBooks' web app, where a person opens an object. Derived from the API URL: api.<domain> ->
 # my.<domain> (https://my.freshbooks.com for the real service); a stand-in on another host serves both.
 WEB_HOST_PREFIXES = ("api.", "my.")
 # Object pages in the web app. The invoice route is FreshBooks' documented one; bills and expenses follow it.
 WEB_PATHS = {Kind.INVOICE: "/#/invoice/{id}", Kind.BILL: "/#/bill/{id}", Kind.EXPENSE: "/#/expense/{id}"}
-VIS_STATE_DELETED = 1  # reference §5: 0 active, 1 deleted, 2 archived
-# Invoice `status` integers (reference §5), used when v3_status / display_status are absent.
+VIS_STATE_DELETED = 1  # 0 active, 1 deleted, 2 archived
+# Invoice `status` integers, used when v3_status / display_status are absent.
 INVOICE_STATUS = {0: "disputed", 1: "draft", 2: "sent", 3: "viewed", 4: "paid", 5: "autopaid", 6: "retry",
                   7: "failed", 8: "partial"}
 # Expense `status` integers in FreshBooks' expense docs; unknown values are kept as they come.
@@ -240,6 +243,8 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
     if primary is not None:
         ctx.fetched[kind] = primary
 
+    if action == Action.OVERDUE and (primary is None or primary.get("vis_state") == VIS_STATE_DELETED):
+        raise NoLongerTrue("The invoice found overdue has been deleted since")
     if primary is None or primary.get("vis_state") == VIS_STATE_DELETED or action == Action.DELETED:
         fields = reader(ctx, primary) if primary is not None else _known(inbound_event.tenant_id, kind, object_id)
         fields = {k: v for k, v in fields.items() if k in FinancialEvent.__dataclass_fields__}
@@ -249,6 +254,8 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
                                **fields)
         return Normalised(event=event, fetched=ctx.fetched, dedupe_key=f"{kind}.delete:{object_id}")
 
+    if action == Action.OVERDUE:
+        return _overdue(ctx, inbound_event, primary, reader)
     fields = reader(ctx, primary)
     updated = _text(primary.get("updated") or primary.get("updated_at"))
     comparable = _comparable(fields)
@@ -264,3 +271,63 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
         digest = hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:16]
         dedupe_key = f"{name}:{object_id}:{updated}:{digest}" if updated else f"{name}:{object_id}:{digest}"
     return Normalised(event=event, fetched=ctx.fetched, dedupe_key=dedupe_key)
+
+
+# --- One invoice as the Slack answers need it (ledger of invoice states) -------------------------------
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    invoice_id: str
+    number: str
+    client_name: str
+    client_id: str
+    email: str  # the client's address as the invoice carries it ("" when absent)
+    amount: Decimal
+    outstanding: Decimal
+    currency: str
+    status: str  # v3_status word: draft, sent, viewed, partial, paid, overdue ...
+    due_date: date | None
+    deleted: bool
+    link: str
+
+    @property
+    def owed(self) -> bool:
+        """Money is outstanding on a live invoice that went out (a draft is not owed yet)."""
+        return self.outstanding > 0 and not self.deleted and self.status not in ("draft", "created")
+
+
+def invoice_summary(invoice: dict) -> InvoiceSummary:
+    amount, currency = _money(invoice.get("amount"), invoice.get("currency_code"))
+    outstanding, _ = _money(invoice.get("outstanding"), currency)
+    status = invoice.get("v3_status") or invoice.get("display_status") or INVOICE_STATUS.get(invoice.get("status"))
+    try:
+        due = date.fromisoformat(str(invoice.get("due_date") or "")[:10])
+    except ValueError:
+        due = None
+    invoice_id = _text(invoice.get("invoiceid") or invoice.get("id"))
+    return InvoiceSummary(
+        invoice_id=invoice_id, number=_text(invoice.get("invoice_number")), client_name=_party(invoice),
+        client_id=_text(invoice.get("customerid") or invoice.get("clientid")),
+        email=_text(invoice.get("email")).strip(), amount=amount or Decimal(0), outstanding=outstanding or Decimal(0),
+        currency=(currency or "").upper()[:3], status=_text(status).lower()[:32], due_date=due,
+        deleted=invoice.get("vis_state") == 1, link=_link(Kind.INVOICE, invoice_id))
+
+
+def _overdue(ctx: _Context, inbound_event: InboundEvent, invoice: dict, reader: Reader) -> Normalised:
+    """invoice.overdue, made by the overdue scan: re-read now, so an invoice paid (or moved to a later due date)
+    since the scan says nothing. The amount is what is still outstanding; deduped per invoice and due date."""
+    found = invoice_overdue(invoice, today=tenant_today(inbound_event.tenant))
+    if found is None:
+        raise NoLongerTrue("The invoice is no longer overdue (paid, a draft, or due later) since the scan found it")
+    fields = reader(ctx, invoice)
+    fields.update(amount=found.outstanding, currency=found.currency or fields.get("currency"))
+    event = FinancialEvent(event_name=inbound_event.name, kind=Kind.INVOICE, action=Action.OVERDUE,
+                           object_id=inbound_event.object_id, days_overdue=found.days_overdue,
+                           updated=_text(invoice.get("updated")), **fields)
+    return Normalised(event=event, fetched=ctx.fetched,
+                      dedupe_key=overdue_dedupe_key(inbound_event.object_id, found.due_date))
+
+
+def overdue_dedupe_key(invoice_id: str, due_date: date) -> str:
+    """One overdue alert per invoice and due date: a due date moved later makes a new alert possible."""
+    return f"invoice.overdue:{invoice_id}:{due_date.isoformat()}"

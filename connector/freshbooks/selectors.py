@@ -16,6 +16,7 @@ def connection_live(*, tenant: Tenant) -> FreshBooksConnection | None:
 
 
 def connection_active(*, tenant: Tenant) -> FreshBooksConnection | None:
+    """The tenant's connection if it works now (not disconnected, not waiting for the user), or None."""
     return FreshBooksConnection.objects.for_tenant(tenant).filter(status=FreshBooksConnection.Status.ACTIVE).first()
 
 
@@ -30,16 +31,10 @@ def _verified(queryset):
                             connection__status=FreshBooksConnection.Status.ACTIVE).exclude(verifier=""))
 
 
-def verifiers_for_event(*, tenant: Tenant, event_name: str) -> list[str]:
-    """The verifiers of the tenant's verified callbacks, best guess first (see verifiers_ordered)."""
-    rows = list(_verified(FreshBooksCallback.objects.for_tenant(tenant)).values_list("event", "verifier"))
-    return verifiers_ordered(rows, event_name)
-
-
-def intake_verifiers(*, webhook_token: str) -> tuple[int | None, list[tuple[str, str]]]:
-    """(tenant id, [(event, verifier)]) for a webhook URL token in one query on the hot path; a second
-    query only tells "known tenant without verified callbacks" from "unknown token" (None)."""
-    token_hash = Tenant.hash_webhook_token(webhook_token)
+def intake_verifiers(*, token_hash: str) -> tuple[int | None, list[tuple[str, str]]]:
+    """(tenant id, [(event, verifier)]) for the hash of a webhook URL token, in one query; a second query
+    only tells "known tenant without verified callbacks" from "unknown token" (None). The intake keeps
+    the answer in process (verifier_cache)."""
     rows = list(_verified(FreshBooksCallback.objects.filter(tenant__webhook_token_hash=token_hash))
                 .values_list("tenant_id", "event", "verifier"))
     if rows:

@@ -2,33 +2,56 @@
 counting rejected webhooks. Every function takes the tenant (or an object of it) explicitly."""
 
 import logging
+import zoneinfo
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+import redis
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit.activity import activity_record
 from connector.core.errors import ApplicationError
-from connector.core.events import SUPPORTED_EVENTS
+from connector.core.events import WEBHOOK_EVENTS
+from connector.core.redis_client import redis_quick
 from connector.freshbooks import client as fb
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksError, NotFound, RateLimited, Transient
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection
 from connector.freshbooks.selectors import connection_live
+from connector.freshbooks.signals import connection_reactivated
+from connector.freshbooks.verifier_cache import verifiers_changed
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_TIME_ZONE = Tenant._meta.get_field("time_zone").default
+KNOWN_TIME_ZONES = frozenset(zoneinfo.available_timezones())
+
+# A callback.verify POST for a callback already verified is taken only this long after we asked
+# FreshBooks for a code (a resend); otherwise it is unsolicited and changes nothing.
+VERIFY_SOLICITED_FOR = timedelta(hours=1)
+# At most one verification PUT per callback in this many seconds, whatever arrives.
+VERIFY_PUT_INTERVAL = 60
+# A pending code FreshBooks has neither accepted nor refused for this long (it could not be reached) may
+# be replaced by a newer one; before that, a later code never displaces it.
+VERIFY_PENDING_STALE = timedelta(minutes=20)
 
 
 # --- Connections ------------------------------------------------------------------------------------
 
 def connection_store(*, tenant: Tenant, actor, grant: fb.TokenGrant, account_id: str, business_id: str,
-                     business_name: str = "", identity_id: str = "") -> FreshBooksConnection:
+                     business_name: str = "", identity_id: str = "",
+                     business_time_zone: str = "") -> FreshBooksConnection:
     """Stores a FreshBooks authorisation for the tenant. Reconnecting the same business updates its
-    connection in place (and resumes work held while it needed the user); another business replaces it."""
+    connection in place (and resumes work held while it needed the user); another business replaces it.
+    A tenant still on the default time zone takes the business's, when FreshBooks names a known one."""
     reactivated = False
     with transaction.atomic():
-        Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # one connect at a time per tenant
+        locked = Tenant.objects.select_for_update().filter(pk=tenant.pk).first()  # one connect at a time
+        if locked is not None and locked.time_zone == DEFAULT_TIME_ZONE and business_time_zone in KNOWN_TIME_ZONES:
+            locked.time_zone = tenant.time_zone = business_time_zone
+            locked.save(update_fields=["time_zone", "updated_at"])
         current = connection_live(tenant=tenant)
         if current and (current.account_id, current.business_id) != (account_id, business_id):
             _connection_end(connection=current, actor=actor, reason="replaced by another business")
@@ -48,14 +71,9 @@ def connection_store(*, tenant: Tenant, actor, grant: fb.TokenGrant, account_id:
                         target=business_name or business_id,
                         details={"account_id": account_id, "business_id": business_id, "reconnected": current is not None})
         if reactivated:
-            transaction.on_commit(lambda: _resume_holds(tenant))
+            transaction.on_commit(lambda: connection_reactivated.send(
+                sender=FreshBooksConnection, tenant=tenant, connection=connection))
     return connection
-
-
-def _resume_holds(tenant: Tenant) -> None:
-    from connector.pipeline.resume import resume_freshbooks_holds
-
-    resume_freshbooks_holds(tenant=tenant)
 
 
 @dataclass(frozen=True)
@@ -76,19 +94,6 @@ def connection_test(*, tenant: Tenant) -> ConnectionCheck:
     still_there = any(b.account_id == connection.account_id for b in identity.businesses)
     return ConnectionCheck(business_name=connection.business_name or connection.business_id,
                            email=identity.email, business_still_there=still_there)
-
-
-def connection_mark_needs_reauth(*, connection: FreshBooksConnection, reason: str) -> FreshBooksConnection:
-    updated = (FreshBooksConnection.objects.filter(pk=connection.pk, status=FreshBooksConnection.Status.ACTIVE)
-               .update(status=FreshBooksConnection.Status.NEEDS_REAUTH, status_reason=reason[:300],
-                       updated_at=timezone.now()))
-    connection.refresh_from_db()
-    if updated:
-        logger.warning("freshbooks.needs_reauth", extra={"tenant_id": connection.tenant_id,
-                                                         "connection_id": connection.pk})
-        activity_record(tenant=connection.tenant, actor=None, action="freshbooks.needs_reconnect",
-                        target=connection.business_name or connection.business_id, details={"reason": reason[:300]})
-    return connection
 
 
 def connection_disconnect(*, tenant: Tenant, actor) -> list[str]:
@@ -123,6 +128,7 @@ def _connection_end(*, connection: FreshBooksConnection, actor, reason: str) -> 
     FreshBooksConnection.objects.filter(pk=connection.pk).update(
         status=FreshBooksConnection.Status.DISCONNECTED, status_reason=reason, access_token="",
         refresh_token="", expires_at=None, disconnected_at=timezone.now(), updated_at=timezone.now())
+    verifiers_changed(connection.tenant_id)
     activity_record(tenant=connection.tenant, actor=actor, action="freshbooks.disconnected",
                     target=connection.business_name or connection.business_id,
                     details={"reason": reason, "problems": problems})
@@ -148,7 +154,7 @@ def callbacks_register(*, tenant: Tenant, actor=None) -> RegisterResult:
     client = fb.FreshBooksClient(connection)
     existing = {cb.event: cb for cb in FreshBooksCallback.objects.for_tenant(tenant).filter(connection=connection)}
     result = RegisterResult()
-    for event in SUPPORTED_EVENTS:
+    for event in WEBHOOK_EVENTS:
         callback = existing.get(event)
         if callback and callback.callback_id and callback.uri == uri \
                 and callback.state != FreshBooksCallback.State.FAILED:
@@ -183,6 +189,7 @@ def callbacks_register(*, tenant: Tenant, actor=None) -> RegisterResult:
         callback.callback_id = str(created["callbackid"])
         callback.state = FreshBooksCallback.State.WAITING
         callback.last_error = ""
+        callback.verification_requested_at = timezone.now()
         callback.save()  # at once: FreshBooks may already be posting the verification code
         result.registered.append(event)
     if result.registered or result.failed:
@@ -193,28 +200,29 @@ def callbacks_register(*, tenant: Tenant, actor=None) -> RegisterResult:
 
 
 def callback_verification_received(*, tenant: Tenant, callback_id: str, verifier: str) -> FreshBooksCallback | None:
-    """A callback.verify POST arrived. Only for a callback this tenant registered: keep the code aside
-    (encrypted) and queue its confirmation to FreshBooks. Anything else changes nothing."""
+    """A callback.verify POST arrived (unsigned, so anyone who knows the URL can send one). Only a code
+    for a callback of this tenant that is waiting for one (or whose code we asked FreshBooks to resend
+    within VERIFY_SOLICITED_FOR) is kept aside (encrypted) for the caller to queue its confirmation; the first code
+    kept is never displaced by a later one until FreshBooks has accepted or refused it. Returns the
+    callback when the code was kept, else None (nothing changed). Call inside a transaction."""
     if not callback_id or not verifier:
         return None
-    callback = (FreshBooksCallback.objects.for_tenant(tenant)
+    callback = (FreshBooksCallback.objects.for_tenant(tenant).select_for_update(of=("self",))
                 .filter(callback_id=callback_id, connection__status=FreshBooksConnection.Status.ACTIVE).first())
     if callback is None:
-        logger.info("freshbooks.unsolicited_verify", extra={"tenant_id": tenant.pk})
+        logger.info("freshbooks.unsolicited_verify", extra={"tenant_id": tenant.pk, "reason": "unknown_callback"})
+        return None
+    requested = callback.verification_requested_at
+    solicited = callback.state == FreshBooksCallback.State.WAITING or (
+        requested is not None and timezone.now() - requested <= VERIFY_SOLICITED_FOR)
+    pending = callback.pending_verifier and timezone.now() - callback.updated_at <= VERIFY_PENDING_STALE
+    if not solicited or pending or verifier == callback.verifier:
+        reason = "not_requested" if not solicited else "code_pending" if pending else "already_verified"
+        logger.info("freshbooks.unsolicited_verify", extra={"tenant_id": tenant.pk, "reason": reason})
         return None
     callback.pending_verifier = verifier
     callback.save(update_fields=["pending_verifier", "updated_at"])
-    transaction.on_commit(lambda: _enqueue_confirmation(callback.pk))
     return callback
-
-
-def _enqueue_confirmation(callback_pk: int) -> None:
-    from connector.freshbooks.tasks import callback_confirm
-
-    try:
-        callback_confirm.delay(callback_pk)
-    except Exception:  # broker down: the code stays pending; register_callbacks or a resend finishes it
-        logger.exception("freshbooks.confirm_enqueue_failed", extra={"callback_id": callback_pk})
 
 
 def callback_verification_confirm(*, callback: FreshBooksCallback) -> FreshBooksCallback:
@@ -224,6 +232,9 @@ def callback_verification_confirm(*, callback: FreshBooksCallback) -> FreshBooks
     code = callback.pending_verifier
     if not code:
         return callback
+    wait = _verify_put_wait(callback.pk)
+    if wait:
+        raise RateLimited("one verification PUT per callback a minute", retry_after=wait)
     client = fb.FreshBooksClient(callback.connection)
     try:
         client.callback_verify(callback_id=callback.callback_id, verifier=code)
@@ -254,11 +265,25 @@ def callback_verification_confirm(*, callback: FreshBooksCallback) -> FreshBooks
     return locked
 
 
+def _verify_put_wait(callback_pk: int) -> int:
+    """0 and the slot taken when this callback may have its verification PUT now, else seconds to wait.
+    Fails open when Redis is unavailable (FreshBooks' own rate limit still applies)."""
+    key = f"mlc:freshbooks:verify-put:{callback_pk}"
+    try:
+        if redis_quick().set(key, "1", nx=True, ex=VERIFY_PUT_INTERVAL):
+            return 0
+        return max(1, int(redis_quick().ttl(key)))
+    except redis.RedisError:
+        return 0
+
+
 def callback_resend_verification(*, tenant: Tenant, callback: FreshBooksCallback, actor=None) -> None:
     if callback.tenant_id != tenant.pk or not callback.callback_id:
         raise ApplicationError("This callback is not registered at FreshBooks; re-register it instead.")
     fb.FreshBooksClient(callback.connection).callback_resend_verification(callback_id=callback.callback_id)
-    FreshBooksCallback.objects.filter(pk=callback.pk).update(last_error="", updated_at=timezone.now())
+    # The code asked for now replaces any still pending (the user asked for a new one).
+    FreshBooksCallback.objects.filter(pk=callback.pk).update(
+        last_error="", pending_verifier="", verification_requested_at=timezone.now(), updated_at=timezone.now())
     activity_record(tenant=tenant, actor=actor, action="freshbooks.verification_resent", target=callback.event)
 
 

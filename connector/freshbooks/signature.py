@@ -1,4 +1,4 @@
-"""FreshBooks webhook signatures (reference §1): base64 HMAC-SHA256, keyed by the callback's verifier,
+"""FreshBooks webhook signatures: base64 HMAC-SHA256, keyed by the callback's verifier,
 over Python's default `json.dumps` of the form fields in arrival order (not over the raw body)."""
 
 import base64
@@ -8,10 +8,14 @@ import json
 from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
+MAX_FIELDS = 50  # FreshBooks sends six or seven
+
 
 def form_fields(raw_body: bytes) -> dict[str, str]:
-    """The form fields in arrival order (a repeated field keeps its last value, as QueryDict.dict() does)."""
-    return dict(parse_qsl(raw_body.decode("utf-8"), keep_blank_values=True))
+    """The form fields in arrival order (a repeated field keeps its last value, as QueryDict.dict() does).
+    Raises UnicodeDecodeError when the body or a %-escape is not UTF-8, ValueError beyond MAX_FIELDS."""
+    return dict(parse_qsl(raw_body.decode("utf-8"), keep_blank_values=True, errors="strict",
+                          max_num_fields=MAX_FIELDS))
 
 
 def signature_compute(fields: dict[str, str], verifier: str) -> str:

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from connector.freshbooks.errors import AuthorizationLost, RateLimited, Transient
 from connector.freshbooks.models import FreshBooksCallback
+from connector.freshbooks.services import callback_verification_confirm
 
 CONFIRM_MAX_RETRIES = 6  # with the back-off below: about 20 minutes before giving up (the code stays pending)
 CONFIRM_BACKOFF = 30  # seconds, doubled on each retry ...
@@ -19,8 +20,6 @@ def _backoff(retries: int) -> int:
 @shared_task(bind=True, max_retries=CONFIRM_MAX_RETRIES, acks_late=True)
 def callback_confirm(self, callback_pk: int) -> str:
     """PUT a received verification code back to FreshBooks (see services.callback_verification_confirm)."""
-    from connector.freshbooks.services import callback_verification_confirm
-
     callback = FreshBooksCallback.objects.select_related("connection", "tenant").filter(pk=callback_pk).first()
     if callback is None:
         return "gone"

@@ -172,7 +172,7 @@ def _finish(request, grant: fb.TokenGrant, identity_id: str, business: fb.Busine
     tenant = request.tenant
     services.connection_store(tenant=tenant, actor=request.user, grant=grant, account_id=business.account_id,
                               business_id=business.business_id, business_name=business.name,
-                              identity_id=identity_id)
+                              identity_id=identity_id, business_time_zone=business.time_zone)
     messages.success(request, f"FreshBooks business {business.name or business.business_id} is connected.")
     try:
         result = services.callbacks_register(tenant=tenant, actor=request.user)
@@ -200,7 +200,7 @@ def callbacks(request):
 
 @tenant_view
 @require_POST
-def callbacks_register(request):
+def callbacks_register_view(request):
     try:
         result = services.callbacks_register(tenant=request.tenant, actor=request.user)
     except ApplicationError as exc:
@@ -243,7 +243,7 @@ def _failure_text(exc: FreshBooksError) -> str:
 
 @tenant_view
 @require_POST
-def connection_test(request):
+def connection_test_view(request):
     try:
         check = services.connection_test(tenant=request.tenant)
     except ApplicationError as exc:

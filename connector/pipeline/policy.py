@@ -5,11 +5,12 @@ from datetime import timedelta
 
 from django.conf import settings
 
-# Slack allows about one chat.postMessage per second per channel (slack-api.md §2).
+# Slack allows about one chat.postMessage per second per channel.
 CHANNEL_INTERVAL_MS = 1000
-# Slack's workspace-wide cap is unpublished; this coarse per-team cap stays under any sane value while
-# letting 20 busy channels of one workspace post at full speed.
-TEAM_MAX_POSTS_PER_SECOND = 25
+# Slack's workspace-wide cap is unpublished (slack-api.md §2); this coarse per-team cap bounds a runaway
+# workspace while letting 100 busy channels of one workspace post at their full 1/s. Slack's own 429s,
+# whatever their cause, still park the channel they answer.
+TEAM_MAX_POSTS_PER_SECOND = 100
 # Retry-After when Slack sends a 429 without one.
 DEFAULT_RETRY_AFTER = 1
 

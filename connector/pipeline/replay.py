@@ -9,6 +9,11 @@ from audit.activity import activity_record
 from audit.models import Delivery
 from connector.core.errors import ApplicationError
 from connector.core.events import FinancialEvent
+from connector.pipeline.doorbell import channel_kick
+from connector.pipeline.inbound import delivery_attach_installation, delivery_for
+from connector.slack.selectors import channel_resolve, installation_for
+from routing.match import match
+from routing.selectors import rules_enabled
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +21,12 @@ logger = logging.getLogger(__name__)
 class ReplayMode:
     AS_ROUTED = "as_routed"  # the same message, to the original channel or the one asked for
     REEVALUATE = "reevaluate"  # today's rules decide the channels; the message is built afresh
+    ALL = (AS_ROUTED, REEVALUATE)
+
+
+def replay_mode_check(mode: str) -> None:
+    if mode not in ReplayMode.ALL:
+        raise ApplicationError("Unknown replay mode.", {"fields": {"mode": [f"Choose one of {ReplayMode.ALL}."]}})
 
 
 @dataclass(frozen=True)
@@ -25,8 +36,6 @@ class ChannelChoice:
 
 
 def _channel(tenant, channel_id: str) -> ChannelChoice:
-    from connector.slack.selectors import channel_resolve
-
     channel = channel_resolve(tenant=tenant, channel_id=channel_id)
     if channel is None:
         raise ApplicationError("That channel is not in this business's Slack workspace.",
@@ -37,18 +46,13 @@ def _channel(tenant, channel_id: str) -> ChannelChoice:
 def delivery_replay(*, tenant, delivery: Delivery, actor, mode: str = ReplayMode.AS_ROUTED,
                     channel_id: str | None = None) -> list[Delivery]:
     """Create the replay deliveries of one delivery and ring their channels. Returns the new deliveries."""
-    from connector.pipeline.inbound import _delivery_for, _slack_installation, delivery_attach_installation
-    from connector.pipeline.tasks import channel_kick
-
+    replay_mode_check(mode)
     if delivery.tenant_id != tenant.pk:
         raise ApplicationError("Not found.", status=404)
-    installation = _slack_installation(tenant)
+    installation = installation_for(tenant=tenant)
     new: list[Delivery] = []
     with transaction.atomic():
         if mode == ReplayMode.REEVALUATE:
-            from routing.match import match
-            from routing.selectors import rules_enabled
-
             data = delivery.inbound_event.financial_event
             if not data:
                 raise ApplicationError("This event was never normalised, so today's rules cannot be applied.")
@@ -57,7 +61,7 @@ def delivery_replay(*, tenant, delivery: Delivery, actor, mode: str = ReplayMode
             if not targets:
                 raise ApplicationError("Today's rules send this event nowhere: nothing to replay.")
             for target in targets:
-                replay = _delivery_for(delivery.inbound_event, fin, target, installation)
+                replay = delivery_for(delivery.inbound_event, fin, target, installation)
                 replay.replay_of, replay.requested_by = delivery, actor
                 new.append(replay)
         else:

@@ -7,9 +7,17 @@ from dataclasses import dataclass
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.models import Delivery, InboundEvent
+from audit import ledger
+from audit.models import Delivery, HeldReason, InboundEvent
+from connector.freshbooks.models import FreshBooksConnection
 from connector.pipeline import pacing
+from connector.pipeline.doorbell import channel_kick, inbound_ring
 from connector.pipeline.policy import CHANNEL_PROBE_INTERVAL, SWEEP_GRACE
+from connector.pipeline.resume import resume_channel_holds, resume_freshbooks_holds, resume_slack_holds
+from connector.slack.client import slack_channel_usable
+from connector.slack.errors import SlackError
+from connector.slack.selectors import installation_active
+from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +31,6 @@ class SweepReport:
 
 
 def sweep_run() -> SweepReport:
-    from connector.pipeline.tasks import channel_kick, process_event
-
     report = SweepReport()
     now = timezone.now()
     stale = now - SWEEP_GRACE
@@ -33,7 +39,7 @@ def sweep_run() -> SweepReport:
                .filter(Q(next_attempt_at__isnull=True, received_at__lte=stale) | Q(next_attempt_at__lte=now))
                .order_by("id").values_list("id", flat=True)[:5000])
     for pk in inbound:
-        process_event.delay(pk)
+        inbound_ring(pk)
         report.inbound_requeued += 1
 
     channels = (Delivery.objects.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING])
@@ -52,41 +58,26 @@ def sweep_run() -> SweepReport:
 
 def _release_resolved_holds(report: SweepReport) -> int:
     """Slack reinstalled, FreshBooks reconnected, or a held channel usable again: let the work go."""
-    from connector.freshbooks.models import FreshBooksConnection
-    from connector.pipeline.resume import (
-        destination_broken_codes,
-        installation_dead_codes,
-        resume_channel_holds,
-        resume_freshbooks_holds,
-        resume_slack_holds,
-    )
-    from connector.slack.client import slack_channel_usable
-    from connector.slack.errors import SlackError
-    from connector.slack.models import InstallationStatus, SlackInstallation
-    from tenants.models import Tenant
-
     released = 0
-    dead = installation_dead_codes()
-    tenant_ids = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason__in=dead)
+    tenant_ids = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason__in=ledger.SLACK_HOLDS)
                   .order_by().values_list("tenant_id", flat=True).distinct())
     for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)):
         released += resume_slack_holds(tenant=tenant)
 
-    held_fb = (InboundEvent.objects.filter(status=InboundEvent.Status.HELD)
-               .order_by().values_list("tenant_id", flat=True).distinct())
+    held_fb = (InboundEvent.objects
+               .filter(status=InboundEvent.Status.HELD, status_reason__in=ledger.FRESHBOOKS_HOLDS).order_by().values_list("tenant_id", flat=True).distinct())
     for tenant in Tenant.objects.filter(pk__in=list(held_fb)):
         if FreshBooksConnection.objects.for_tenant(tenant).filter(status=FreshBooksConnection.Status.ACTIVE).exists():
             released += resume_freshbooks_holds(tenant=tenant)
 
-    broken = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason__in=destination_broken_codes())
+    broken = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason=HeldReason.CHANNEL_UNUSABLE)
               .order_by().values_list("tenant_id", "slack_team_id", "channel_id").distinct())
     for tenant_id, team_id, channel_id in broken:
         if not pacing.probe_due(team_id, channel_id, int(CHANNEL_PROBE_INTERVAL.total_seconds())):
             continue
         tenant = Tenant.objects.get(pk=tenant_id)
-        installation = (SlackInstallation.objects.for_tenant(tenant).filter(
-            team_id=team_id, status=InstallationStatus.ACTIVE).first())
-        if installation is None:
+        installation = installation_active(tenant=tenant)
+        if installation is None or installation.team_id != team_id:
             continue
         report.channels_probed += 1
         try:

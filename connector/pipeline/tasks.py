@@ -3,20 +3,26 @@
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
-from connector.pipeline import pacing
+from audit.models import BulkReplay
+from connector.pipeline import bulk_replay as bulk
+from connector.pipeline import inbound, pacing
+from connector.pipeline.delivery import channel_drain_once
+from connector.pipeline.doorbell import channel_kick
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
+from connector.pipeline.sweep import sweep_run
 
 logger = logging.getLogger(__name__)
 
-DRAIN_MIN_COUNTDOWN = 0.02  # seconds; Celery countdowns below this are not worth an ETA
+BULK_REPLAY_STALE = timezone.timedelta(minutes=2)  # a queued/running bulk replay untouched this long lost its task
+BULK_REPLAY_STOPPED = ("An unexpected error stopped this replay. What was replayed stays replayed; "
+                       "start a new bulk replay for the rest.")
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def process_event(inbound_event_id: int) -> None:
-    from connector.pipeline.inbound import inbound_process
-
-    outcome = inbound_process(inbound_event_id=inbound_event_id)
+    outcome = inbound.inbound_process(inbound_event_id=inbound_event_id)
     if outcome is None:
         return
     if outcome.retry_in is not None and outcome.retry_in <= MAX_TASK_COUNTDOWN:
@@ -28,29 +34,34 @@ def process_event(inbound_event_id: int) -> None:
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def drain_channel(self, team_id: str, channel_id: str, claim: str | None = None) -> None:
-    from connector.pipeline.delivery import channel_drain_once
-
     pacing.release_drain(team_id, channel_id, claim)
     result = channel_drain_once(team_id=team_id, channel_id=channel_id, task_id=self.request.id or "")
     if result.again_in is not None:
         channel_kick(team_id, channel_id, countdown=result.again_in)
 
 
-def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0) -> None:
-    """Make sure a drain of this channel is scheduled within `countdown` (give or take
-    pacing.DRAIN_SOONER_BY_MS); a drain already scheduled for then, or sooner, covers it."""
-    if not team_id:
-        return
-    # A drain woken before its channel is due finds nothing to post and kicks again for the rest.
-    countdown = min(countdown, MAX_TASK_COUNTDOWN)
-    claim = pacing.claim_drain(team_id, channel_id, countdown=countdown)
-    if claim:
-        drain_channel.apply_async((team_id, channel_id, claim),
-                                  countdown=countdown if countdown > DRAIN_MIN_COUNTDOWN else None)
+@shared_task(acks_late=True, ignore_result=True)
+def sweep() -> None:
+    sweep_run()
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def sweep() -> None:
-    from connector.pipeline.sweep import sweep_run
+def bulk_replay(bulk_id: int) -> None:
+    """One batch of a bulk replay, then the next batch as a new task (no task runs long)."""
+    try:
+        more = bulk.bulk_replay_run_batch(bulk_id=bulk_id)
+    except Exception:
+        logger.exception("bulk_replay.error", extra={"bulk_replay_id": bulk_id})
+        bulk.bulk_replay_fail(bulk_id=bulk_id, reason=BULK_REPLAY_STOPPED)
+        return
+    if more:
+        bulk_replay.delay(bulk_id)
 
-    sweep_run()
+
+@shared_task(acks_late=True, ignore_result=True)
+def bulk_replay_resume() -> None:
+    """Beat: re-ring bulk replays whose task was lost (broker restart, worker killed)."""
+    stale = timezone.now() - BULK_REPLAY_STALE
+    for pk in (BulkReplay.objects.filter(status__in=[BulkReplay.Status.QUEUED, BulkReplay.Status.RUNNING],
+                                         updated_at__lt=stale).values_list("id", flat=True)[:100]):
+        bulk_replay.delay(pk)

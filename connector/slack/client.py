@@ -5,6 +5,7 @@ retries by itself (a 429 becomes RateLimited and the caller reschedules). The on
 `token_expired`, answered by refreshing the token once under a row lock and repeating the call.
 """
 
+import functools
 import http.client
 import logging
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError, SlackTokenRotatio
 from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.token_rotation import TokenRotator
 from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookClient
 
 from connector.slack import constants
 from connector.slack.errors import (
@@ -38,6 +40,7 @@ from connector.slack.errors import (
     Transient,
     error_for,
 )
+from connector.slack.lifecycle import installation_mark_revoked
 from connector.slack.models import SlackInstallation
 
 logger = logging.getLogger(__name__)
@@ -59,9 +62,15 @@ class PostResult:
     ts: str
 
 
+@functools.lru_cache(maxsize=1024)
+def _client_for(base_url: str, token: str | None, timeout: int) -> WebClient:
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[], logger=_sdk_logger)
+
+
 def _web_client(token: str | None = None) -> WebClient:
-    return WebClient(token=token, base_url=settings.SLACK_API_URL, timeout=constants.HTTP_TIMEOUT_SECONDS,
-                     retry_handlers=[], logger=_sdk_logger)
+    """One client per token (installation) per process, shared by the worker's threads: a WebClient holds
+    no per-call state (it is configured once and each call builds its own request)."""
+    return _client_for(settings.SLACK_API_URL, token, constants.HTTP_TIMEOUT_SECONDS)
 
 
 def _retry_after(headers) -> int | None:
@@ -187,8 +196,6 @@ def installation_token(installation: SlackInstallation) -> str:
 def _with_installation(installation: SlackInstallation, method: str,
                        call: Callable[[WebClient], SlackResponse]) -> SlackResponse:
     """Call with the installation's token; refresh once on token_expired; record a dead installation."""
-    from connector.slack.lifecycle import installation_mark_revoked
-
     try:
         token = installation_token(installation)
         try:
@@ -249,6 +256,35 @@ def slack_post_message(*, installation: SlackInstallation, channel_id: str, text
         metadata={"event_type": constants.DELIVERY_METADATA_TYPE, "event_payload": metadata},
     ))
     return PostResult(channel=response["channel"], ts=response["ts"])
+
+
+def slack_post_reply(*, installation: SlackInstallation, channel_id: str, thread_ts: str, text: str) -> PostResult:
+    """chat.postMessage in the thread of `thread_ts` (the message someone acted on): short result lines."""
+    response = _with_installation(installation, "chat.postMessage", lambda c: c.chat_postMessage(
+        channel=channel_id, thread_ts=thread_ts, text=text, unfurl_links=False, unfurl_media=False))
+    return PostResult(channel=response["channel"], ts=response["ts"])
+
+
+def slack_publish_home(*, installation: SlackInstallation, user_id: str, view: dict) -> None:
+    """views.publish: the user's App Home tab (Tier 4)."""
+    _with_installation(installation, "views.publish", lambda c: c.views_publish(user_id=user_id, view=view))
+
+
+def slack_respond(*, response_url: str, body: dict) -> None:
+    """POST to an interaction's or command's response_url (no token: the URL is the credential; Slack
+    accepts 5 posts within 30 minutes). Raises Transient, RateLimited or PayloadBug."""
+    try:
+        answer = WebhookClient(response_url, timeout=constants.HTTP_TIMEOUT_SECONDS, logger=_sdk_logger,
+                               retry_handlers=[]).send_dict(body)
+    except (URLError, OSError, http.client.HTTPException) as exc:
+        raise Transient(CONNECTION_FAILED) from exc
+    if answer.status_code == 429:
+        raise error_for("ratelimited", 429, retry_after=_retry_after(answer.headers), scope="team")
+    if answer.status_code >= 500:
+        raise Transient(HTTP_SERVER_ERROR, answer.status_code)
+    if answer.status_code != 200:
+        # Slack answers a spent or expired response_url with 404 "expired_url" / "used_url".
+        raise PayloadBug((answer.body or "response_url_refused")[:64], answer.status_code)
 
 
 def slack_find_posted(*, installation: SlackInstallation, channel_id: str, delivery_id: int,

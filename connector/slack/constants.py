@@ -5,7 +5,7 @@
 HTTP_TIMEOUT_SECONDS = 10
 
 # Bot scopes requested by "Add to Slack". history scopes let delivery look for a message it may have
-# posted already after an ambiguous failure (timeout after sending).
+# posted already after an ambiguous failure (timeout after sending); commands adds /freshbooks.
 BOT_SCOPES = (
     "chat:write",
     "chat:write.public",
@@ -13,6 +13,7 @@ BOT_SCOPES = (
     "groups:read",
     "channels:history",
     "groups:history",
+    "commands",
 )
 
 # Rotated bot tokens live 12 hours; refresh once less than this is left, so a token never expires

@@ -1,6 +1,6 @@
 """Slack errors as a small taxonomy, each class carrying what the caller must do about it.
 
-One table (ERROR_CLASSES) maps every error code of shared/reference/slack-api.md §1 to a class; a code
+One table (ERROR_CLASSES) maps every error code Slack documents for chat.postMessage to a class; a code
 not in the table is treated as our own bug (PayloadBug), so it is never retried unchanged.
 """
 

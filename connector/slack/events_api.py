@@ -10,6 +10,7 @@ from django.core.cache import cache
 
 from connector.slack import constants
 from connector.slack.lifecycle import installations_revoke_for_team
+from connector.slack.signals import app_home_opened
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def _bot_user_ids(event: dict) -> list[str]:
 
 
 def slack_event_handle(*, payload: dict) -> str:
-    """Handle one event_callback. Returns what happened: "duplicate", "revoked:<n>" or "ignored".
+    """Handle one event_callback. Returns what happened: "duplicate", "revoked:<n>", "home" or "ignored".
 
     The signature proves the body came from Slack, not that it has the shape we expect: anything not
     shaped like an event we handle is logged and ignored (Slack gets its 200 and does not retry).
@@ -69,6 +70,12 @@ def slack_event_handle(*, payload: dict) -> str:
     if event_id and not _first_time(event_id):
         logger.info("slack.event_duplicate", extra={"event_id": event_id})
         return "duplicate"
+    if event_type == "app_home_opened":
+        user_id, tab = event.get("user"), event.get("tab", "home")
+        if tab != "home" or not isinstance(user_id, str) or not user_id:
+            return "ignored"
+        app_home_opened.send(sender=None, team_id=team_id, user_id=user_id)
+        return "home"
     event_time = _event_time(payload.get("event_time"))
     try:
         if event_type == "app_uninstalled":

@@ -2,7 +2,7 @@
 
 One small builder per (kind, action) in BUILDERS says what matters for that event (title, sentence,
 fields); `build_message` lays every draft out the same way: optional note, header, fields, what
-changed, a button to FreshBooks and a context line with the business name. User data is escaped for
+changed, buttons (Send reminder and Mine on invoices, a link to FreshBooks) and a context line with the business name. User data is escaped for
 mrkdwn (&, <, >) and cut to Slack's limits with an ellipsis, never inside an escape.
 """
 
@@ -18,8 +18,7 @@ from babel.numbers import format_currency, format_decimal
 
 from connector.core.events import Action, FinancialEvent, Kind
 
-# --- Slack's Block Kit limits (docs.slack.dev/reference/block-kit; third-party confirmed, see
-# shared/reference/slack-api.md §1) ------------------------------------------------------------------
+# --- Slack's Block Kit limits (docs.slack.dev/reference/block-kit, confirmed by third parties) -----------
 HEADER_TEXT_LIMIT = 150  # header block, plain_text
 SECTION_TEXT_LIMIT = 3000  # section text
 FIELD_TEXT_LIMIT = 2000  # each section field
@@ -40,6 +39,14 @@ ELLIPSIS = "…"
 ARROW = "→"
 BUTTON_TEXT = "Open in FreshBooks"
 BUTTON_ACTION_ID = "open_in_freshbooks"
+BUTTON_VALUE_LIMIT = 2000  # button value
+# Buttons people act with on invoice messages (contract action ids; the value is the FreshBooks invoice id).
+SEND_REMINDER_ACTION_ID = "send_reminder"
+SEND_REMINDER_TEXT = "Send reminder"
+CLAIM_ACTION_ID = "claim"
+CLAIM_TEXT = "Mine"
+ACTIONS_BLOCK_ID = "invoice_actions"
+FOLLOW_UP_BLOCK_ID = "follow_up"  # the context line saying who follows the invoice up
 
 
 # --- Text helpers ----------------------------------------------------------------------------------
@@ -262,6 +269,22 @@ def _invoice_deleted(e: FinancialEvent) -> Draft:
     )
 
 
+def _days(count: int | None) -> str:
+    return "" if count is None else f"{count} day{'' if count == 1 else 's'}"
+
+
+def _invoice_overdue(e: FinancialEvent) -> Draft:
+    overdue = f"{_days(e.days_overdue)} overdue" if e.days_overdue is not None else "overdue"
+    outstanding = _amount(e) and f"{_amount(e)} outstanding"
+    return Draft(
+        title=_phrase("Invoice", (" ", e.document_number), " is ", overdue),
+        sentence=_phrase("Invoice", (" ", e.document_number), (" for ", _short(e.counterparty)), " is ", overdue,
+                         (": ", outstanding), (", due ", day(e.due_date))),
+        fields=[("Client", e.counterparty), ("Outstanding", _amount(e)), ("Due", day(e.due_date)),
+                ("Days overdue", "" if e.days_overdue is None else str(e.days_overdue))],
+    )
+
+
 def _payment_fields(e: FinancialEvent) -> list[tuple[str, str]]:
     return [("Amount", _amount(e)), ("Client", e.counterparty), ("Invoice", e.document_number),
             ("Method", e.payment_method)]
@@ -370,6 +393,7 @@ BUILDERS: dict[tuple[Kind, Action], Callable[[FinancialEvent], Draft]] = {
     (Kind.INVOICE, Action.SENT): _invoice_sent,
     (Kind.INVOICE, Action.UPDATED): _invoice_updated,
     (Kind.INVOICE, Action.DELETED): _invoice_deleted,
+    (Kind.INVOICE, Action.OVERDUE): _invoice_overdue,
     (Kind.PAYMENT, Action.CREATED): _payment_received,
     (Kind.PAYMENT, Action.UPDATED): _payment_updated,
     (Kind.PAYMENT, Action.DELETED): _payment_deleted,
@@ -407,13 +431,43 @@ def _context(business_name: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-def _button(link: str) -> dict | None:
+def _link_button(link: str) -> dict | None:
     if not link.startswith(("https://", "http://")) or slack_length(link) > BUTTON_URL_LIMIT:
         return None
-    return {"type": "actions", "elements": [{
-        "type": "button", "action_id": BUTTON_ACTION_ID, "url": link,
-        "text": {"type": "plain_text", "text": fit_plain(BUTTON_TEXT, BUTTON_TEXT_LIMIT)},
-    }]}
+    return {"type": "button", "action_id": BUTTON_ACTION_ID, "url": link,
+            "text": {"type": "plain_text", "text": fit_plain(BUTTON_TEXT, BUTTON_TEXT_LIMIT)}}
+
+
+def _action_button(action_id: str, text: str, value: str) -> dict:
+    return {"type": "button", "action_id": action_id, "value": value,
+            "text": {"type": "plain_text", "text": fit_plain(text, BUTTON_TEXT_LIMIT)}}
+
+
+def _actions(event: FinancialEvent) -> dict | None:
+    """Send reminder and Mine on a live invoice's messages (whether money is still owed is checked when
+    someone clicks: the message may be old), then the link to FreshBooks."""
+    elements = []
+    if event.kind == Kind.INVOICE and event.action != Action.DELETED and event.object_id \
+            and slack_length(event.object_id) <= BUTTON_VALUE_LIMIT:
+        elements += [_action_button(SEND_REMINDER_ACTION_ID, SEND_REMINDER_TEXT, event.object_id),
+                     _action_button(CLAIM_ACTION_ID, CLAIM_TEXT, event.object_id)]
+    link = _link_button(event.link)
+    if link:
+        elements.append(link)
+    if not elements:
+        return None
+    block = {"type": "actions", "elements": elements}
+    return {**block, "block_id": ACTIONS_BLOCK_ID} if len(elements) > 1 else block
+
+
+def with_follow_up(blocks: list[dict], *, name: str) -> list[dict]:
+    """The message's blocks with a line saying `name` follows it up (replacing an earlier one), placed
+    just above the buttons."""
+    line = {"type": "context", "block_id": FOLLOW_UP_BLOCK_ID, "elements": [
+        {"type": "mrkdwn", "text": fit_mrkdwn(f"{name} is following this up", CONTEXT_TEXT_LIMIT)}]}
+    kept = [b for b in blocks if isinstance(b, dict) and b.get("block_id") != FOLLOW_UP_BLOCK_ID]
+    at = next((i for i, b in enumerate(kept) if b.get("type") == "actions"), len(kept))
+    return (kept[:at] + [line] + kept[at:])[:MAX_BLOCKS]
 
 
 def _fallback(note: str, sentence: str) -> str:
@@ -436,9 +490,9 @@ def build_message(event: FinancialEvent, *, business_name: str, note: str = "") 
     lines = change_lines(event) if draft.show_changes else []
     if lines:
         blocks.append(_section(_changes_section(lines)))
-    button = _button(event.link)
-    if button:
-        blocks.append(button)
+    actions = _actions(event)
+    if actions:
+        blocks.append(actions)
     blocks.append(_context(business_name))
     return _fallback(note_text, draft.sentence), blocks[:MAX_BLOCKS]
 

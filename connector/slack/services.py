@@ -12,6 +12,7 @@ from connector.core.errors import ApplicationError
 from connector.slack import client
 from connector.slack.errors import InstallationDead, SlackError
 from connector.slack.lifecycle import installation_mark_revoked, installation_save
+from connector.slack.messages import build_test_message
 from connector.slack.models import SlackChannel, SlackInstallation
 from connector.slack.oauth import oauth_redirect_uri
 from connector.slack.selectors import channel_resolve, installation_active
@@ -110,8 +111,6 @@ def slack_test_message_send(*, tenant: Tenant, channel_id: str, actor) -> client
     channel = channel_resolve(tenant=tenant, channel_id=channel_id)
     if channel is None:
         raise ApplicationError("Pick one of your workspace's channels (refresh the list if it is new).")
-    from connector.slack.messages import build_test_message
-
     text, blocks = build_test_message(business_name=tenant.name, sender=getattr(actor, "email", ""))
     result = client.slack_post_message(installation=installation, channel_id=channel.channel_id, text=text,
                                        blocks=blocks, metadata={"test_message": True})

@@ -14,3 +14,7 @@ installation_reactivated = Signal()
 # The tenant's installation stopped working: uninstalled from the UI, app_uninstalled / tokens_revoked
 # from Slack, or a call answered with an "installation dead" error. kwargs: tenant, installation, reason.
 installation_revoked = Signal()
+
+# Someone opened the app's Home tab (Events API app_home_opened). kwargs: team_id, user_id. Sent on the
+# events request itself: the receiver must only enqueue (the pipeline publishes the view from a task).
+app_home_opened = Signal()

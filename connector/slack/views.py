@@ -98,7 +98,7 @@ def slack_oauth_callback(request):
 
 @tenant_view
 @require_POST
-def slack_connection_test(request):
+def slack_connection_test_view(request):
     try:
         answer = services.slack_connection_test(tenant=request.tenant)
     except SlackError as exc:
@@ -130,7 +130,7 @@ def slack_test_message(request):
 
 @tenant_view
 @require_POST
-def slack_channels_refresh(request):
+def slack_channels_refresh_view(request):
     try:
         channels = services.slack_channels_refresh(tenant=request.tenant)
     except SlackError as exc:
@@ -144,7 +144,7 @@ def slack_channels_refresh(request):
 
 
 @tenant_view(role=Role.ADMIN)
-def slack_uninstall(request):
+def slack_uninstall_view(request):
     installation = installation_for(tenant=request.tenant)
     if installation is None or not installation.is_active:
         messages.info(request, "Slack is not connected.")

@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 from sandbox.freshbooks.books import (
     DEFAULT_SCOPES,
+    INVOICE_WRITE_SCOPE,
     PER_PAGE_DEFAULT,
     RESOURCES,
     RESOURCES_BY_KEY,
@@ -79,7 +80,8 @@ class FreshBooksApp(App):
         for resource in RESOURCES:
             base = f"/accounting/account/{{account_id}}/{resource.path}"
             add(base, ("GET",), self._lister(resource.key))
-            add(base + "/{object_id}", ("GET",), self._getter(resource.key))
+            add(base + "/{object_id}", ("GET", "PUT") if resource.key == "invoices" else ("GET",),
+                self._getter(resource.key))
         callbacks = "/events/account/{account_id}/events/callbacks"
         add(callbacks, ("GET", "POST"), self.callbacks)
         add(callbacks + "/{callback_id}", ("GET", "PUT", "DELETE"), self.callback)
@@ -107,6 +109,7 @@ class FreshBooksApp(App):
         add("/_control/webhooks/{delivery_id}/redeliver", ("POST",), self.control_redeliver)
         add("/_control/delivery", ("GET", "POST"), self.control_delivery)
         add("/_control/faults", ("GET", "POST", "DELETE"), self.control_faults)
+        add("/_control/emails", ("GET",), self.control_emails)
 
     # -- fault injection -----------------------------------------------------------------------------
 
@@ -305,6 +308,10 @@ class FreshBooksApp(App):
             page = _int(request.query.get("page"), 1)
             per_page = _int(request.query.get("per_page"), PER_PAGE_DEFAULT)
             filters = {"vis_state": request.query["search[vis_state]"]} if "search[vis_state]" in request.query else {}
+            # FreshBooks' "in" filter on the status number, as the overdue check sends it.
+            status_ids = [v for k, v in request.query_pairs if k == "search[statusids][]"]
+            if status_ids:
+                filters["statusids"] = status_ids
             result = self._books_call(self.books.list, request.path_params["account_id"], resource, page,
                                       per_page, _includes(request), filters)
             return Response.json({"response": {"result": result}})
@@ -315,11 +322,38 @@ class FreshBooksApp(App):
 
         def handler(request: Request) -> Response:
             record = self._token(request)
+            if request.method == "PUT":
+                return self._invoice_put(request, record)
             self._check_scope(record, resource.scope)
             obj = self._books_call(self.books.get, request.path_params["account_id"], resource,
                                    request.path_params["object_id"], _includes(request))
             return Response.json({"response": {"result": {resource.singular: obj}}})
         return handler
+
+    def _invoice_put(self, request: Request, record: dict) -> Response:
+        """Update an invoice; with action_email, FreshBooks emails it to the recipients."""
+        self._check_scope(record, INVOICE_WRITE_SCOPE)
+        try:
+            body = request.json()
+        except HttpError:
+            body = None
+        update = body.get("invoice") if isinstance(body, dict) else None
+        if not isinstance(update, dict):
+            raise HttpError(Response.json(BooksError(400, "The body needs an invoice object", 1001, "invoice",
+                                                     "invoice", "").body(), 400))
+        account_id, invoice_id = request.path_params["account_id"], request.path_params["object_id"]
+        if update.get("action_email"):
+            _, events = self._books_call(self.books.invoice_email, account_id, invoice_id, update)
+        else:
+            _, events = self._books_call(self.books.invoice_update, account_id, invoice_id, update)
+        self.webhooks.emit(account_id, events)
+        obj = self._books_call(self.books.get, account_id, RESOURCES_BY_KEY["invoices"], invoice_id, [])
+        return Response.json({"response": {"result": {"invoice": obj}}})
+
+    def control_emails(self, request: Request) -> Response:
+        """Invoices FreshBooks emailed (PUT with action_email), oldest first."""
+        with self.store.lock:
+            return Response.json({"emails": list(self.data.get("emails", []))})
 
     # -- Events API ----------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """The FreshBooks stand-in's accounts: identity, businesses and accounting objects shaped as FreshBooks'
-API returns them (reference §4-§5), and the changes a real account goes through (create, send, pay,
+API returns them, and the changes a real account goes through (create, send, pay,
 update, delete), each reporting the webhook events FreshBooks would fire for it."""
 
 import datetime
@@ -45,7 +45,7 @@ SAMPLE_EXPENSES = [("Office Depot", "Office Expenses", "42.17"), ("Delta Air Lin
 CATEGORIES = {1: "Advertising", 2: "Car & Truck Expenses", 3: "Office Expenses", 4: "Travel",
               5: "Meals and Entertainment", 6: "Software", 7: "Professional Fees", 8: "Utilities"}
 
-# Invoice status names the control endpoints accept -> (status, v3_status, display_status) [reference §5].
+# Invoice status names the control endpoints accept -> (status, v3_status, display_status).
 INVOICE_STATUSES = {
     "disputed": (0, "disputed", "sent"), "draft": (1, "draft", "draft"), "sent": (2, "sent", "sent"),
     "viewed": (3, "viewed", "viewed"), "paid": (4, "paid", "sent"), "autopaid": (5, "autopaid", "sent"),
@@ -79,7 +79,9 @@ RESOURCES = [
     Resource("clients", "users/clients", "client", "clients", "user:clients:read", "userid", "client"),
 ]
 RESOURCES_BY_KEY = {r.key: r for r in RESOURCES}
-DEFAULT_SCOPES = ["user:profile:read"] + [r.scope for r in RESOURCES]
+# Updating an invoice (emailing it again) needs the write scope (FreshBooks' user:<object>:write).
+INVOICE_WRITE_SCOPE = "user:invoices:write"
+DEFAULT_SCOPES = ["user:profile:read"] + [r.scope for r in RESOURCES] + [INVOICE_WRITE_SCOPE]
 
 
 class BooksError(Exception):
@@ -266,6 +268,9 @@ class Books:
                 objects = [o for o in objects if str(o.get("vis_state")) == str(filters["vis_state"])]
             elif self.data["settings"]["deleted_objects"] == "404":
                 objects = [o for o in objects if o.get("vis_state") != VIS_DELETED]
+            if "statusids" in filters:
+                wanted = {str(v) for v in filters["statusids"]}
+                objects = [o for o in objects if str(o.get("status")) in wanted]
             objects.sort(key=lambda o: -int(o["id"]))  # newest first, as FreshBooks lists
             total = len(objects)
             pages = max(1, -(-total // per_page))
@@ -339,7 +344,7 @@ class Books:
             for client in clients.values():
                 if client["organization"].lower() == organization.lower() and client["vis_state"] == VIS_ACTIVE:
                     return client, []
-            return self.client_create(account_id, {"organization": organization,
+            return self.client_create(account_id, {"organization": organization, "email": params.get("email"),
                                                    "currency_code": params.get("currency_code")})
         active = [c for c in clients.values() if c["vis_state"] == VIS_ACTIVE]
         if not active:
@@ -425,6 +430,25 @@ class Books:
             self.store.changed()
             # Sending by email fires its own event, and the status change is an update.
             return invoice, [("invoice.sendByEmail", invoice["id"]), ("invoice.update", invoice["id"])]
+
+    def invoice_email(self, account_id: str, invoice_id, update: dict) -> tuple[dict, list]:
+        """PUT with action_email: record the email to the recipients, mark the invoice sent."""
+        recipients = update.get("email_recipients")
+        if not isinstance(recipients, list) or not recipients or \
+                not all(isinstance(r, str) and "@" in r for r in recipients):
+            raise BooksError(422, "email_recipients must list at least one email address", 1004,
+                             "email_recipients", "invoice", str(recipients))
+        custom = update.get("invoice_customized_email") if isinstance(update.get("invoice_customized_email"),
+                                                                          dict) else {}
+        with self.store.lock:
+            invoice, events = self.invoice_send(account_id, invoice_id)
+            self.data.setdefault("emails", []).append({
+                "account_id": account_id, "invoice_id": invoice["id"], "invoice_number": invoice["invoice_number"],
+                "recipients": recipients, "subject": str(custom.get("subject") or ""),
+                "body": str(custom.get("body") or ""), "include_pdf": bool(update.get("email_include_pdf")),
+                "sent_at": utc_stamp()})
+            self.store.changed()
+        return invoice, events
 
     def invoice_update(self, account_id: str, invoice_id, params: dict) -> tuple[dict, list]:
         with self.store.lock:
@@ -612,7 +636,7 @@ class Books:
             self._refresh_bill(account_id, bill)
             bill["updated_at"] = utc_stamp()
             self.store.changed()
-            # No bill_payment.* webhook exists in FreshBooks' list (reference §3): the bill's update fires.
+            # No bill_payment.* webhook exists in FreshBooks' list: the bill's update fires.
             return payment, bill, [("bill.update", bill["id"])]
 
     def _refresh_bill(self, account_id: str, bill: dict) -> None:

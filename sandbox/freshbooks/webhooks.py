@@ -1,6 +1,6 @@
-"""The FreshBooks stand-in's Events API: callbacks with the verification handshake (reference §2), and
-webhook sending exactly as reference §1 describes, through a background queue that can delay, hold,
-reorder and redeliver."""
+"""The FreshBooks stand-in's Events API: callbacks with the verification handshake, and webhooks signed
+as FreshBooks signs them (base64 HMAC-SHA256 over the JSON of the form fields), sent through a background
+queue that can delay, hold, reorder and redeliver."""
 
 import base64
 import hashlib
@@ -26,7 +26,7 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 RESPONSE_EXCERPT_CHARS = 200  # how much of a receiver's answer a delivery record keeps
 CALLBACKS_PER_PAGE_DEFAULT = 15
 
-# Event names FreshBooks accepts for callbacks (reference §3); a bare resource name is the parent event.
+# Event names FreshBooks accepts for callbacks; a bare resource name is the parent event.
 _CRUD_RESOURCES = ["invoice", "payment", "bill", "bill_vendor", "expense", "client", "estimate", "credit_note",
                    "category", "item", "project", "recurring", "service", "tax", "time_entry"]
 KNOWN_EVENTS = frozenset(
@@ -182,7 +182,7 @@ class Webhooks:
 
     def _send_verification(self, callback: dict) -> None:
         business = self.books.business(callback["account_id"])
-        # Field order of a real capture (reference §2). Whether FreshBooks signs this POST is unverified;
+        # Field order of a real capture. Whether FreshBooks signs this POST is unverified;
         # the stand-in signs it with the verifier itself, so a receiver must not depend on either.
         fields = [("user_id", str(USER_ID)), ("name", "callback.verify"), ("verifier", callback["verifier"]),
                   ("object_id", str(callback["callbackid"])), ("account_id", callback["account_id"]),

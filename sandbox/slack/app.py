@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sandbox.http import App, HttpError, Request, Response, add_query
+from sandbox.slack import interactions
 from sandbox.slack.blocks import MESSAGE_TEXT_MAX, validate_blocks
 from sandbox.slack.events import EVENT_TYPES, send_event
 from sandbox.slack.pages import authorize_page, home_page, message_page
@@ -74,6 +75,7 @@ class SlackApp(App):
             "auth.revoke": self.auth_revoke, "conversations.list": self.conversations_list,
             "conversations.info": self.conversations_info, "conversations.history": self.conversations_history,
             "conversations.join": self.conversations_join, "chat.postMessage": self.chat_post_message,
+            "views.publish": self.views_publish,
         }
         self._routes()
 
@@ -113,6 +115,10 @@ class SlackApp(App):
         add("/_control/stats", ("GET",), self.control_stats)
         add("/_control/messages", ("GET",), self.control_messages)
         add("/_control/events", ("GET", "POST"), self.control_events)
+        add("/_control/interact", ("POST",), self.control_interact)
+        add("/_control/command", ("POST",), self.control_command)
+        add("/_control/interactions", ("GET",), self.control_interactions)
+        add("/_response/{token}", ("POST",), self.response_url)
 
     # -- OAuth v2 ------------------------------------------------------------------------------------
 
@@ -342,6 +348,9 @@ class SlackApp(App):
             # "Timeout after accepting": the message is posted, the answer arrives after the client gave up.
             self.workspace.count_plain("timeouts")
             response.delay_before_send = timeout
+        else:
+            # Slack's own answer time (recorded at once, answered later), for throughput benchmarks.
+            response.delay_before_send = float(self.data["settings"].get("post_answer_seconds") or 0)
         return response
 
     def _validated_content(self, params: dict) -> tuple[str, list | None, dict | None]:
@@ -463,12 +472,12 @@ class SlackApp(App):
         def work(params):
             with self.store.lock:
                 settings = self.data["settings"]
-                for key in ("events_url", "signing_secret"):
+                for key in ("events_url", "signing_secret", "interactions_url", "commands_url"):
                     if params.get(key) not in (None, ""):
                         settings[key] = str(params[key])
                 if "token_rotation" in params:
                     settings["token_rotation"] = _truthy(params["token_rotation"])
-                for key in ("channel_rate_window", "timeout_seconds"):
+                for key in ("channel_rate_window", "timeout_seconds", "post_answer_seconds"):
                     if params.get(key) not in (None, ""):
                         settings[key] = max(0.0, float(params[key]))
                 self.store.changed()
@@ -655,6 +664,69 @@ class SlackApp(App):
                               team_id=params.get("team_id"), timestamp=timestamp,
                               bad_signature=_truthy(params.get("bad_signature")))
         return self._control(request, work)
+
+    # -- people acting: button clicks, slash commands, response_url, App Home ----------------------
+
+    @staticmethod
+    def _base_url(request: Request) -> str:
+        return f"http://{request.header('host') or '127.0.0.1'}"
+
+    def control_interact(self, request: Request) -> Response:
+        """Click a message's button: ?channel=&ts=&action_id=[&user=&value=]."""
+        def work(params):
+            settings = self.data["settings"]
+            return interactions.click(
+                self.workspace, base_url=self._base_url(request), signing_secret=settings["signing_secret"],
+                channel_id=str(params["channel"]), message_ts=str(params["ts"]), action_id=str(params["action_id"]),
+                user_id=str(params.get("user") or INSTALLER_USER_ID), value=params.get("value"),
+                timestamp=int(params["timestamp"]) if params.get("timestamp") not in (None, "") else None,
+                bad_signature=_truthy(params.get("bad_signature")))
+        return self._control(request, work)
+
+    def control_command(self, request: Request) -> Response:
+        """Run a slash command: ?text=unpaid[&user=&channel=&command=/freshbooks]."""
+        def work(params):
+            return interactions.command(
+                self.workspace, base_url=self._base_url(request),
+                signing_secret=self.data["settings"]["signing_secret"], text=str(params.get("text") or ""),
+                channel_id=str(params.get("channel") or ""), user_id=str(params.get("user") or INSTALLER_USER_ID),
+                name=str(params.get("command") or "/freshbooks"))
+        return self._control(request, work)
+
+    def control_interactions(self, request: Request) -> Response:
+        with self.store.lock:
+            return Response.json({"interactions": self.data.get("interactions_sent", []),
+                                  "commands": self.data.get("commands_sent", []),
+                                  "ephemerals": self.data.get("ephemerals", []),
+                                  "home_views": self.data.get("home_views", {})})
+
+    def response_url(self, request: Request) -> Response:
+        try:
+            body = request.json()
+        except HttpError:
+            return Response.json({"ok": False, "error": "invalid_json"}, 400)
+        if not isinstance(body, dict):
+            return Response.json({"ok": False, "error": "invalid_payload"}, 400)
+        status, text = interactions.respond(self.workspace, request.path_params["token"], body)
+        return Response.html(text, status)
+
+    def views_publish(self, request: Request, params: dict) -> Response:
+        self._auth(request, params)
+        view = params.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise SlackError("invalid_arguments") from None
+        if not params.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+            raise SlackError("invalid_arguments")
+        errors = validate_blocks(view.get("blocks") or [])
+        if errors:
+            raise SlackError("invalid_blocks", errors=errors)
+        with self.store.lock:
+            self.data.setdefault("home_views", {})[str(params["user_id"])] = view
+            self.store.changed()
+        return Response.json({"ok": True, "view": {"id": "V0SANDBOX", **view}})
 
     # -- page ----------------------------------------------------------------------------------------
 

@@ -171,19 +171,21 @@ def _render_text(obj) -> str:
     return mrkdwn(text) if obj.get("type") == "mrkdwn" else escape(text).replace("\n", "<br>")
 
 
-def _render_element(element: dict) -> str:
+def _render_element(element: dict, act=None) -> str:
     if element.get("type") == "button":
         style = {"primary": "primary", "danger": "danger"}.get(element.get("style"), "")
         label = _render_text(element.get("text"))
         if element.get("url"):
             return f"<a href='{escape(element['url'])}' target=_blank><button class='{style}'>{label}</button></a>"
+        if act is not None:  # a form that clicks it: a signed interaction to the app, as Slack sends one
+            return act(element, style, label)
         return f"<button class='{style}' disabled>{label}</button>"
     if element.get("type") == "image":
         return f"<img src='{escape(element.get('image_url'))}' alt='{escape(element.get('alt_text'))}' height=16>"
     return f"<span class=muted>[{escape(element.get('type'))}]</span>"
 
 
-def render_blocks(blocks: list) -> str:
+def render_blocks(blocks: list, act=None) -> str:
     parts = []
     for block in blocks:
         kind = block.get("type")
@@ -202,7 +204,7 @@ def render_blocks(blocks: list) -> str:
                              for e in block.get("elements", []))
             parts.append(f"<div class=muted>{items}</div>")
         elif kind == "actions":
-            parts.append("<div class=row>" + " ".join(_render_element(e) for e in block.get("elements", []))
+            parts.append("<div class=row>" + " ".join(_render_element(e, act) for e in block.get("elements", []))
                          + "</div>")
         elif kind == "divider":
             parts.append("<hr>")

@@ -1,4 +1,4 @@
-"""Signed Events API calls from the Slack stand-in to the app (reference §4): v0 signatures over
+"""Signed Events API calls from the Slack stand-in to the app: v0 signatures over
 "v0:{timestamp}:{body}" with the signing secret, as Slack sends them."""
 
 import hashlib

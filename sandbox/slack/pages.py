@@ -51,8 +51,22 @@ def _when(ts: str) -> str:
     return datetime.datetime.fromtimestamp(float(ts)).strftime("%H:%M:%S")
 
 
-def _message(message: dict) -> str:
-    content = render_blocks(message["blocks"]) if message.get("blocks") else mrkdwn(message.get("text", ""))
+def _clicker(channel_id: str, ts: str):
+    def act(element: dict, style: str, label: str) -> str:
+        fields = {"channel": channel_id, "ts": ts, "action_id": element.get("action_id", "")}
+        hidden = "".join(f"<input type=hidden name='{k}' value='{escape(v)}'>" for k, v in fields.items())
+        return (f"<form class=inline method=post action='/_control/interact'>{hidden}"
+                f"<button class='{style}' data-action-id='{escape(fields['action_id'])}'>{label}</button></form>")
+    return act
+
+
+def _message(message: dict, channel_id: str = "") -> str:
+    act = _clicker(channel_id, message["ts"]) if channel_id else None
+    content = render_blocks(message["blocks"], act) if message.get("blocks") else mrkdwn(message.get("text", ""))
+    if message.get("thread_ts"):
+        content = f"<span class=badge>reply in thread {escape(message['thread_ts'])}</span>{content}"
+    if message.get("edited"):
+        content += "<span class=badge>edited</span>"
     meta = ""
     if message.get("metadata"):
         meta = f"<div class=meta>metadata {escape(message['metadata']['event_type'])}: " \
@@ -93,8 +107,22 @@ def _workspace_section(app) -> str:
 <div class=row>{button('/_control/faults/clear', 'Clear all faults')}
 <form class=row method=post action='/_control/channels'><input name=name placeholder='new-channel' size=14>
 <label><input type=checkbox name=is_private value=true> private</label><button>Create channel</button></form></div>
+{_acting_section(app)}
 <p class=muted>Posts accepted {stats['posts_accepted']} · 429s sent {stats['ratelimited']} ·
 timeouts {stats['timeouts']} · duplicates by delivery id {stats['duplicates']}</p></section>"""
+
+
+def _acting_section(app) -> str:
+    """Run /freshbooks as the workspace owner; what only they see (ephemeral answers) and their App Home."""
+    notes = app.data.get("ephemerals", [])[-5:]
+    shown = "".join(f"<div class=msg><span class=when>only visible to you · {escape(n['via'])}</span>"
+                    f"<div>{mrkdwn(n['text'])}</div></div>" for n in reversed(notes))
+    homes = app.data.get("home_views", {})
+    home = "".join(f"<details><summary>App Home of {escape(user)}</summary>{render_blocks(view.get('blocks', []))}"
+                   f"</details>" for user, view in homes.items())
+    return (f"<form class=row method=post action='/_control/command'><code>/freshbooks</code>"
+            f"<input name=text size=24 placeholder='unpaid, overdue, invoice 0001, help'>"
+            f"<button>Run slash command</button></form>{shown}{home}")
 
 
 def _channel_section(app, channel: dict) -> str:
@@ -127,7 +155,7 @@ def _channel_section(app, channel: dict) -> str:
     rename = (f"<form class=inline method=post action='/_control/channels/{cid}/rename'>"
               f"<input name=name size=12 placeholder='new name'> <button>Rename</button></form>")
     messages = data["messages"][cid][-MESSAGES_SHOWN:]
-    shown = "".join(_message(m) for m in messages) or "<p class=muted>No messages yet.</p>"
+    shown = "".join(_message(m, cid) for m in messages) or "<p class=muted>No messages yet.</p>"
     earlier = len(data["messages"][cid]) - len(messages)
     more = f"<p class=muted>{earlier} earlier message(s) not shown.</p>" if earlier > 0 else ""
     return f"""<section><h2>#{escape(channel['name'])} <span class=muted>{cid}</span> {''.join(badges)}</h2>

@@ -32,6 +32,7 @@ def initial_state(seed: str) -> dict:
             "token_rotation": False,  # oauth.v2.access issues expiring tokens plus refresh tokens
             "channel_rate_window": 1.0,  # seconds between posts to one channel; 0 turns the limit off
             "timeout_seconds": 12.0,  # how long "timeout after accepting" holds the answer back
+            "post_answer_seconds": 0.0,  # how long Slack takes to answer an accepted chat.postMessage
             "events_url": None, "signing_secret": None,
         },
         "faults": {"channels": {}, "workspace": None, "failure_rate": 0.0, "ratelimit_rate": 0.0,

@@ -6,10 +6,11 @@ from django.db.models import Count
 
 from audit.models import ActivityLog, BulkReplay, Delivery
 from audit.selectors import delivery_search
-from audit.services import bulk_replay_create, bulk_replay_preview, bulk_replay_run_batch
-from audit.tasks import bulk_replay as bulk_replay_task
+from audit.services import bulk_replay_preview
+from connector.pipeline.bulk_replay import bulk_replay_create, bulk_replay_run_batch
+from connector.pipeline.tasks import bulk_replay as bulk_replay_task
 from tests.audit.conftest import UNKNOWN_CHANNEL
-from tests.audit.factories import DeliveryFactory
+from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def failed_deliveries(tenant, other_tenant):
 
 
 def test_bulk_replay_of_a_search_from_preview_to_done(owner_client, owner, tenant, failed_deliveries,
-                                                      pipeline_replay, django_capture_on_commit_callbacks,
+                                                      slack_workspace, django_capture_on_commit_callbacks,
                                                       monkeypatch):
     query = {"status": "failed", "channel_id": "C0SALES"}
     search_count = delivery_search(tenant=tenant, filters={"status": ["failed"], "channel_id": "C0SALES"}).count()
@@ -41,7 +42,7 @@ def test_bulk_replay_of_a_search_from_preview_to_done(owner_client, owner, tenan
 
     # When confirmed, one BulkReplay with the frozen count, and its task is rung after commit.
     rung = []
-    monkeypatch.setattr(bulk_replay_task, "delay", lambda pk: rung.append(pk))
+    monkeypatch.setattr(bulk_replay_task, "apply_async", lambda args, **kwargs: rung.append(args[0]))
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post("/activity/replay/?status=failed&channel_id=C0SALES",
                                      {"mode": "as_routed", "to_channel_id": "", "max_delivery_id": max_id})
@@ -83,16 +84,16 @@ def test_preview_count_equals_search_count_for_each_kind_of_search(tenant, faile
         assert count == delivery_search(tenant=tenant, filters=filters).count(), filters
 
 
-def test_a_repeated_or_concurrent_task_does_not_replay_twice(owner, tenant, failed_deliveries, pipeline_replay):
+def test_a_repeated_or_concurrent_task_does_not_replay_twice(owner, tenant, failed_deliveries, slack_workspace):
     bulk = bulk_replay_create(tenant=tenant, actor=owner, filters={"status": ["failed"], "channel_id": "C0SALES"},
                               max_delivery_id=failed_deliveries[-1].pk, mode="as_routed")
     while bulk_replay_run_batch(bulk_id=bulk.pk):
         pass
     assert bulk_replay_run_batch(bulk_id=bulk.pk) is False  # a redelivered task finds it done
-    assert len(pipeline_replay.calls) == 100
+    assert Delivery.objects.filter(replay_of__isnull=False).count() == 100
 
 
-def test_refused_replays_are_counted_and_the_rest_carry_on(owner, tenant, pipeline_replay):
+def test_refused_replays_are_counted_and_the_rest_carry_on(owner, tenant, slack_workspace):
     deliveries = DeliveryFactory.create_batch(3, tenant=tenant, status="failed")
     bulk = bulk_replay_create(tenant=tenant, actor=owner, filters={"status": ["failed"]},
                               max_delivery_id=deliveries[-1].pk, mode="as_routed", to_channel_id=UNKNOWN_CHANNEL)
@@ -110,7 +111,7 @@ def test_an_unexpected_error_stops_the_replay_with_a_plain_message(owner, tenant
     def broken(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("connector.pipeline.replay.delivery_replay", broken)
+    monkeypatch.setattr("connector.pipeline.bulk_replay.delivery_replay", broken)
     bulk_replay_task.run(bulk.pk)
     bulk.refresh_from_db()
     assert bulk.status == "failed" and "unexpected error" in bulk.last_error
@@ -136,7 +137,7 @@ def test_a_bulk_replay_whose_task_was_lost_is_rung_again(owner, tenant, monkeypa
 
     from django.utils import timezone
 
-    from audit.tasks import bulk_replay_resume
+    from connector.pipeline.tasks import bulk_replay_resume
 
     deliveries = DeliveryFactory.create_batch(2, tenant=tenant, status="failed")
     lost = bulk_replay_create(tenant=tenant, actor=owner, filters={}, max_delivery_id=deliveries[-1].pk,

@@ -5,9 +5,9 @@ from django.apps import apps
 from django.db import connection
 
 from audit.models import InboundEvent
-from audit.services import bulk_replay_create
 from connector.core.events import Action, FinancialEvent, Kind
-from tests.audit.factories import DeliveryAttemptFactory, DeliveryFactory, InboundEventFactory
+from connector.pipeline.bulk_replay import bulk_replay_create
+from tests.factories import DeliveryAttemptFactory, DeliveryFactory, InboundEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def _all_audit_text() -> str:
     return "\n".join(chunks)
 
 
-def test_no_plaintext_in_audit_tables(tenant, owner, pipeline_replay):
+def test_no_plaintext_in_audit_tables(tenant, owner, slack_workspace):
     fin = FinancialEvent(event_name="invoice.create", kind=Kind.INVOICE, action=Action.CREATED,
                          object_id="31337", counterparty=CLIENT, document_number=NUMBER, notes=VENDOR)
     event = InboundEventFactory(

@@ -8,7 +8,7 @@ import pytest
 
 from audit.export import csv_safe
 from audit.models import InboundEvent
-from tests.audit.factories import DeliveryFactory, InboundEventFactory
+from tests.factories import DeliveryFactory, InboundEventFactory
 
 pytestmark = pytest.mark.django_db
 

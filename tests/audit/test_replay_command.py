@@ -5,22 +5,22 @@ from django.core.management import CommandError, call_command
 
 from audit.models import ActivityLog, BulkReplay, Delivery
 from tests.audit.conftest import UNKNOWN_CHANNEL
-from tests.audit.factories import DeliveryFactory
+from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def test_dry_run_lists_and_changes_nothing(tenant, capsys, pipeline_replay):
+def test_dry_run_lists_and_changes_nothing(tenant, capsys, slack_workspace):
     wanted = DeliveryFactory(tenant=tenant, status="failed", counterparty_name="Acme Trading Ltd")
     DeliveryFactory(tenant=tenant, status="failed", counterparty_name="Globex")
     call_command("replay", "--tenant", tenant.slug, "--status", "failed", "--counterparty", "acme trading ltd",
                  "--dry-run")
     out = capsys.readouterr().out
     assert "1 delivery would be replayed" in out and f"delivery {wanted.pk}:" in out
-    assert pipeline_replay.calls == [] and not BulkReplay.objects.exists()
+    assert not Delivery.objects.filter(replay_of__isnull=False).exists() and not BulkReplay.objects.exists()
 
 
-def test_replays_the_selection_and_reports(tenant, capsys, pipeline_replay):
+def test_replays_the_selection_and_reports(tenant, capsys, slack_workspace):
     failed = DeliveryFactory.create_batch(3, tenant=tenant, status="failed", event_name="invoice.create",
                                           channel_id="C0SALES")
     DeliveryFactory(tenant=tenant, status="failed", event_name="bill.create", channel_id="C0SALES")
@@ -33,7 +33,7 @@ def test_replays_the_selection_and_reports(tenant, capsys, pipeline_replay):
     assert ActivityLog.objects.get(tenant=tenant, action="delivery.bulk_replay_requested").actor_label == "system"
 
 
-def test_errors_exit_non_zero(tenant, pipeline_replay):
+def test_errors_exit_non_zero(tenant, slack_workspace):
     DeliveryFactory(tenant=tenant, status="failed")
     with pytest.raises(CommandError, match="No tenant"):
         call_command("replay", "--tenant", "nope")

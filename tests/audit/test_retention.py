@@ -10,14 +10,15 @@ from django.utils import timezone
 
 from audit.activity import activity_record, activity_verify
 from audit.export import export_job_start
-from audit.models import ActivityLog, Delivery, DeliveryAttempt, InboundEvent
+from audit.models import ActivityLog, Delivery, DeliveryAttempt, InboundEvent, InvoiceState
 from audit.retention import retention_purge_tenant
-from audit.services import bulk_replay_create
 from audit.tasks import retention_purge
+from connector.pipeline.bulk_replay import bulk_replay_create
 from tenants.invitations import invitation_create
 from tenants.models import Membership, TenantOwned
 from tenants.services import api_token_create
-from tests.audit.factories import DeliveryAttemptFactory, DeliveryFactory, InboundEventFactory
+from tenants.slack_links import slack_link_offer, slack_link_save
+from tests.factories import DeliveryAttemptFactory, DeliveryFactory, InboundEventFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +93,7 @@ def test_retention_is_scheduled_daily():
     assert entry["schedule"].remaining_estimate(timezone.now()) <= timedelta(days=1)
 
 
-def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, other_owner, pipeline_replay):
+def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, other_owner, slack_workspace):
     for t, user in ((tenant, owner), (other_tenant, other_owner)):
         delivery = DeliveryFactory(tenant=t, status="failed")
         DeliveryAttemptFactory(delivery=delivery)
@@ -102,6 +103,9 @@ def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, 
         invitation_create(tenant=t, invited_by=Membership.objects.get(tenant=t, user=user),
                           email=f"new-{t.pk}@example.com", role="viewer")
         export_job_start(tenant=t, actor=user, filters={}, filename="activity.csv")
+        InvoiceState.objects.create(tenant=t, invoice_id="1", claimed_by=user)
+        slack_link_save(tenant=t, user=user, team_id="T1", slack_user_id="U1", linked_by="operator", actor=user)
+        slack_link_offer(tenant=t, team_id="T1", slack_user_id="U2")
     owned = [m for m in apps.get_models() if issubclass(m, TenantOwned)]
     assert all(m.objects.filter(tenant=tenant).exists() for m in owned if m._meta.app_label in ("audit", "tenants"))
 

@@ -10,7 +10,7 @@ from audit.models import Delivery, InboundEvent
 from audit.selectors import delivery_search, inbound_search, search_filters_for_storage
 from audit.services import inbound_index_fields
 from connector.core.events import Action, FinancialEvent, Kind
-from tests.audit.factories import DeliveryFactory, InboundEventFactory
+from tests.factories import DeliveryFactory, InboundEventFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -9,13 +9,14 @@ import pytest
 import responses as responses_lib
 from django.utils import timezone
 
+from connector.core.redis_client import redis_quick
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
 from connector.freshbooks.signature import form_fields, signature_compute
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "freshbooks"
 API = "https://api.freshbooks.com"
 ACCOUNT_ID = "p7rQW5"  # the account of the recorded fixtures
-# The documented verifier of reference §1, used as this tenant's invoice.create callback secret.
+# The verifier of FreshBooks' documented signature example, used as this tenant's invoice.create callback secret.
 VERIFIER = "scADVVi5QuKuj5qTjVkbJNYQe7V7USpGd"
 OTHER_VERIFIER = "pJ3mXw9QeLr0Vb7Ty2UsNa4Kd8Hf6Gc1Z"
 
@@ -81,3 +82,12 @@ def post_webhook(client):
                            content_type="application/x-www-form-urlencoded", **headers)
 
     return post
+
+
+@pytest.fixture(autouse=True)
+def _fresh_intake_redis():
+    """Intake counters, inboxes and verification locks of earlier runs start empty (ids restart with each
+    test database, and this checkout's test Redis db outlives it)."""
+    keys = redis_quick().keys("mlc:freshbooks:*") + redis_quick().keys("mlc:inbox:*")
+    if keys:
+        redis_quick().delete(*keys)

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 
-from connector.core.events import SUPPORTED_EVENTS
+from connector.core.events import WEBHOOK_EVENTS
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
 from tests.freshbooks.conftest import API, make_callback, make_connection
 
@@ -29,7 +29,7 @@ def test_register_button_adds_only_missing_or_stale_callbacks(owner_client, tena
     delete = fb_api.delete(f"{CALLBACKS}/2", json={})
     _accept_registrations(fb_api)
     response = owner_client.post("/freshbooks/callbacks/register/", follow=True)
-    assert f"Registered {len(SUPPORTED_EVENTS) - 1} callback(s); 1 were already in place" in response.content.decode()
+    assert f"Registered {len(WEBHOOK_EVENTS) - 1} callback(s); 1 were already in place" in response.content.decode()
     assert delete.call_count == 1
     stale.refresh_from_db()
     assert stale.uri == tenant.webhook_url and stale.state == "waiting" and stale.verifier == ""
@@ -40,11 +40,11 @@ def test_a_refused_registration_is_shown_as_failed_and_retried_next_time(owner_c
     fb_api.post(CALLBACKS, status=422, json={"errno": 422, "message": "Unrecognized event."})
     page = owner_client.post("/freshbooks/callbacks/register/", follow=True).content.decode()
     assert "could not be registered" in page
-    assert FreshBooksCallback.objects.filter(state="failed").count() == len(SUPPORTED_EVENTS)
+    assert FreshBooksCallback.objects.filter(state="failed").count() == len(WEBHOOK_EVENTS)
     fb_api.reset()
     _accept_registrations(fb_api)
     owner_client.post("/freshbooks/callbacks/register/")
-    assert FreshBooksCallback.objects.filter(state="waiting").count() == len(SUPPORTED_EVENTS)
+    assert FreshBooksCallback.objects.filter(state="waiting").count() == len(WEBHOOK_EVENTS)
 
 
 def test_resend_verification_button(owner_client, tenant, connection, fb_api):
@@ -134,7 +134,6 @@ def test_register_callbacks_command_registers_and_completes_verification(tenant,
     from connector.freshbooks.management.commands import register_callbacks as command
 
     monkeypatch.setattr(command, "POLL_INTERVAL", 0.05)
-    monkeypatch.setattr(services, "_enqueue_confirmation", lambda pk: None)  # no worker in this test
     _accept_registrations(fb_api)
     fb_api.add_callback("PUT", re.compile(CALLBACKS + r"/\d+"), callback=lambda req: (200, {}, "{}"))
     real_register = services.callbacks_register
@@ -150,9 +149,9 @@ def test_register_callbacks_command_registers_and_completes_verification(tenant,
     call_command("register_callbacks", "--tenant", tenant.slug, "--wait", "5")
     out = capsys.readouterr().out
     assert "all verified" in out
-    assert FreshBooksCallback.objects.filter(tenant=tenant, state="verified").count() == len(SUPPORTED_EVENTS)
+    assert FreshBooksCallback.objects.filter(tenant=tenant, state="verified").count() == len(WEBHOOK_EVENTS)
     puts = [json.loads(c.request.body) for c in fb_api.calls if c.request.method == "PUT"]
-    assert len(puts) == len(SUPPORTED_EVENTS) and all(p["callback"]["verifier"].startswith("code-") for p in puts)
+    assert len(puts) == len(WEBHOOK_EVENTS) and all(p["callback"]["verifier"].startswith("code-") for p in puts)
 
 
 def test_register_callbacks_command_fails_when_nothing_verifies(tenant, connection, fb_api, monkeypatch):
@@ -164,7 +163,7 @@ def test_register_callbacks_command_fails_when_nothing_verifies(tenant, connecti
     resend = fb_api.add_callback("PUT", re.compile(CALLBACKS + r"/\d+"), callback=lambda req: (200, {}, "{}"))
     with pytest.raises(CommandError, match="not verified"):
         call_command("register_callbacks", "--tenant", tenant.slug, "--wait", "1")
-    assert resend.call_count == len(SUPPORTED_EVENTS)  # asked FreshBooks once to send the codes again
+    assert resend.call_count == len(WEBHOOK_EVENTS)  # asked FreshBooks once to send the codes again
 
 
 def test_register_callbacks_command_without_connection_fails(tenant):

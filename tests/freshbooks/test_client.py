@@ -107,14 +107,28 @@ def test_timeouts_and_connection_failures_are_transient(connection, fb_api, exc)
 def test_every_request_has_a_timeout(connection, monkeypatch):
     seen = {}
 
-    def fake_request(method, url, **kwargs):
+    def fake_request(session, method, url, **kwargs):
         seen.update(kwargs)
         raise requests.ConnectionError("stop")
 
-    monkeypatch.setattr(fb.requests, "request", fake_request)
+    monkeypatch.setattr(fb.requests.Session, "request", fake_request)
     with pytest.raises(Transient):
         fb.FreshBooksClient(connection).object_get("invoice", "1")
     assert seen["timeout"] == (fb.CONNECT_TIMEOUT, fb.READ_TIMEOUT)
+
+
+@pytest.mark.django_db
+def test_each_thread_reuses_one_session_that_keeps_no_cookies(connection, fb_api):
+    fb_api.get(INVOICE_URL, json=INVOICE, headers={"Set-Cookie": "sid=tenant-a; Path=/"})
+    fb.FreshBooksClient(connection).object_get("invoice", "1")
+    other = []
+    thread = threading.Thread(target=lambda: other.append(fb._session()))
+    thread.start()
+    thread.join()
+
+    mine = fb._session()
+    assert fb._session() is mine and other[0] is not mine  # one per thread, kept for the next call
+    assert list(mine.cookies) == []  # nothing one tenant's answer set reaches the next call
 
 
 @pytest.mark.django_db

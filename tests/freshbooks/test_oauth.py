@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from audit.models import ActivityLog, InboundEvent
-from connector.core.events import SUPPORTED_EVENTS
+from connector.core.events import WEBHOOK_EVENTS
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
 from tests.freshbooks.conftest import API, make_callback
 
@@ -84,9 +84,9 @@ def test_full_flow_with_two_businesses_lets_the_user_choose(owner_client, owner,
     # callbacks registered automatically, one per supported event, at the tenant's webhook URL
     registered = [json.loads(c.request.body)["callback"] for c in fb_api.calls if c.request.method == "POST"
                   and "/events/" in c.request.url]
-    assert sorted(r["event"] for r in registered) == sorted(SUPPORTED_EVENTS)
+    assert sorted(r["event"] for r in registered) == sorted(WEBHOOK_EVENTS)
     assert {r["uri"] for r in registered} == {f"https://connector.example.com/webhooks/freshbooks/{tenant.webhook_token}/"}
-    assert FreshBooksCallback.objects.filter(tenant=tenant, state="waiting").count() == len(SUPPORTED_EVENTS)
+    assert FreshBooksCallback.objects.filter(tenant=tenant, state="waiting").count() == len(WEBHOOK_EVENTS)
     assert owner_client.get("/freshbooks/choose-business/").status_code == 400  # pending tokens used up
     page = owner_client.get("/freshbooks/callbacks/").content.decode()
     assert "Waiting for verification" in page and tenant.webhook_url in page
@@ -219,3 +219,28 @@ def test_viewer_cannot_disconnect(viewer_client, connection):
     assert viewer_client.post("/freshbooks/disconnect/").status_code == 403
     connection.refresh_from_db()
     assert connection.status == "active"
+
+
+@pytest.mark.parametrize(("tenant_zone", "business_zone", "expected"), [
+    ("UTC", "America/Vancouver", "America/Vancouver"),  # still the default: take the business's
+    ("Europe/Paris", "America/Vancouver", "Europe/Paris"),  # chosen by the tenant: kept
+    ("UTC", "Mars/Olympus_Mons", "UTC"),  # not a known zone: ignored
+    ("UTC", None, "UTC"),  # FreshBooks gave none
+])
+def test_connecting_takes_the_businesss_time_zone_when_the_tenant_has_none(
+        owner_client, tenant, fb_api, settings_fb, tenant_zone, business_zone, expected):
+    tenant.time_zone = tenant_zone
+    tenant.save()
+    me = _me((439000, "Commonwealth Systems", "ABC123"))
+    if business_zone:
+        me["response"]["business_memberships"][0]["business"]["timezone"] = business_zone
+    state = parse_qs(urlsplit(_start(owner_client)).query)["state"][0]
+    fb_api.post(TOKEN_URL, json=TOKENS)
+    fb_api.get(ME_URL, json=me)
+    _register_all(fb_api)
+
+    owner_client.get("/freshbooks/callback/", {"code": "c", "state": state})
+
+    tenant.refresh_from_db()
+    assert tenant.time_zone == expected
+    assert FreshBooksConnection.objects.filter(tenant=tenant).exists()

@@ -1,4 +1,4 @@
-"""Webhook signatures (reference §1): the documented vector passes, anything else is rejected."""
+"""Webhook signatures: the documented vector passes, anything else is rejected."""
 
 import base64
 import hashlib

@@ -2,9 +2,10 @@
 /api/v1/schema/, called with each of two tenants' tokens, with valid and with invalid data, under all of
 Schemathesis's checks. Any server error or any answer the schema does not describe fails the test.
 
-Both tenants have rules, deliveries and tokens, so ids that exist in the other tenant are tried too.
+Both tenants have rules, digests, deliveries and tokens, so ids that exist in the other tenant are tried too.
 """
 
+from datetime import time
 from decimal import Decimal
 
 import pytest
@@ -16,9 +17,10 @@ from schemathesis import GenerationMode
 from schemathesis.checks import load_all_checks, negative_data_rejection, positive_data_acceptance
 
 from connector.wsgi import application
+from digests.models import Digest
 from routing.models import Rule
-from tests.audit.factories import DeliveryFactory
 from tests.conftest import _api
+from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -41,14 +43,15 @@ def tokens(owner, other_owner, tenant, other_tenant):
     for t in (tenant, other_tenant):
         DeliveryFactory.create_batch(3, tenant=t)
         Rule.objects.create(tenant=t, name="Sales", events=["invoice.create"], channel_id="C0SALES")
+        Digest.objects.create(tenant=t, name="Morning", channel_id="C0SALES", time=time(9, 0))
     return [_api(user, t)._credentials["HTTP_AUTHORIZATION"]
             for user, t in ((owner, tenant), (other_owner, other_tenant))]
 
 
-# Valid by the schema yet refusable by the tenant's state: a rule's channel_id must be a channel of the
-# tenant's Slack workspace, and a replay needs a delivery in a state that can be replayed.
+# Valid by the schema yet refusable by the tenant's state: a rule's or a digest's channel_id must be a
+# channel of the tenant's Slack workspace, and a replay needs a delivery in a state that can be replayed.
 DEPENDS_ON_STATE = {"POST /api/v1/rules/", "PATCH /api/v1/rules/{id}/", "POST /api/v1/rules/preview/",
-                    "POST /api/v1/deliveries/{id}/replay/"}
+                    "POST /api/v1/deliveries/{id}/replay/", "POST /api/v1/digests/", "PATCH /api/v1/digests/{id}/"}
 
 
 def _amounts_in_order(case) -> bool:

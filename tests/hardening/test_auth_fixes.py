@@ -18,7 +18,7 @@ from connector.core.crypto import blind_index
 from tenants.models import ApiToken
 from tenants.services import api_token_create
 from tenants.views import NEW_API_KEY_SESSION_KEY
-from tests.audit.factories import DeliveryFactory
+from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 

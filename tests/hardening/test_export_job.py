@@ -7,7 +7,7 @@ import pytest
 
 from audit.models import ExportJob
 from audit.tasks import export_build
-from tests.audit.factories import DeliveryFactory
+from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 

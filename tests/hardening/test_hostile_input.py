@@ -7,8 +7,7 @@ import pytest
 
 from connector.slack.models import InstallationStatus, SlackInstallation
 from routing.models import Rule
-from tests.audit.factories import DeliveryFactory
-from tests.slack.factories import SlackInstallationFactory
+from tests.factories import DeliveryFactory, SlackInstallationFactory
 from tests.slack.test_events import post as slack_post
 
 pytestmark = pytest.mark.django_db

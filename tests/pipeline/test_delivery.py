@@ -3,14 +3,15 @@
 import pytest
 from django.utils import timezone
 
-from audit.models import Delivery, DeliveryAttempt, InboundEvent
+from audit import ledger
+from audit.models import Delivery, DeliveryAttempt, HeldReason, InboundEvent
 from connector.pipeline import pacing
 from connector.pipeline.delivery import channel_drain_once
+from connector.pipeline.policy import CLAIM_LEASE
 from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
 from tests.pipeline.conftest import TEAM, drain
 
 pytestmark = pytest.mark.django_db
-
 
 
 def make_due(*deliveries):
@@ -205,8 +206,9 @@ def test_channel_not_found_holds_that_channel_then_rule_fix_posts_in_order(insta
     elsewhere = make_delivery("C2", text="elsewhere")
     slack.script["C1"] = ["channel_not_found"]
     drain("C1")
-    statuses = set(Delivery.objects.filter(pk__in=[d.pk for d in held]).values_list("status", "held_reason"))
-    assert statuses == {("held", "channel_not_found")}
+    statuses = set(Delivery.objects.filter(pk__in=[d.pk for d in held])
+                   .values_list("status", "held_reason", "last_error_code"))
+    assert statuses == {("held", HeldReason.CHANNEL_UNUSABLE, "channel_not_found")}
     assert drain("C1").posted == 0  # nothing is retried while held
     assert drain("C2").posted == 1
     assert Delivery.objects.get(pk=elsewhere.pk).status == "posted"
@@ -238,6 +240,26 @@ def test_token_revoked_holds_the_tenant_until_reinstall(installation, slack, mak
     assert set(Delivery.objects.filter(tenant=tenant).values_list("status", flat=True)) == {"posted"}
 
 
+def test_work_held_after_the_app_was_uninstalled_from_our_ui_resumes_on_reinstall(installation, slack,
+                                                                                 make_delivery):
+    # Given the app removed from our UI (status reason "uninstalled", not a Slack code) with work waiting
+    from connector.slack.lifecycle import installation_mark_revoked
+    from connector.slack.models import InstallationStatus, SlackInstallation
+
+    installation_mark_revoked(installation=installation, reason="uninstalled")
+    delivery = make_delivery("C1")
+    drain("C1")
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.held_reason) == (Delivery.Status.HELD, HeldReason.SLACK_ACCESS_LOST)
+    assert delivery.last_error_code == "token_revoked"
+    # When Slack is installed again, then it is released and posted
+    SlackInstallation.objects.filter(pk=installation.pk).update(status=InstallationStatus.ACTIVE, revoked_at=None)
+    assert resume_slack_holds(tenant=delivery.tenant) == 1
+    drain("C1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.POSTED and delivery.held_reason == "" and not delivery.last_error_code
+
+
 def test_unknown_outcome_is_checked_in_history_and_never_posted_twice(installation, slack, make_delivery, settings,
                                                                        monkeypatch):
     from connector.slack import constants
@@ -259,10 +281,8 @@ def test_unknown_outcome_is_checked_in_history_and_never_posted_twice(installati
 
 
 def test_a_crashed_worker_claim_is_retried_after_the_lease_with_a_history_check(installation, slack, make_delivery):
-    from connector.pipeline.delivery import _claim
-
     delivery = make_delivery("C1")
-    claimed = _claim(delivery.pk)  # the worker claims ... and dies before posting
+    claimed = ledger.delivery_claim(delivery_id=delivery.pk, lease=CLAIM_LEASE)  # ... and the worker dies
     assert claimed is not None
     assert drain("C1").posted == 0  # leased: nobody else takes it meanwhile
     make_due(delivery)  # the lease ran out

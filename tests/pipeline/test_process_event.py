@@ -7,10 +7,12 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from audit.models import Delivery, InboundEvent
+from audit.models import Delivery, HeldReason, InboundEvent
+from connector.freshbooks.client import TokenGrant
 from connector.freshbooks.models import FreshBooksConnection
+from connector.freshbooks.services import connection_store
+from connector.pipeline import pacing
 from connector.pipeline.inbound import inbound_process
-from connector.pipeline.resume import resume_freshbooks_holds
 from connector.pipeline.sweep import sweep_run
 from routing.models import Rule
 from tests.freshbooks.conftest import API, VERIFIER, load_fixture, make_callback, make_connection, signed
@@ -49,7 +51,7 @@ def mock_fixture(fb_api, event: str, *, repeat: int = 1):
 
 
 def deliver(client, tenant, body: str):
-    with mock.patch("connector.pipeline.tasks.process_event.delay"):
+    with mock.patch("connector.pipeline.tasks.process_event.apply_async"):
         response = client.post(f"/webhooks/freshbooks/{tenant.webhook_token}/", data=body,
                                content_type="application/x-www-form-urlencoded",
                                HTTP_X_FRESHBOOKS_HMAC_SHA256=signed(body))
@@ -118,7 +120,7 @@ def test_without_slack_the_deliveries_wait_for_it(client, tenant, connected, rul
     inbound = deliver(client, tenant, fixture["webhook"])
     inbound_process(inbound_event_id=inbound.pk)
     assert set(Delivery.objects.for_tenant(tenant).values_list("status", "held_reason")) == {
-        ("held", "slack_not_connected")}
+        ("held", HeldReason.SLACK_NOT_CONNECTED)}
 
 
 def test_freshbooks_outage_retries_later_and_loses_nothing(client, tenant, connected, rules, installation, fb_api):
@@ -155,16 +157,16 @@ def test_lost_authorisation_holds_events_until_reconnect(client, tenant, connect
     assert inbound.status == InboundEvent.Status.HELD
     assert connected.status == FreshBooksConnection.Status.NEEDS_REAUTH
 
-    # The user reconnects: held events continue by themselves.
-    FreshBooksConnection.objects.filter(pk=connected.pk).update(
-        status=FreshBooksConnection.Status.ACTIVE, access_token="access-2", refresh_token="refresh-2",
-        expires_at=timezone.now() + timezone.timedelta(hours=6))
+    # The user reconnects the same business: held events continue by themselves.
     for r in fixture["responses"]:
         fb_api.add(r["method"], API + r["path"], json=r.get("json"), status=r.get("status", 200))
-    with mock.patch("connector.pipeline.tasks.process_event.delay") as enqueue, \
+    grant = TokenGrant(access_token="access-2", refresh_token="refresh-2",
+                       expires_at=timezone.now() + timezone.timedelta(hours=6))
+    with mock.patch("connector.pipeline.tasks.process_event.apply_async") as enqueue, \
             django_capture_on_commit_callbacks(execute=True):
-        assert resume_freshbooks_holds(tenant=tenant) == 1
-    enqueue.assert_called_once_with(inbound.pk)
+        connection_store(tenant=tenant, actor=None, grant=grant, account_id=connected.account_id,
+                         business_id=connected.business_id)
+    enqueue.assert_called_once_with((inbound.pk,), countdown=None)
     inbound.refresh_from_db()
     assert inbound.status == InboundEvent.Status.RECEIVED
     inbound_process(inbound_event_id=inbound.pk)
@@ -177,10 +179,10 @@ def test_sweep_re_enqueues_an_event_whose_task_was_lost(client, tenant, connecte
     fixture = mock_fixture(fb_api, "invoice.create")
     inbound = deliver(client, tenant, fixture["webhook"])  # its task never ran (broker lost it)
     InboundEvent.objects.filter(pk=inbound.pk).update(received_at=timezone.now() - timezone.timedelta(minutes=5))
-    with mock.patch("connector.pipeline.tasks.process_event.delay") as enqueue:
+    with mock.patch("connector.pipeline.tasks.process_event.apply_async") as enqueue:
         report = sweep_run()
     assert report.inbound_requeued == 1
-    enqueue.assert_called_once_with(inbound.pk)
+    enqueue.assert_called_once_with((inbound.pk,), countdown=None)
 
 
 def test_sweep_rings_each_channel_once_however_many_deliveries_wait_there(installation, make_delivery):
@@ -188,7 +190,7 @@ def test_sweep_rings_each_channel_once_however_many_deliveries_wait_there(instal
     for channel in ("C1", "C1", "C1", "C2"):
         make_delivery(channel)
     # When the sweep runs
-    with mock.patch("connector.pipeline.tasks.channel_kick") as kick:
+    with mock.patch("connector.pipeline.sweep.channel_kick") as kick:
         report = sweep_run()
     # Then each channel is rung once, not once per delivery
     assert report.channels_kicked == 2
@@ -196,8 +198,6 @@ def test_sweep_rings_each_channel_once_however_many_deliveries_wait_there(instal
 
 
 def test_sweep_rings_channels_with_due_deliveries(installation, make_delivery):
-    from connector.pipeline import pacing
-
     make_delivery("C1")
     make_delivery("C2")
     with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:

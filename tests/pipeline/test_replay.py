@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from audit.models import Delivery
-from audit.services import bulk_replay_create, bulk_replay_preview, bulk_replay_run_batch
+from audit.services import bulk_replay_preview
+from connector.pipeline.bulk_replay import bulk_replay_create, bulk_replay_run_batch
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.replay import ReplayMode, delivery_replay
 from tests.pipeline.conftest import TEAM, drain
@@ -50,7 +51,7 @@ def test_bulk_replay_of_100_failed_deliveries_posts_all_100_at_the_channel_pace(
     failed = [make_delivery("C1", status=Delivery.Status.FAILED, text=f"bill {i}") for i in range(100)]
     count, max_id = bulk_replay_preview(tenant=tenant, filters={"status": "failed"})
     assert count == 100
-    with mock.patch("audit.tasks.bulk_replay.delay"), mock.patch("connector.pipeline.tasks.drain_channel.apply_async"), \
+    with mock.patch("connector.pipeline.tasks.bulk_replay.apply_async"), mock.patch("connector.pipeline.tasks.drain_channel.apply_async"), \
             django_capture_on_commit_callbacks(execute=True):
         bulk = bulk_replay_create(tenant=tenant, actor=owner, filters={"status": "failed"}, max_delivery_id=max_id,
                                   mode=ReplayMode.AS_ROUTED)

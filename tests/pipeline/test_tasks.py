@@ -5,8 +5,8 @@ from unittest import mock
 from django.conf import settings
 
 from connector.pipeline import pacing
+from connector.pipeline.doorbell import channel_kick
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
-from connector.pipeline.tasks import channel_kick
 from tests.pipeline.conftest import TEAM
 
 

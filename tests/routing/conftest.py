@@ -1,40 +1,19 @@
-"""Routing test fixtures: the tenant's Slack channels.
-
-The Slack app (connector.slack) is built on another branch; until it is merged, its two selectors are
-stood in for here, per tenant, in memory. This stands in for a collaborator, not for routing itself.
-At merge, the integrator replaces `tenant_channel` with one creating real SlackChannel rows.
-"""
-
-from types import SimpleNamespace
+"""Routing test fixtures: the tenants' Slack channels, as the Slack app lists them (real rows)."""
 
 import pytest
 
-from routing import channels as routing_channels
-
-
-@pytest.fixture(autouse=True)
-def _slack_workspaces(monkeypatch):
-    workspaces: dict[int, dict[str, SimpleNamespace]] = {}
-
-    def channel_resolve(*, tenant, channel_id):
-        return workspaces.get(tenant.pk, {}).get(channel_id)
-
-    def channel_choices(*, tenant):
-        return [(c.channel_id, c.name) for c in workspaces.get(tenant.pk, {}).values()]
-
-    monkeypatch.setattr(routing_channels, "channel_resolve", channel_resolve)
-    monkeypatch.setattr(routing_channels, "channel_choices", channel_choices)
-    return workspaces
+from connector.slack.models import SlackInstallation
+from tests.factories import SlackChannelFactory, SlackInstallationFactory
 
 
 @pytest.fixture
-def tenant_channel(_slack_workspaces):
+def tenant_channel():
     """tenant_channel(tenant, "C0ACCOUNTS", "accounting"): a channel of that tenant's Slack workspace."""
 
     def add(tenant, channel_id: str, name: str):
-        channel = SimpleNamespace(channel_id=channel_id, name=name)
-        _slack_workspaces.setdefault(tenant.pk, {})[channel_id] = channel
-        return channel
+        installation = (SlackInstallation.objects.for_tenant(tenant).first()
+                        or SlackInstallationFactory(tenant=tenant, team_id=f"T{tenant.pk:07d}"))
+        return SlackChannelFactory(installation=installation, channel_id=channel_id, name=name)
 
     return add
 

@@ -1,4 +1,4 @@
-"""REST API /api/v1/rules/ (ARCHITECTURE §5): CRUD, preview, the error shape, tenancy and roles."""
+"""REST API /api/v1/rules/: CRUD, preview, the error shape, tenancy and roles."""
 
 from decimal import Decimal
 
@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import ActivityLog, InboundEvent
 from routing.models import Rule
-from tests.routing.factories import RuleFactory, financial_event
+from tests.factories import RuleFactory, financial_event
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +69,10 @@ def test_delete(owner_api, tenant, channels):
     ({"events": []}, {"events": ["Choose at least one event."]}),
     ({"channel_id": "C0THEIRS"}, {"channel_id": ["Choose a channel of your Slack workspace."]}),
     ({"currency": "XYZ"}, {"currency": ["Unknown currency code: XYZ. Use an ISO 4217 code such as USD."]}),
+    # Limits are the service's alone: the API reports them in the same words as the web form.
+    ({"name": "x" * 101}, {"name": ["Keep this to 100 characters or fewer."]}),
+    ({"min_amount": "-5"}, {"min_amount": ["Amounts cannot be negative."]}),
+    ({"position": -1}, {"position": ["Use a whole number from 0 to 2147483647."]}),
     ({"has_client": False}, {"has_client": ["This applies to expenses only: choose an expense event too, "
                                             "or clear it."]}),
 ])

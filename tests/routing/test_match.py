@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from connector.core.events import SUPPORTED_EVENTS
 from routing.match import match, rule_matches
-from tests.routing.factories import draft_rule, financial_event
+from tests.factories import draft_rule, financial_event
 
 USD = "USD"
 

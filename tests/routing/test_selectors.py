@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import InboundEvent
 from routing.models import Rule
 from routing.selectors import PREVIEW_EVENT_LIMIT, rule_list, rule_preview, rules_enabled
-from tests.routing.factories import RuleFactory, draft_rule, financial_event
+from tests.factories import RuleFactory, draft_rule, financial_event
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,11 @@ import pytest
 from audit.activity import activity_verify
 from audit.models import ActivityLog
 from connector.core.errors import ApplicationError
+from connector.slack.models import SlackChannel
 from routing import services
 from routing.models import Rule
 from routing.signals import rule_channel_changed
-from tests.routing.factories import RuleFactory
+from tests.factories import RuleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -117,10 +118,10 @@ def test_an_invalid_update_leaves_the_rule_as_it_was(tenant, owner, channels):
     assert rule.min_amount == Decimal("5000")
 
 
-def test_a_rule_whose_channel_is_gone_can_still_be_disabled(tenant, owner, channels, _slack_workspaces):
+def test_a_rule_whose_channel_is_gone_can_still_be_disabled(tenant, owner, channels):
     rule = services.rule_create(tenant=tenant, actor=owner, data=valid())
-    # given the channel was archived in Slack (the Slack app no longer offers it)
-    del _slack_workspaces[tenant.pk]["C0EXEC"]
+    # given the channel was archived in Slack (the Slack app no longer lists it)
+    SlackChannel.objects.for_tenant(tenant).filter(channel_id="C0EXEC").delete()
     services.rule_set_enabled(tenant=tenant, actor=owner, rule=rule, enabled=False)
     rule.refresh_from_db()
     assert rule.enabled is False and rule.channel_name == "exec-alerts"

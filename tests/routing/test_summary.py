@@ -3,7 +3,7 @@
 import pytest
 
 from routing.summary import rule_summary
-from tests.routing.factories import draft_rule
+from tests.factories import draft_rule
 
 
 @pytest.mark.parametrize("fields,expected", [

@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import ActivityLog, InboundEvent
 from routing.models import Rule
-from tests.routing.factories import RuleFactory, financial_event
+from tests.factories import RuleFactory, financial_event
 
 pytestmark = pytest.mark.django_db
 
@@ -124,6 +124,9 @@ def test_creating_a_rule(owner_client, tenant, owner, channels):
     ({"channel_id": ""}, "channel_id", "Choose a channel of your Slack workspace."),
     ({"currency": "XYZ"}, "currency", "Select a valid choice. XYZ is not one of the available choices."),
     ({"name": ""}, "name", "This field is required."),
+    # Limits are the service's alone: the form reports them in the same words as the API.
+    ({"name": "x" * 101}, "name", "Keep this to 100 characters or fewer."),
+    ({"min_amount": "-5"}, "min_amount", "Amounts cannot be negative."),
     ({"has_client": "yes"}, "has_client",
      "This applies to expenses only: choose an expense event too, or clear it."),
 ])

@@ -128,6 +128,21 @@ def test_lists_page_newest_first(freshbooks, fb_token):
     assert (first["pages"], first["total"]) == (2, 3)
 
 
+def test_invoice_list_filters_on_status_numbers(freshbooks, fb_token):
+    draft = _control(freshbooks, "invoices")["invoice"]["id"]
+    sent = _control(freshbooks, "invoices")["invoice"]["id"]
+    _control(freshbooks, f"invoices/{sent}/send")
+    paid = _control(freshbooks, "invoices")["invoice"]["id"]
+    _control(freshbooks, f"invoices/{paid}/send")
+    _control(freshbooks, f"invoices/{paid}/pay")
+
+    answer = _get(freshbooks, fb_token, "invoices/invoices", **{"search[statusids][]": ["2", "3", "8"]})
+
+    listed = answer.json()["response"]["result"]
+    assert [i["id"] for i in listed["invoices"]] == [sent]
+    assert listed["total"] == 1 and draft != sent
+
+
 def test_unknown_object_is_a_freshbooks_404(freshbooks, fb_token):
     answer = _get(freshbooks, fb_token, "invoices/invoices/424242")
 
@@ -207,3 +222,21 @@ def test_reset_gives_the_same_fresh_account_again(freshbooks, fb_token):
     assert after["businesses"] == before["businesses"]
     assert after["accounts"][fb_token["account_id"]]["invoices"] == 0
     assert _get(freshbooks, fb_token, "invoices/invoices").status_code == 401  # tokens are gone too
+
+
+def test_put_with_action_email_emails_the_invoice_and_records_it(freshbooks, fb_token):
+    created = requests.post(f"{freshbooks.url}/_control/invoices", json={"amount": "120.00"}).json()["invoice"]
+    url = (f"{freshbooks.url}/accounting/account/{fb_token['account_id']}/invoices/invoices/{created['id']}")
+
+    answer = requests.put(url, headers=fb_token["headers"], json={"invoice": {
+        "action_email": True, "email_recipients": ["billing@globex.test"], "email_include_pdf": False,
+        "invoice_customized_email": {"subject": "Reminder", "body": "Please pay"}}})
+    refused = requests.put(url, headers=fb_token["headers"], json={"invoice": {"action_email": True,
+                                                                              "email_recipients": []}})
+
+    assert answer.status_code == 200
+    assert answer.json()["response"]["result"]["invoice"]["id"] == created["id"]
+    emails = requests.get(f"{freshbooks.url}/_control/emails").json()["emails"]
+    assert len(emails) == 1
+    assert emails[0]["recipients"] == ["billing@globex.test"] and emails[0]["subject"] == "Reminder"
+    assert refused.status_code == 422

@@ -17,7 +17,7 @@ WEBHOOK_FIELDS = ["name", "object_id", "account_id", "business_id", "identity_id
 
 
 def reference_signature_ok(raw_body: bytes, header: str | None, verifier: str) -> bool:
-    """Copied from shared/reference/freshbooks-api.md §1: how a receiver checks the signature."""
+    """FreshBooks' documented check: how a receiver checks the signature."""
     if not header:
         return False
     pairs = parse_qsl(raw_body.decode("utf-8"), keep_blank_values=True)

@@ -358,3 +358,17 @@ def test_reset_restores_the_default_workspace(slack, slack_token):
                                                       "finance-private"]
     assert state["tokens"] == []
     assert requests.get(f"{slack.url}/_control/messages").json()["messages"] == []
+
+
+def test_post_answer_seconds_holds_each_answer_back(slack, slack_token):
+    _control(slack, "settings", post_answer_seconds=0.3)
+    client = _client(slack, slack_token)
+
+    started = time.monotonic()
+    slow = client.chat_postMessage(channel="C0SBX0002", text="slow")
+    took = time.monotonic() - started
+    _control(slack, "settings", post_answer_seconds=0)
+    history = client.conversations_history(channel="C0SBX0002")["messages"]
+
+    assert slow["ok"] and took >= 0.3
+    assert [m["ts"] for m in history] == [slow["ts"]]  # recorded once, answered late

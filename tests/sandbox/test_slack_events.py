@@ -1,4 +1,4 @@
-"""Slack stand-in: Events API calls to the app, signed as Slack signs them (reference §4)."""
+"""Slack stand-in: Events API calls to the app, signed as Slack signs them."""
 
 import json
 import time

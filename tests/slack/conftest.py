@@ -6,7 +6,7 @@ import json
 import pytest
 
 from connector.slack.signals import installation_reactivated, installation_revoked
-from tests.slack.factories import SlackInstallationFactory
+from tests.factories import SlackInstallationFactory
 
 
 @pytest.fixture

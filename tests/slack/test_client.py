@@ -18,8 +18,8 @@ from connector.slack.errors import (
     Transient,
 )
 from connector.slack.models import InstallationStatus, SlackInstallation
+from tests.factories import SlackInstallationFactory
 from tests.slack.conftest import request_args
-from tests.slack.factories import SlackInstallationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from connector.slack.models import SlackChannel, SlackInstallation
-from tests.slack.factories import SlackInstallationFactory
+from tests.factories import SlackInstallationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Every error code of the reference table (shared/reference/slack-api.md §1) maps to its class."""
+"""Every error code of the reference table maps to its class."""
 
 import pytest
 

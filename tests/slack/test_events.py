@@ -13,7 +13,7 @@ from slack_sdk.signature import SignatureVerifier
 from connector.slack import events_api
 from connector.slack.lifecycle import installation_save
 from connector.slack.models import InstallationStatus, SlackInstallation
-from tests.slack.factories import SlackInstallationFactory
+from tests.factories import SlackInstallationFactory
 
 pytestmark = pytest.mark.django_db
 

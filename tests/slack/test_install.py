@@ -9,8 +9,8 @@ from django.db import connection
 from connector.slack import constants
 from connector.slack.lifecycle import installation_mark_revoked
 from connector.slack.models import InstallationStatus, SlackChannel, SlackInstallation
+from tests.factories import SlackChannelFactory, SlackInstallationFactory
 from tests.slack.conftest import request_args
-from tests.slack.factories import SlackChannelFactory, SlackInstallationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,8 @@ def start_install(client) -> str:
     assert f"{url.scheme}://{url.netloc}{url.path}" == OAUTH_URL
     query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
     assert query["client_id"] == "slack-client-id"
-    assert query["scope"] == "chat:write,chat:write.public,channels:read,groups:read,channels:history,groups:history"
+    assert query["scope"] == ("chat:write,chat:write.public,channels:read,groups:read,channels:history,"
+                              "groups:history,commands")
     assert query["redirect_uri"] == "https://connector.example.com/slack/oauth/callback/"
     assert len(query["state"]) >= 40
     return query["state"]

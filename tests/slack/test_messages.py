@@ -15,12 +15,19 @@ from connector.slack.messages import (
     fit_mrkdwn,
     note_mrkdwn,
     slack_length,
+    with_follow_up,
 )
 
 LINK = "https://my.freshbooks.com/#/invoice/2001"
 BUSINESS = "Beta Books"
 BUTTON = {"type": "actions", "elements": [{"type": "button", "action_id": "open_in_freshbooks", "url": LINK,
                                            "text": {"type": "plain_text", "text": "Open in FreshBooks"}}]}
+# Invoice messages (not deletions) carry Send reminder and Mine, whose value is the FreshBooks invoice id.
+INVOICE_BUTTONS = {"type": "actions", "block_id": "invoice_actions", "elements": [
+    {"type": "button", "action_id": "send_reminder", "value": "2001",
+     "text": {"type": "plain_text", "text": "Send reminder"}},
+    {"type": "button", "action_id": "claim", "value": "2001", "text": {"type": "plain_text", "text": "Mine"}},
+    BUTTON["elements"][0]]}
 CONTEXT = {"type": "context", "elements": [{"type": "mrkdwn", "text": "Beta Books · FreshBooks"}]}
 
 
@@ -75,6 +82,13 @@ CASES = {
         event("invoice.delete", **INVOICE),
         "Invoice INV-0042 for Acme &amp; Sons ($1,234.50) was deleted",
         [header("Invoice INV-0042 deleted"), fields(("Client", "Acme &amp; Sons"), ("Amount", "$1,234.50"))],
+    ),
+    "invoice.overdue": (
+        event("invoice.overdue", **{**INVOICE, "amount": Decimal("734.50")}, days_overdue=12),
+        "Invoice INV-0042 for Acme &amp; Sons is 12 days overdue: $734.50 outstanding, due Mar 31, 2026",
+        [header("Invoice INV-0042 is 12 days overdue"),
+         fields(("Client", "Acme &amp; Sons"), ("Outstanding", "$734.50"), ("Due", "Mar 31, 2026"),
+                ("Days overdue", "12"))],
     ),
     "payment.create": (
         event("payment.create", **PAYMENT),
@@ -152,7 +166,10 @@ def test_builder_exact_output(name):
     text, blocks = build_message(given_event, business_name=BUSINESS)
 
     assert text == expected_text
-    assert blocks == [*expected_body, BUTTON, CONTEXT]
+    # An overdue invoice is exactly the one to send a reminder for: it carries the invoice buttons too.
+    buttons = (INVOICE_BUTTONS if name in ("invoice.create", "invoice.sendByEmail", "invoice.update", "invoice.overdue")
+               else BUTTON)
+    assert blocks == [*expected_body, buttons, CONTEXT]
 
 
 def test_note_is_prepended_to_text_and_blocks_with_mentions_kept():
@@ -206,7 +223,7 @@ def test_a_3000_character_client_name_is_cut_everywhere_within_slacks_limits():
     assert len(client_field) > 1990  # it uses the room it has
     assert "&amp" not in client_field[-6:].replace("&amp;", "")  # never a broken escape at the cut
     assert blocks[0] == header("New invoice INV-0042")
-    assert blocks[2:] == [BUTTON, CONTEXT]
+    assert blocks[2:] == [INVOICE_BUTTONS, CONTEXT]
 
 
 def test_a_long_vendor_is_cut_in_the_header():
@@ -236,6 +253,18 @@ def test_no_button_without_a_web_link():
                                              object_id="9", link="javascript:alert(1)"), business_name=BUSINESS)
 
     assert blocks == [header("Bill deleted"), CONTEXT]
+
+
+def test_follow_up_line_goes_above_the_buttons_and_replaces_an_earlier_one():
+    _, blocks = build_message(CASES["invoice.create"][0], business_name=BUSINESS)
+
+    once = with_follow_up(blocks, name="Dana <Ops>")
+    twice = with_follow_up(once, name="Sam")
+
+    line = {"type": "context", "block_id": "follow_up",
+            "elements": [{"type": "mrkdwn", "text": "Sam is following this up"}]}
+    assert twice == [*blocks[:-2], line, INVOICE_BUTTONS, CONTEXT]
+    assert once[-3]["elements"][0]["text"] == "Dana &lt;Ops&gt; is following this up"
 
 
 def test_fit_never_splits_an_escape():

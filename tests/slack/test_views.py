@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from connector.slack.models import InstallationStatus, SlackChannel, SlackInstallation
 from connector.slack.selectors import channel_choices, channel_resolve
+from tests.factories import SlackChannelFactory, SlackInstallationFactory
 from tests.slack.conftest import request_args
-from tests.slack.factories import SlackChannelFactory, SlackInstallationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from audit.models import Delivery
 from connector.dashboard import onboarding
 from connector.dashboard import views as dashboard
 from tests.conftest import _signed_in
+from tests.factories import delivery, inbound_event
 from tests.freshbooks.conftest import make_connection
-from tests.ui.factories import delivery, inbound_event
 
 
 @pytest.mark.django_db
@@ -35,7 +35,7 @@ def test_checklist_goes_away_once_every_step_is_done(owner_client, monkeypatch):
 
 @pytest.mark.django_db
 def test_viewer_sees_no_setup_or_fix_buttons(viewer_client, tenant):
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="not_in_channel", channel_name="sales")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="not_in_channel", channel_name="sales")
     page = viewer_client.get("/dashboard/").content.decode()
     assert "An owner or admin of" in page
     assert 'role="button" class="small"' not in page  # no step or fix button
@@ -45,9 +45,9 @@ def test_viewer_sees_no_setup_or_fix_buttons(viewer_client, tenant):
 
 @pytest.mark.django_db
 def test_held_and_failed_messages_show_the_reason_and_the_one_fix(owner_client, tenant):
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="is_archived", channel_name="old-sales")
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="is_archived", channel_name="old-sales")
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="token_revoked")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="is_archived", channel_name="old-sales")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="is_archived", channel_name="old-sales")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="slack_access_lost", last_error_code="token_revoked")
     page = owner_client.get("/dashboard/").content.decode()
     assert "Needs a fix" in page
     assert "2 held</span> <strong>#old-sales is archived" in page
@@ -105,7 +105,7 @@ def test_charts_and_their_tables_are_on_the_page(owner_client, tenant):
 
 @pytest.mark.django_db
 def test_panels_refresh_alone(owner_client, tenant):
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="not_in_channel", channel_name="sales")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="not_in_channel", channel_name="sales")
     problems = owner_client.get("/dashboard/deliveries/?part=problems").content.decode()
     assert 'id="problems-panel"' in problems and "The bot is not a member of #sales" in problems
     assert "<html" not in problems
@@ -129,7 +129,7 @@ def test_webhook_url_with_copy_button(owner_client, tenant):
 
 @pytest.mark.django_db
 def test_latest_messages_say_why_one_is_held_in_plain_words(owner_client, tenant):
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_not_found", channel_name="sales")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="channel_not_found", channel_name="sales")
     page = owner_client.get("/dashboard/").content.decode()
     latest = page[page.index('id="latest-panel"'):]
     assert "#sales no longer exists, or it is private and the bot is not in it" in latest

@@ -1,8 +1,4 @@
-"""The setup checklist: its order, and each step's done-state from the data the other apps write.
-
-Steps backed by models of apps merged later (FreshBooks, Slack, routing) are checked with those models when
-they are part of the build, and skipped otherwise; the integrator runs them after the merge.
-"""
+"""The setup checklist: its order, and each step's done-state from the data the other apps write."""
 
 from datetime import timedelta
 
@@ -12,14 +8,10 @@ from django.utils import timezone
 from audit.activity import activity_record
 from audit.models import Delivery
 from connector.dashboard import onboarding
-from tests.ui.factories import delivery
-
-
-def _model(module: str, name: str):
-    mod = pytest.importorskip(module)
-    if not hasattr(mod, name):
-        pytest.skip(f"{module}.{name} is not part of this build yet (merged from another branch)")
-    return getattr(mod, name)
+from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
+from connector.slack.models import SlackInstallation
+from routing.models import Rule
+from tests.factories import delivery
 
 
 def _keys(steps):
@@ -72,7 +64,7 @@ def test_connections_missing_read_as_not_connected(tenant):
 
 @pytest.mark.django_db
 def test_callback_health_counts_the_events_of_the_last_day(tenant):
-    from tests.ui.factories import inbound_event
+    from tests.factories import inbound_event
 
     inbound_event(tenant=tenant, at=timezone.now() - timedelta(days=3))
     latest = inbound_event(tenant=tenant)
@@ -84,7 +76,6 @@ def test_callback_health_counts_the_events_of_the_last_day(tenant):
 # --- With the other apps' models (run after the merge) -------------------------------------------------
 
 def _connection(tenant, status="active"):
-    FreshBooksConnection = _model("connector.freshbooks.models", "FreshBooksConnection")
     return FreshBooksConnection.objects.create(
         tenant=tenant, account_id="6BApk", business_id="6543", business_name="Blue Sky Bakery", identity_id="1234",
         access_token="access", refresh_token="refresh", expires_at=timezone.now() + timedelta(hours=12),
@@ -105,7 +96,6 @@ def test_freshbooks_step_is_done_once_a_connection_is_active(tenant):
 
 @pytest.mark.django_db
 def test_callbacks_step_is_done_when_every_callback_is_verified(tenant):
-    FreshBooksCallback = _model("connector.freshbooks.models", "FreshBooksCallback")
     connection = _connection(tenant)
     assert not onboarding.are_callbacks_verified(tenant)  # none registered yet
     first = FreshBooksCallback.objects.create(tenant=tenant, connection=connection, callback_id="1",
@@ -125,7 +115,6 @@ def test_callbacks_step_is_done_when_every_callback_is_verified(tenant):
 
 @pytest.mark.django_db
 def test_slack_step_is_done_while_the_installation_is_active(tenant):
-    SlackInstallation = _model("connector.slack.models", "SlackInstallation")
     installation = SlackInstallation.objects.create(
         tenant=tenant, team_id="T0TEAM", team_name="Blue Sky", bot_user_id="U0BOT", bot_id="B0BOT",
         scopes="chat:write", bot_token="xoxb-test", status="active", installed_at=timezone.now())
@@ -139,7 +128,6 @@ def test_slack_step_is_done_while_the_installation_is_active(tenant):
 
 @pytest.mark.django_db
 def test_rule_step_is_done_with_a_first_rule(tenant):
-    Rule = _model("routing.models", "Rule")
     assert not onboarding.has_rule(tenant)
     Rule.objects.create(tenant=tenant, name="Payments to accounting", events=["payment.create"],
                         channel_id="C0ACCOUNTS", channel_name="accounting")

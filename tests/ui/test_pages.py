@@ -11,7 +11,7 @@ from tenants.invitations import invitation_create
 from tenants.models import ApiToken, Membership, Role
 from tenants.services import api_token_create
 from tests.conftest import _signed_in
-from tests.ui.factories import delivery
+from tests.factories import delivery
 
 PAGES = ["/dashboard/", "/dashboard/deliveries/?part=problems", "/dashboard/deliveries/?part=latest",
          "/accounts/settings/", "/accounts/businesses/new/"]
@@ -28,7 +28,7 @@ CHANGE_MARKERS = [
 def busy_tenant(tenant, owner):
     """A tenant with something in every panel: problems, messages, tokens, invitations, several members."""
     delivery(tenant=tenant, status=Delivery.Status.POSTED)
-    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_not_found", channel_name="gone")
+    delivery(tenant=tenant, status=Delivery.Status.HELD, held_reason="channel_unusable", last_error_code="channel_not_found", channel_name="gone")
     delivery(tenant=tenant, status=Delivery.Status.FAILED, held_reason="", channel_name="exec")
     api_token_create(tenant=tenant, user=owner, name="reporting")
     invitation_create(tenant=tenant, invited_by=Membership.objects.get(user=owner), email="new@example.com",

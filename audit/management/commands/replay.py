@@ -13,9 +13,11 @@ from django.utils.dateparse import parse_date, parse_datetime
 from audit.forms import tenant_zone
 from audit.models import BulkReplay, Delivery
 from audit.selectors import delivery_channels, delivery_search
-from audit.services import REPLAY_MODES, bulk_replay_create, bulk_replay_preview, bulk_replay_run_batch
+from audit.services import bulk_replay_preview
 from connector.core.errors import ApplicationError
 from connector.core.events import SUPPORTED_EVENTS
+from connector.pipeline.bulk_replay import bulk_replay_create, bulk_replay_run_batch
+from connector.pipeline.replay import ReplayMode
 from tenants.models import Tenant
 
 DRY_RUN_SHOWN = 20  # deliveries listed by --dry-run
@@ -39,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--amount-min")
         parser.add_argument("--amount-max")
         parser.add_argument("--to-channel", default="", help="channel id to replay to (default: each one's own)")
-        parser.add_argument("--mode", choices=REPLAY_MODES, default="as_routed")
+        parser.add_argument("--mode", choices=ReplayMode.ALL, default="as_routed")
         parser.add_argument("--dry-run", action="store_true", help="show what would be replayed, change nothing")
 
     def handle(self, *args, **opts):

@@ -6,6 +6,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
+from audit.activity import activity_record_system
 from connector.core.crypto import ENCRYPTED_FIELD_TYPES, reencrypt
 
 BATCH_SIZE = 500  # rows a transaction; small enough that no lock is held for long
@@ -24,8 +25,6 @@ class Command(BaseCommand):
             if columns:
                 total += self._rotate_model(model, columns, batch_size)
         self.stdout.write(self.style.SUCCESS(f"Re-encrypted {total} values under the first key."))
-        from audit.activity import activity_record_system
-
         activity_record_system(action="keys.rotated", details={"values": total})
 
     def _rotate_model(self, model, columns, batch_size: int) -> int:

@@ -1,4 +1,4 @@
-"""connect_slack (operator command, ARCHITECTURE §5): store a bot token for a tenant like Add to Slack does."""
+"""connect_slack (operator command): store a bot token for a tenant like Add to Slack does."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError

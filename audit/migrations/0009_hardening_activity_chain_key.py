@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0005_hardening_export_job'),
+        ('audit', '0008_hardening_export_job'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0004_delivery_amount_desc_index'),
+        ('audit', '0006_slackact_invoice_state'),
         ('tenants', '0002_invitation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,0 +1,272 @@
+"""The ledger's state machine: every status change of an InboundEvent or a Delivery is one function here.
+
+Each transition says once which fields it sets and which it clears, so no other module writes `status`,
+`held_reason`, `next_attempt_at` or `sending_since` by hand. The pipeline decides *when* a transition
+happens; this module decides *what* it means for the row.
+
+Delivery:  pending/retrying --claim--> (sending) --posted|retry|postpone|fail|hold--> ...
+           held --release--> pending
+InboundEvent: received/retrying --claim--> processed|ignored|duplicate|retrying|held|failed
+              held --release--> received
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from audit.models import Delivery, DeliveryAttempt, HeldReason, InboundEvent
+from tenants.models import Tenant
+
+WAITING = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+PROCESSABLE = (InboundEvent.Status.RECEIVED, InboundEvent.Status.RETRYING)
+
+# Held reasons a working Slack installation resolves, and the one a working channel resolves.
+SLACK_HOLDS = (HeldReason.SLACK_NOT_CONNECTED, HeldReason.SLACK_ACCESS_LOST)
+FRESHBOOKS_HOLDS = (HeldReason.FRESHBOOKS_REAUTH, HeldReason.FRESHBOOKS_NOT_CONNECTED)
+
+_CODE_MAX = Delivery._meta.get_field("last_error_code").max_length
+_REASON_MAX = InboundEvent._meta.get_field("status_reason").max_length
+
+
+def _code(code: str) -> str:
+    return (code or "")[:_CODE_MAX]
+
+
+def _due(now: datetime) -> Q:
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Deliveries
+
+
+def deliveries_due(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
+    """The channel's deliveries waiting to be posted and due now."""
+    return (Delivery.objects.filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
+            .filter(_due(timezone.now())))
+
+
+def deliveries_waiting(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
+    """The channel's deliveries waiting to be posted, due or not."""
+    return Delivery.objects.filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
+
+
+def delivery_start(delivery: Delivery, *, team_id: str, held: HeldReason | None = None,
+                   error_code: str = "") -> Delivery:
+    """The state of a new, unsaved delivery: pending for the workspace `team_id`, or held for `held`.
+    Sets slack_team_id; when held also status, held_reason, held_at and last_error_code."""
+    delivery.slack_team_id = team_id
+    if held is not None:
+        delivery.status = Delivery.Status.HELD
+        delivery.held_reason = held
+        delivery.held_at = timezone.now()
+        delivery.last_error_code = _code(error_code)
+    return delivery
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery taken for one post. `outcome_unknown`: a previous post of it was sent and never answered
+    (timeout, crash), so it may already be in the channel: look in the channel's history first."""
+
+    delivery: Delivery
+    outcome_unknown: bool
+
+
+def delivery_claim(*, delivery_id: int, lease: timedelta) -> Claim | None:
+    """Take a waiting, due delivery for one post, for `lease` (if the worker dies, the sweep retries after it).
+
+    Sets next_attempt_at (now + lease), sending_since (kept if already set: the earlier post's outcome is
+    still unknown), first_attempt_at (once) and attempt_count (+1). None when it is not due or taken.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # of=("self",): lock the delivery row only. Locking the joined tenant row too would make concurrent
+        # claims of one tenant's channels (or anything else holding that row) skip each other's deliveries.
+        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",)).select_related("tenant")
+                    .filter(pk=delivery_id, status__in=WAITING).filter(_due(now)).first())
+        if delivery is None:
+            return None
+        outcome_unknown = delivery.sending_since is not None
+        delivery.next_attempt_at = now + lease
+        delivery.sending_since = delivery.sending_since or now
+        delivery.first_attempt_at = delivery.first_attempt_at or now
+        delivery.attempt_count += 1
+        delivery.save(update_fields=["next_attempt_at", "sending_since", "first_attempt_at", "attempt_count",
+                                     "updated_at"])
+    return Claim(delivery=delivery, outcome_unknown=outcome_unknown)
+
+
+def delivery_posted(delivery: Delivery, *, channel: str, ts: str) -> None:
+    """It is in Slack. Sets status posted, slack_channel, slack_ts, posted_at; clears next_attempt_at,
+    sending_since, last_error_code, held_reason and held_at."""
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.POSTED, slack_channel=channel or delivery.channel_id, slack_ts=ts, posted_at=now,
+        next_attempt_at=None, sending_since=None, last_error_code="", held_reason="", held_at=None,
+        updated_at=now)
+
+
+def delivery_retry(delivery: Delivery, *, in_seconds: float, error_code: str, maybe_posted: bool) -> None:
+    """A post failed for now. Sets status retrying, next_attempt_at and last_error_code; clears
+    sending_since unless the post `maybe_posted` (sent, never answered: the next try checks history)."""
+    now = timezone.now()
+    fields = {"status": Delivery.Status.RETRYING, "next_attempt_at": now + timedelta(seconds=in_seconds),
+              "last_error_code": _code(error_code), "updated_at": now}
+    if not maybe_posted:
+        fields["sending_since"] = None
+    Delivery.objects.filter(pk=delivery.pk).update(**fields)
+
+
+def delivery_postpone(delivery: Delivery, *, in_seconds: float) -> None:
+    """Not a failure (Slack said slow down): sets next_attempt_at only, keeps the status, and clears
+    sending_since (Slack answered: nothing was posted)."""
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(
+        next_attempt_at=now + timedelta(seconds=in_seconds), sending_since=None, updated_at=now)
+
+
+def delivery_fail(delivery: Delivery, *, error_code: str, maybe_posted: bool = False) -> None:
+    """Never retried unchanged (a replay makes a new delivery). Sets status failed and last_error_code;
+    clears next_attempt_at, and sending_since unless the last post `maybe_posted`."""
+    now = timezone.now()
+    fields = {"status": Delivery.Status.FAILED, "last_error_code": _code(error_code), "next_attempt_at": None,
+              "updated_at": now}
+    if not maybe_posted:
+        fields["sending_since"] = None
+    Delivery.objects.filter(pk=delivery.pk).update(**fields)
+
+
+def delivery_answered(delivery: Delivery) -> None:
+    """Slack answered this delivery's post (whatever it said): clears sending_since."""
+    Delivery.objects.filter(pk=delivery.pk).update(sending_since=None)
+
+
+def delivery_hold(*, tenant: Tenant, reason: HeldReason, error_code: str = "", team_id: str = "",
+                  channel_id: str = "") -> int:
+    """Hold waiting work until a person fixes its cause. The scope is every waiting delivery of the tenant,
+    or, with `channel_id`, of that channel of workspace `team_id`. Sets status held, held_reason, held_at
+    and last_error_code; clears next_attempt_at. Returns how many were held."""
+    scope = Delivery.objects.for_tenant(tenant).filter(status__in=WAITING)
+    if channel_id:
+        scope = scope.filter(slack_team_id=team_id, channel_id=channel_id)
+    now = timezone.now()
+    return scope.update(status=Delivery.Status.HELD, held_reason=reason, held_at=now,
+                        last_error_code=_code(error_code), next_attempt_at=None, updated_at=now)
+
+
+def deliveries_held(*, tenant: Tenant, reasons) -> QuerySet[Delivery]:
+    return Delivery.objects.for_tenant(tenant).filter(status=Delivery.Status.HELD, held_reason__in=reasons)
+
+
+def deliveries_release(*, held: QuerySet[Delivery], **moves) -> int:
+    """Held -> pending, due now. Clears held_reason, held_at, last_error_code and next_attempt_at; `moves`
+    re-point them (e.g. slack_team_id of a new installation). Returns how many were released."""
+    return held.update(status=Delivery.Status.PENDING, held_reason="", held_at=None, last_error_code="",
+                       next_attempt_at=None, updated_at=timezone.now(), **moves)
+
+
+def delivery_release(delivery: Delivery, **moves) -> bool:
+    """Release one held delivery (see deliveries_release). When the move would give its event a second
+    delivery to the same channel, it fails it instead ("already_routed_to_channel"): the event reaches that
+    channel once. True when released."""
+    try:
+        with transaction.atomic():
+            deliveries_release(held=Delivery.objects.filter(pk=delivery.pk), **moves)
+    except IntegrityError:
+        delivery_fail(delivery, error_code="already_routed_to_channel")
+        return False
+    return True
+
+
+def delivery_attempt_record(delivery: Delivery, *, started: datetime, duration_ms: int, outcome: str,
+                            error_code: str = "", http_status: int | None = None, retry_after: float | None = None,
+                            next_in: float | None = None, task_id: str = "") -> DeliveryAttempt:
+    """One row per try at posting, whatever came of it."""
+    return DeliveryAttempt.objects.create(
+        tenant=delivery.tenant, delivery=delivery, started_at=started, duration_ms=duration_ms, outcome=outcome,
+        error_code=_code(error_code), http_status=http_status,
+        retry_after=int(retry_after) if retry_after else None,
+        next_attempt_at=timezone.now() + timedelta(seconds=next_in) if next_in is not None else None,
+        task_id=task_id[:64])
+
+
+def delivery_failure_number(delivery: Delivery) -> int:
+    """Which failure this is (1-based), counting only failed posts: a 429 or a history lookup is no failure,
+    so it does not push the delivery further along the backoff schedule."""
+    failed = (DeliveryAttempt.Outcome.TRANSIENT, DeliveryAttempt.Outcome.UNKNOWN)
+    return delivery.attempts.filter(outcome__in=failed).count() + 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inbound events
+
+
+def inbound_claim(*, inbound_event_id: int, lease: timedelta) -> InboundEvent | None:
+    """Take a received or retrying, due event for `lease`. Sets next_attempt_at (now + lease) and attempts
+    (+1). None when it is not due or another worker has it."""
+    now = timezone.now()
+    claimed = (InboundEvent.objects.filter(pk=inbound_event_id, status__in=PROCESSABLE).filter(_due(now))
+               .update(next_attempt_at=now + lease, attempts=models.F("attempts") + 1))
+    if claimed != 1:
+        return None
+    return InboundEvent.objects.select_related("tenant").get(pk=inbound_event_id)
+
+
+def inbound_processed(event: InboundEvent, *, matched: bool, **facts) -> None:
+    """Normalised and matched: status processed when a rule `matched`, else ignored ("No rule matched").
+    Sets the normalised `facts`, status_reason and processed_at; clears next_attempt_at."""
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.PROCESSED if matched else InboundEvent.Status.IGNORED,
+        status_reason="" if matched else "No rule matched this event",
+        processed_at=timezone.now(), next_attempt_at=None, **facts)
+
+
+def inbound_duplicate(event: InboundEvent) -> None:
+    """The same FreshBooks change was processed before. Sets status duplicate, status_reason and processed_at;
+    clears next_attempt_at."""
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.DUPLICATE, next_attempt_at=None, processed_at=timezone.now(),
+        status_reason="Same FreshBooks change as an event processed earlier")
+
+
+def inbound_ignored(event: InboundEvent, *, reason: str) -> None:
+    """Nothing to say after all (the news was no longer true when fetched). Sets status ignored, status_reason
+    and processed_at; clears next_attempt_at."""
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.IGNORED, status_reason=reason[:_REASON_MAX], processed_at=timezone.now(),
+        next_attempt_at=None)
+
+
+def inbound_retry(event: InboundEvent, *, in_seconds: float, reason: str) -> None:
+    """Try again later. Sets status retrying, status_reason and next_attempt_at."""
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.RETRYING, status_reason=reason[:_REASON_MAX],
+        next_attempt_at=timezone.now() + timedelta(seconds=in_seconds))
+
+
+def inbound_hold(event: InboundEvent, *, reason: HeldReason) -> None:
+    """Wait for a person (reconnect FreshBooks). Sets status held and status_reason (the HeldReason);
+    clears next_attempt_at."""
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.HELD, status_reason=reason, next_attempt_at=None)
+
+
+def inbound_fail(event: InboundEvent, *, reason: str) -> None:
+    """A bug or a permanent refusal. Sets status failed and status_reason; clears next_attempt_at."""
+    InboundEvent.objects.filter(pk=event.pk).update(
+        status=InboundEvent.Status.FAILED, status_reason=reason[:_REASON_MAX], next_attempt_at=None)
+
+
+def inbound_release_freshbooks_holds(*, tenant: Tenant) -> list[int]:
+    """FreshBooks works again: held -> received, oldest first. Clears status_reason and next_attempt_at.
+    Returns the released ids."""
+    ids = list(InboundEvent.objects.for_tenant(tenant)
+               .filter(status=InboundEvent.Status.HELD, status_reason__in=FRESHBOOKS_HOLDS)
+               .order_by("id").values_list("id", flat=True))
+    InboundEvent.objects.filter(pk__in=ids).update(status=InboundEvent.Status.RECEIVED, status_reason="",
+                                                  next_attempt_at=None)
+    return ids

@@ -1,0 +1,37 @@
+"""Ringing the pipeline's Celery tasks: the database holds the work, a task message only says "look now".
+
+The tasks are looked up by name in the Celery app, so the modules that decide what is due (intake,
+resume, replay, sweep) need not import `connector.pipeline.tasks`, which imports them to run the work.
+"""
+
+from connector.celery import app
+from connector.pipeline import pacing
+from connector.pipeline.policy import MAX_TASK_COUNTDOWN
+
+DRAIN_CHANNEL = "connector.pipeline.tasks.drain_channel"
+PROCESS_EVENT = "connector.pipeline.tasks.process_event"
+BULK_REPLAY = "connector.pipeline.tasks.bulk_replay"
+DRAIN_MIN_COUNTDOWN = 0.02  # seconds; Celery countdowns below this are not worth an ETA
+
+
+def inbound_ring(inbound_event_id: int, countdown: float | None = None) -> None:
+    """Have a worker process this inbound event (now, or after `countdown` seconds)."""
+    app.tasks[PROCESS_EVENT].apply_async((inbound_event_id,), countdown=countdown)
+
+
+def bulk_replay_ring(bulk_id: int) -> None:
+    """Have a worker replay the next batch of this bulk replay."""
+    app.tasks[BULK_REPLAY].apply_async((bulk_id,))
+
+
+def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0) -> None:
+    """Make sure a drain of this channel is scheduled within `countdown` (give or take
+    pacing.DRAIN_SOONER_BY_MS); a drain already scheduled for then, or sooner, covers it."""
+    if not team_id:
+        return
+    # A drain woken before its channel is due finds nothing to post and kicks again for the rest.
+    countdown = min(countdown, MAX_TASK_COUNTDOWN)
+    claim = pacing.claim_drain(team_id, channel_id, countdown=countdown)
+    if claim:
+        app.tasks[DRAIN_CHANNEL].apply_async((team_id, channel_id, claim),
+                                             countdown=countdown if countdown > DRAIN_MIN_COUNTDOWN else None)
