@@ -1,7 +1,7 @@
 """REST API for digests: list, create, read, change, delete (tenant-scoped; another tenant's digest is 404)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +21,14 @@ class DigestInputSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False, help_text="Default true.")
 
 
+@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$", "example": "09:00"})
+class ClockTimeField(serializers.TimeField):
+    """A time of day as "HH:MM" (OpenAPI's `format: time` would promise seconds and an offset)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", **kwargs)
+
+
 class DigestOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -28,7 +36,7 @@ class DigestOutputSerializer(serializers.Serializer):
     channel_name = serializers.CharField()
     frequency = serializers.ChoiceField(choices=Frequency.values)
     weekday = serializers.IntegerField(allow_null=True)
-    time = serializers.TimeField(format="%H:%M")
+    time = ClockTimeField()
     enabled = serializers.BooleanField()
     last_sent_at = serializers.DateTimeField(allow_null=True, help_text="End of the period the last digest covered.")
     next_due_at = serializers.DateTimeField(allow_null=True, help_text="When it is next sent (UTC).")

@@ -5,9 +5,10 @@ from django.http import HttpResponseBadRequest, JsonResponse
 
 from connector.core.text import FORBIDDEN_MESSAGE, has_forbidden_chars
 
-# Doors with their own, stricter handling of their raw bodies: the FreshBooks webhook intake and the
-# Slack Events API (both verify a signature over the exact bytes first).
-OWN_HANDLING_PREFIXES = ("/webhooks/", "/slack/events/")
+# Doors with their own, stricter handling of their raw bodies: the FreshBooks webhook intake and Slack's
+# events, interactions and slash commands (each verifies a signature over the exact bytes first, then
+# refuses these characters itself with a 400).
+OWN_HANDLING_PREFIXES = ("/webhooks/", "/slack/events/", "/slack/interactions/", "/slack/commands/")
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 

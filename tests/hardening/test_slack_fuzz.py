@@ -83,6 +83,51 @@ def test_signed_slack_events_of_any_shape_never_error(client, tenant):
     run()
 
 
+def _form_body(fields: dict) -> bytes:
+    return urlencode(fields, errors="surrogatepass").encode()
+
+
+def _block_actions(team_id, user_id, value) -> dict:
+    return {"type": "block_actions", "team": {"id": team_id}, "user": {"id": user_id, "name": "ann"},
+            "actions": [{"action_id": "invoice_claim", "value": value}], "response_url": "",
+            "container": {"channel_id": "C0SALES", "message_ts": "1.2"}}
+
+
+def test_signed_slack_interactions_and_commands_of_any_shape_never_error(client, tenant):
+    SlackInstallationFactory(tenant=tenant, team_id="T0TEAM", bot_user_id="U0BOT")
+
+    @FUZZ
+    @given(payload=slack_bodies, clicked=st.builds(_block_actions, hostile_text, hostile_text, hostile_text),
+           command=st.dictionaries(st.sampled_from(["team_id", "user_id", "command", "text", "channel_id",
+                                                    "response_url"]) | hostile_text, hostile_text, max_size=7))
+    def run(payload, clicked, command):
+        for raw in (payload, json.dumps(clicked).encode()):
+            body = _form_body({"payload": raw.decode("utf-8", "surrogateescape")})
+            response = _post_slack(client, body, "/slack/interactions/", "application/x-www-form-urlencoded")
+            assert response.status_code < 500
+        response = _post_slack(client, _form_body(command), "/slack/commands/", "application/x-www-form-urlencoded")
+        assert response.status_code < 500
+
+    run()
+
+
+@pytest.mark.parametrize("team_id", ["T0\x00TEAM", "T0\ud800"])
+def test_a_click_with_nul_or_a_lone_surrogate_is_refused(client, tenant, team_id):
+    SlackInstallationFactory(tenant=tenant, team_id="T0TEAM", bot_user_id="U0BOT")
+    body = _form_body({"payload": json.dumps(_block_actions(team_id, "U1", "1"))})  # the escapes \u0000, \ud800
+    response = _post_slack(client, body, "/slack/interactions/", "application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert b"NUL" in response.content
+
+
+def test_a_slash_command_with_nul_is_refused(client, tenant):
+    SlackInstallationFactory(tenant=tenant, team_id="T0TEAM", bot_user_id="U0BOT")
+    body = _form_body({"team_id": "T0TEAM", "user_id": "U1", "command": "/freshbooks", "text": "invoice 1\x00"})
+    response = _post_slack(client, body, "/slack/commands/", "application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert b"NUL" in response.content
+
+
 # Field values a hostile sender puts in a webhook, NUL and lone surrogates included (the intake refuses
 # those with a 400: PostgreSQL text cannot hold NUL, and a surrogate is not UTF-8).
 webhook_text = st.one_of(st.text(max_size=80),
