@@ -11,23 +11,33 @@ Filters are query parameters, the same as the Activity page's (see audit.selecto
 
 from django.db.models import F
 from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import renderers, serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.export import export_response
-from audit.models import Delivery, InboundEvent
+from audit.export import (
+    export_is_small,
+    export_job_available,
+    export_job_download,
+    export_job_start,
+    export_response,
+)
+from audit.models import Delivery, ExportJob, InboundEvent
 from audit.selectors import IGNORED, SORTS, delivery_get, delivery_search, inbound_search
+from connector.core.api import AmountField, ErrorSerializer
+from connector.core.errors import ApplicationError
 from connector.core.events import Action, Kind
+from connector.core.pagination import Pagination
 from connector.pipeline.replay import ReplayMode, delivery_replay
 
 
 class DeliveryOutputSerializer(serializers.ModelSerializer):
     event = serializers.CharField(source="event_name")
-    replay_of = serializers.PrimaryKeyRelatedField(read_only=True)
+    replay_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     source = serializers.SerializerMethodField(help_text="What brought the event: `webhook`, or `poll` (a "
                                                          "catch-up read found a change no webhook brought).")
 
@@ -43,19 +53,25 @@ class DeliveryOutputSerializer(serializers.ModelSerializer):
         return getattr(delivery, "event_source", None) or delivery.inbound_event.source
 
 
+FILTER_MAX_LENGTH = 200  # longer than any name, number or id the ledger holds
+
+
 class SearchFilterSerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False, help_text="Created at or after (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Created before (ISO 8601, exclusive).")
-    event = serializers.CharField(required=False, help_text="FreshBooks event name, e.g. invoice.create.")
+    event = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH,
+                                  help_text="FreshBooks event name, e.g. invoice.create.")
     kind = serializers.ChoiceField(choices=[k.value for k in Kind], required=False)
     action = serializers.ChoiceField(choices=[a.value for a in Action], required=False)
-    channel_id = serializers.CharField(required=False)
-    amount_min = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
-    amount_max = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
-    counterparty = serializers.CharField(required=False, help_text="Client or vendor name, exact match "
-                                                                   "(case and spacing ignored).")
-    document_number = serializers.CharField(required=False, help_text="Invoice or bill number, exact match.")
-    object_id = serializers.CharField(required=False)
+    channel_id = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH)
+    amount_min = AmountField(required=False)
+    amount_max = AmountField(required=False)
+    counterparty = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH,
+                                         help_text="Client or vendor name, exact match (case and spacing "
+                                                   "ignored).")
+    document_number = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH,
+                                            help_text="Invoice or bill number, exact match.")
+    object_id = serializers.CharField(required=False, allow_blank=True, max_length=FILTER_MAX_LENGTH)
     sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="-created_at")
 
     def validate(self, attrs):
@@ -65,31 +81,41 @@ class SearchFilterSerializer(serializers.Serializer):
         return attrs
 
 
-class DeliveryFilterSerializer(SearchFilterSerializer):
-    status = serializers.MultipleChoiceField(
-        choices=[*Delivery.Status.values, IGNORED], required=False,
-        help_text="Repeatable. `ignored` is not a delivery status: use /api/v1/ignored-events/.")
+class DeliveryStatusField(serializers.MultipleChoiceField):
+    """Delivery statuses; `ignored` (the Activity page's extra filter) gets a pointer instead of a bare
+    "not a valid choice"."""
 
-    def validate_status(self, value):
-        if IGNORED in value:
+    def to_internal_value(self, data):
+        if IGNORED in (data if isinstance(data, list | tuple) else [data]):
             raise serializers.ValidationError(
                 "Ignored events made no delivery: list them at /api/v1/ignored-events/.")
+        return super().to_internal_value(data)
+
+
+class DeliveryFilterSerializer(SearchFilterSerializer):
+    status = DeliveryStatusField(choices=Delivery.Status.values, required=False,
+                                 help_text="Repeatable. For events that made no delivery, use "
+                                           "/api/v1/ignored-events/.")
+
+    def validate_status(self, value):
         return sorted(value)
 
 
 def _filters(request, serializer_class) -> dict:
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return {name: value for name, value in serializer.validated_data.items() if value != ""}  # blank: no filter
 
 
 class DeliveryListApi(APIView):
+    pagination_class = Pagination  # for the schema: drf-spectacular documents the paginated envelope
+
     @extend_schema(parameters=[DeliveryFilterSerializer], responses=DeliveryOutputSerializer(many=True))
     def get(self, request):
         filters = _filters(request, DeliveryFilterSerializer)
         qs = (delivery_search(tenant=request.tenant, filters=filters).defer("message_text", "message_blocks")
               .annotate(event_source=F("inbound_event__source")))
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(DeliveryOutputSerializer(page, many=True).data)
 
@@ -106,14 +132,76 @@ class CSVRenderer(renderers.BaseRenderer):
         return renderers.JSONRenderer().render(data)
 
 
+class ExportJobSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = ["id", "status", "rows", "error", "created_at", "finished_at", "download_url"]
+
+    def get_download_url(self, job) -> str | None:
+        if not export_job_available(job):
+            return None
+        return self.context["request"].build_absolute_uri(reverse("api-export-download", args=[job.pk]))
+
+
 class DeliveryExportApi(APIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
+    def handle_exception(self, exc):
+        # An error is the JSON error shape, whatever format was asked for.
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = self.request.accepted_renderer.media_type
+        return response
+
     @extend_schema(parameters=[DeliveryFilterSerializer],
-                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed")})
+                   description="Up to EXPORT_MAX_ROWS rows the CSV is streamed at once (200). A larger export "
+                               "is prepared in the background (202): poll /api/v1/exports/{id}/ and download "
+                               "its `download_url` when `status` is `done`.",
+                   responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, streamed"),
+                              (202, "application/json"): ExportJobSerializer})
     def get(self, request):
-        return export_response(tenant=request.tenant, filters=_filters(request, DeliveryFilterSerializer),
+        filters = _filters(request, DeliveryFilterSerializer)
+        if export_is_small(tenant=request.tenant, filters=filters):
+            return export_response(tenant=request.tenant, filters=filters, filename="deliveries.csv")
+        job = export_job_start(tenant=request.tenant, actor=request.user, filters=filters,
                                filename="deliveries.csv")
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = self.request.accepted_renderer.media_type
+        return Response(ExportJobSerializer(job, context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
+
+
+def _export_job(request, pk) -> ExportJob:
+    return get_object_or_404(ExportJob.objects.for_tenant(request.tenant), pk=pk)
+
+
+class ExportJobDetailApi(APIView):
+    @extend_schema(responses=ExportJobSerializer)
+    def get(self, request, pk: int):
+        return Response(ExportJobSerializer(_export_job(request, pk), context={"request": request}).data)
+
+
+class ExportJobDownloadApi(APIView):
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = self.request.accepted_renderer.media_type
+        return response
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
+                              409: ErrorSerializer},
+                   description="The CSV of a finished export; 409 while it is being prepared, failed or expired.")
+    def get(self, request, pk: int):
+        job = _export_job(request, pk)
+        if not export_job_available(job):
+            raise ApplicationError(f"This export is not ready for download ({job.get_status_display().lower()}"
+                                   f"{', expired' if job.status == ExportJob.Status.DONE else ''}).",
+                                   {"status": job.status}, status=409)
+        return export_job_download(job)
 
 
 class IgnoredEventOutputSerializer(serializers.ModelSerializer):
@@ -127,6 +215,7 @@ class IgnoredEventOutputSerializer(serializers.ModelSerializer):
 
 
 class IgnoredEventListApi(APIView):
+    pagination_class = Pagination
     @extend_schema(parameters=[SearchFilterSerializer], responses=IgnoredEventOutputSerializer(many=True),
                    description="Inbound FreshBooks events that made no delivery: an event name the product does "
                                "not handle, or no rule matched.")
@@ -134,7 +223,7 @@ class IgnoredEventListApi(APIView):
         filters = {**_filters(request, SearchFilterSerializer), "status": [IGNORED]}
         qs = inbound_search(tenant=request.tenant, filters=filters).only(
             "id", "name", "object_id", "status", "status_reason", "amount", "received_at")
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(IgnoredEventOutputSerializer(page, many=True).data)
 

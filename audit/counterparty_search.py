@@ -74,7 +74,7 @@ def backfill(*, batch: int = 500) -> int:
     """Index the names already in the ledger (from before this search existed); returns how many.
 
     One row is decrypted per distinct (tenant, name), not per delivery. Safe to run again: indexed names
-    are skipped. Run by migration audit 0007 and by `manage.py counterparty_search_backfill`."""
+    are skipped. Run by migration audit 0008, by `manage.py reindex` and by `manage.py counterparty_search_backfill`."""
     indexed = set(CounterpartyGram.objects.order_by().values_list("tenant_id", "name_index").distinct())
     count = 0
     for model, read in ((Delivery, lambda row: row.counterparty),

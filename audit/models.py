@@ -200,6 +200,9 @@ class ActivityLog(TenantOwned):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)  # set before hashing
     prev_hash = models.CharField(max_length=64)
     entry_hash = models.CharField(max_length=64)
+    # Which ACTIVITY_CHAIN_KEY signed entry_hash (audit.activity.chain_key_id); blank: an entry written
+    # before the chain was keyed, hashed with plain SHA-256.
+    chain_key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
@@ -291,6 +294,34 @@ class CounterpartyGram(models.Model):
 
     def __str__(self) -> str:
         return f"fragment of name {self.name_index[:8]}… (tenant {self.tenant_id})"
+
+
+class ExportJob(TenantOwned):
+    """A CSV export too large to stream within one request (more than EXPORT_MAX_ROWS rows): built by a
+    Celery task, kept encrypted (it holds decrypted names and amounts) until the user downloads it, and
+    deleted EXPORT_KEEP_HOURS after it was made."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Being prepared"
+        DONE = "done", "Ready"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="export_jobs")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    filters = models.JSONField(default=dict, blank=True)  # as BulkReplay: blind indexes, never plaintext
+    filename = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows = models.PositiveIntegerField(default=0)
+    content = EncryptedTextField(blank=True, default="")  # the CSV
+    error = models.CharField(max_length=300, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.status})"
 class InvoiceState(TenantOwned):
     """The latest known state of one FreshBooks invoice, kept so Slack gets answers within its 3 seconds
     (/freshbooks, App Home) and so actions from Slack have one row per invoice to decide on: who follows

@@ -1,10 +1,11 @@
-"""Celery tasks of the audit trail (retention): thin, id-based, idempotent."""
+"""Celery tasks of the audit trail (retention, large CSV exports): thin, id-based, idempotent."""
 
 import logging
 
 from celery import shared_task
 
 from audit import retention
+from audit.export import export_job_build, export_job_fail
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -27,3 +28,17 @@ def retention_purge_tenant(tenant_id: int) -> None:
         return
     if retention.retention_purge_tenant(tenant=tenant).more:
         retention_purge_tenant.delay(tenant_id)
+
+
+EXPORT_SOFT_TIME_LIMIT = 900  # seconds: writing a few hundred thousand rows fits with room to spare
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=EXPORT_SOFT_TIME_LIMIT,
+             time_limit=EXPORT_SOFT_TIME_LIMIT + 60)
+def export_build(export_id: int) -> None:
+    """A CSV export too large for one request (audit.export)."""
+    try:
+        export_job_build(job_id=export_id)
+    except Exception:
+        logger.exception("export.error", extra={"export_id": export_id})
+        export_job_fail(job_id=export_id, reason="An unexpected error stopped this export. Start it again.")

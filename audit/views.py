@@ -4,17 +4,24 @@ import json
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.export import export_response
+from audit.export import (
+    export_is_small,
+    export_job_available,
+    export_job_download,
+    export_job_start,
+    export_response,
+)
 from audit.forms import ActivitySearchForm, BulkReplayForm, ReplayForm, tenant_zone
-from audit.models import BulkReplay, Delivery, InboundEvent
+from audit.models import BulkReplay, Delivery, ExportJob, InboundEvent
 from audit.selectors import (
     DEFAULT_SORT,
     IGNORED,
@@ -118,7 +125,21 @@ def activity_export(request):
         messages.error(request, "The search has errors: fix them, then export again.")
         return redirect(f"{reverse('activity')}?{request.GET.urlencode()}")
     stamp = timezone.localtime(timezone.now(), tenant_zone(request.tenant)).strftime("%Y%m%d-%H%M")
-    return export_response(tenant=request.tenant, filters=filters, filename=f"activity-{stamp}.csv")
+    if export_is_small(tenant=request.tenant, filters=filters):
+        return export_response(tenant=request.tenant, filters=filters, filename=f"activity-{stamp}.csv")
+    job = export_job_start(tenant=request.tenant, actor=request.user, filters=filters,
+                           filename=f"activity-{stamp}.csv")
+    return redirect("activity_export_job", pk=job.pk)
+
+
+@tenant_view
+def activity_export_job(request, pk: int):
+    """A large export: the file once it is ready, until then a page that looks again every few seconds."""
+    job = get_object_or_404(ExportJob.objects.for_tenant(request.tenant), pk=pk)
+    if export_job_available(job):
+        return export_job_download(job)
+    return render(request, "audit/export_job.html", {"job": job, "limit": settings.EXPORT_MAX_ROWS},
+                  status=200 if job.status == ExportJob.Status.QUEUED else 410)
 
 
 def _payload_fields(raw_body: str) -> list[tuple[str, str]]:

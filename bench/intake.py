@@ -69,6 +69,7 @@ def _environment(port: int) -> dict:
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "false",
             "BENCH_VERIFIER": VERIFIER, "FRESHBOOKS_WEBHOOK_RATE_LIMIT": "100000000",
             "SECRET_KEY": "bench-secret-key-not-for-production", "ENCRYPTION_KEYS": ENCRYPTION_KEY,
+            "ACTIVITY_CHAIN_KEY": "bench-activity-chain-key-not-for-production",
             "DATABASE_URL": f"{PG_URL}/{DATABASE}", "REDIS_URL": REDIS_URL, "CELERY_BROKER_URL": REDIS_URL,
             "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "PYTHONPATH": str(ROOT)}

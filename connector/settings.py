@@ -3,6 +3,7 @@
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -45,6 +46,21 @@ else:
     SECRET_KEY = SECRET_KEY or "dev-only-insecure-secret-key-do-not-use-in-production"
     ENCRYPTION_KEYS = ENCRYPTION_KEYS or [_dev_encryption_key()]
 
+# Key of the blind indexes (exact search on encrypted names and numbers). Empty: derived from SECRET_KEY,
+# as before this setting existed. Changing it (or SECRET_KEY while it is empty) needs `manage.py reindex`.
+BLIND_INDEX_KEY = env.str("BLIND_INDEX_KEY", default="")
+# Keys of the activity log's HMAC chain, comma separated: the first signs new entries, each verifies the
+# entries it signed. Separate from SECRET_KEY so that a database writer who knows neither cannot rewrite
+# the chain. Required when DEBUG is off.
+ACTIVITY_CHAIN_KEYS = [k.strip() for k in env.list("ACTIVITY_CHAIN_KEY", default=[]) if k.strip()]
+if not ACTIVITY_CHAIN_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("ACTIVITY_CHAIN_KEY must be set when DEBUG is off (see .env.example).")
+    ACTIVITY_CHAIN_KEYS = ["dev-only-activity-chain-key-do-not-use-in-production"]
+
+# GET /healthz shows error details (which name internal hosts) only with "Authorization: Bearer <this>".
+HEALTHZ_TOKEN = env.str("HEALTHZ_TOKEN", default="")
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
@@ -59,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "csp",
     "connector",
     "tenants",
     "connector.freshbooks",
@@ -75,11 +92,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "connector.core.middleware.ForbiddenCharactersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tenants.middleware.CurrentTenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "connector.urls"
@@ -206,6 +225,9 @@ LOGOUT_REDIRECT_URL = "login"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ml-connector <noreply@localhost>")
 
+# Set TRUST_PROXY only behind a reverse proxy that sets X-Forwarded-For and X-Forwarded-Proto: then the
+# client address is the proxy's last X-Forwarded-For entry and HTTPS is what the proxy says it was.
+TRUST_PROXY = env.bool("TRUST_PROXY", default=False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
@@ -217,8 +239,31 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUST_PROXY:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# Content-Security-Policy (django-csp): scripts, styles and everything else from this site only; no
+# inline code, no eval (htmx runs with allowEval off, see templates/base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        # Forms post here only, or redirect on to the providers' authorize pages ("Connect", "Add to Slack").
+        "form-action": ["'self'", *sorted({_origin(FRESHBOOKS_AUTH_URL), _origin(SLACK_OAUTH_URL)})],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- I18N, static ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -243,10 +288,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["tenants.api_auth.IsTenantMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "connector.core.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "connector.core.pagination.Pagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.api_auth.ApiAnonThrottle", "tenants.api_auth.ApiUserThrottle"],
 }
+# --- Limits (README "Security"). Rates are "<n>/<s|m|h|d>", counted in the cache (Redis) --------------
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=200)  # rows per page of any API list
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/m")  # per API token or session user
+API_ANON_THROTTLE_RATE = env.str("API_ANON_THROTTLE_RATE", default="60/m")  # per IP, unauthenticated
+API_BAD_TOKEN_RATE = env.str("API_BAD_TOKEN_RATE", default="30/m")  # per IP: wrong tokens, then 429
+LOGIN_RATE = env.str("LOGIN_RATE", default="100/h")  # login attempts per IP, and per email address
+SIGNUP_RATE = env.str("SIGNUP_RATE", default="20/h")  # sign-ups per IP
+PASSWORD_RESET_RATE = env.str("PASSWORD_RESET_RATE", default="10/h")  # reset requests per IP and per email
+INVITATION_RATE = env.str("INVITATION_RATE", default="50/d")  # invitation emails per tenant
+EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=10000)  # larger CSV exports run as a background job
 SPECTACULAR_SETTINGS = {
     "TITLE": "ml-connector API",
     "DESCRIPTION": "Routing rules and the delivery audit trail of one tenant. Authenticate with "
@@ -258,6 +314,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": f"/{STATIC_URL.lstrip('/')}vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": f"/{STATIC_URL.lstrip('/')}img/favicon.svg",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "connector.core.schema.document_errors"],
 }
 
 # --- Logging: JSON lines in production, readable lines in DEBUG ------------------------------------

@@ -14,6 +14,7 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key")
 os.environ.setdefault(
     "ENCRYPTION_KEYS", "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0=,pzFYkc5zPYT66OieBKYsTDYqu-T6j3S-RemkCMWy4bM="
 )
+os.environ.setdefault("ACTIVITY_CHAIN_KEY", "test-activity-chain-key")  # as sandbox/stack.py
 # Without TEST_DATABASE_URL, a database named after this checkout, so two checkouts never share one.
 _CHECKOUT = "".join(c if c.isalnum() else "_" for c in Path(__file__).resolve().parent.parent.name.lower())
 os.environ["DATABASE_URL"] = os.environ.get(
@@ -34,3 +35,6 @@ SLACK_SIGNING_SECRET = "slack-signing-secret"
 PUBLIC_BASE_URL = "https://connector.example.com"
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
+# Limits high enough that the suite's own traffic never meets them; tests of a limit lower it.
+API_THROTTLE_RATE = API_ANON_THROTTLE_RATE = API_BAD_TOKEN_RATE = "100000/m"
+LOGIN_RATE = SIGNUP_RATE = PASSWORD_RESET_RATE = INVITATION_RATE = "100000/h"

@@ -1,9 +1,10 @@
 """URL map. Contract URLs: /webhooks/freshbooks/<token>/, /slack/events/, /healthz, /api/v1/."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from connector import health
+from connector.core.api import api_not_found
 from connector.dashboard import views as dashboard
 from connector.pipeline import intake, metrics, slack_actions
 
@@ -15,6 +16,7 @@ api_v1 = [
     path("", include("audit.api_urls")),
     path("rules/", include("routing.api_urls")),
     path("digests/", include("digests.api_urls")),
+    re_path(r"", api_not_found),  # anything else under /api/v1/ (such as a non-numeric id): JSON 404
 ]
 
 urlpatterns = [
@@ -30,6 +32,7 @@ urlpatterns = [
     path("rules/", include("routing.urls")),
     path("activity/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
+    re_path(r"^api/", api_not_found),
     path("webhooks/freshbooks/<str:token>/", intake.webhook_intake, name="freshbooks_webhook"),
     # Contract paths too: signed Slack requests whose answers need the pipeline, before the provider's own.
     path("slack/interactions/", slack_actions.slack_interactions, name="slack_interactions"),
@@ -37,3 +40,6 @@ urlpatterns = [
     path("slack/", include("connector.slack.urls")),
     path("", include("connector.freshbooks.urls")),
 ]
+
+handler400 = "connector.core.api.bad_request"
+handler500 = "connector.core.api.server_error"

@@ -1,11 +1,12 @@
 """REST API for digests: list, create, read, change, delete (tenant-scoped; another tenant's digest is 404)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from connector.core.pagination import Pagination
 from digests import services
 from digests.models import NAME_MAX_LENGTH, Digest, Frequency
 
@@ -20,6 +21,14 @@ class DigestInputSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False, help_text="Default true.")
 
 
+@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$", "example": "09:00"})
+class ClockTimeField(serializers.TimeField):
+    """A time of day as "HH:MM" (OpenAPI's `format: time` would promise seconds and an offset)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", **kwargs)
+
+
 class DigestOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -27,7 +36,7 @@ class DigestOutputSerializer(serializers.Serializer):
     channel_name = serializers.CharField()
     frequency = serializers.ChoiceField(choices=Frequency.values)
     weekday = serializers.IntegerField(allow_null=True)
-    time = serializers.TimeField(format="%H:%M")
+    time = ClockTimeField()
     enabled = serializers.BooleanField()
     last_sent_at = serializers.DateTimeField(allow_null=True, help_text="End of the period the last digest covered.")
     next_due_at = serializers.DateTimeField(allow_null=True, help_text="When it is next sent (UTC).")
@@ -50,9 +59,13 @@ def _input(request, *, partial: bool = False) -> dict:
 
 
 class DigestListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=DigestOutputSerializer(many=True), summary="The tenant's digests")
     def get(self, request):
-        return Response(DigestOutputSerializer(Digest.objects.for_tenant(request.tenant), many=True).data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(Digest.objects.for_tenant(request.tenant), request, view=self)
+        return paginator.get_paginated_response(DigestOutputSerializer(page, many=True).data)
 
     @extend_schema(request=DigestInputSerializer, responses={201: DigestOutputSerializer, **ERRORS},
                    summary="Create a digest")

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connector.core.events import SUPPORTED_EVENTS
+from connector.core.pagination import Pagination
 from routing import services
 from routing.models import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, Rule
 from routing.selectors import PREVIEW_EVENT_LIMIT, rule_list, rule_preview
@@ -49,7 +50,7 @@ class RuleInputSerializer(serializers.Serializer):
                                                    help_text="Update events match only when the status changed.")
     channel_id = serializers.CharField(allow_blank=True, help_text="A Slack channel id of the tenant's workspace.")
     note = serializers.CharField(allow_blank=True, required=False, help_text="Prepended to the message, e.g. a mention.")
-    position = serializers.IntegerField(required=False, help_text="Order in the list (0 or more).")
+    position = serializers.IntegerField(required=False, help_text="Order in the list (0 to 2147483647).")
 
 
 class RuleOutputSerializer(serializers.Serializer):
@@ -126,10 +127,14 @@ def _input(request, *, partial: bool = False) -> dict:
 
 
 class RuleListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=RuleOutputSerializer(many=True), summary="The tenant's rules, in order")
     def get(self, request):
         context = {"base_currency": request.tenant.base_currency}
-        return Response(RuleOutputSerializer(rule_list(tenant=request.tenant), many=True, context=context).data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(rule_list(tenant=request.tenant), request, view=self)
+        return paginator.get_paginated_response(RuleOutputSerializer(page, many=True, context=context).data)
 
     @extend_schema(request=RuleInputSerializer, responses={201: RuleOutputSerializer, **ERRORS},
                    summary="Create a rule")

@@ -13,6 +13,7 @@ AMOUNT_DECIMAL_PLACES = 2
 NAME_MAX_LENGTH = 100
 NOTE_MAX_LENGTH = 500  # a mention or a short instruction, prepended to the message
 COUNTERPARTY_MAX_LENGTH = 200
+POSITION_MAX = 2**31 - 1  # the column is a PostgreSQL integer
 
 
 class Rule(TenantOwned):

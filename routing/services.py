@@ -17,6 +17,7 @@ from routing.models import (
     COUNTERPARTY_MAX_LENGTH,
     NAME_MAX_LENGTH,
     NOTE_MAX_LENGTH,
+    POSITION_MAX,
     Rule,
 )
 from routing.signals import rule_channel_changed
@@ -169,8 +170,9 @@ def rule_build(*, tenant: Tenant, data: dict, rule: Rule | None = None) -> Rule:
     if "note" in given:
         draft.note = _text(given["note"], name="note", max_length=NOTE_MAX_LENGTH, errors=errors)
     if "position" in given and given["position"] is not None:
-        if not isinstance(given["position"], int) or isinstance(given["position"], bool) or given["position"] < 0:
-            errors.add("position", "Use a whole number, 0 or more.")
+        if (not isinstance(given["position"], int) or isinstance(given["position"], bool)
+                or not 0 <= given["position"] <= POSITION_MAX):
+            errors.add("position", f"Use a whole number from 0 to {POSITION_MAX}.")
         else:
             draft.position = given["position"]
     if "channel_id" in given or rule is None:

@@ -27,6 +27,7 @@ START_TIMEOUT = 60  # seconds for a process to become ready
 # Fixed keys so a stack's processes share them; a stack never holds real data.
 SECRET_KEY = "stack-secret-key-not-for-production-0123456789abcdefghij"
 ENCRYPTION_KEY = "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0="
+ACTIVITY_CHAIN_KEY = "test-activity-chain-key"  # as connector.settings_test, so tests can verify the chain
 SIGNING_SECRET = "sandbox-signing-secret"
 METRICS_TOKEN = "stack-metrics-token"  # GET /metrics with `Authorization: Bearer <this>`
 FRESHBOOKS_CLIENT = ("sandbox-freshbooks-client-id", "sandbox-freshbooks-client-secret")
@@ -122,7 +123,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TEST_"))}
         env.update({
             "DJANGO_SETTINGS_MODULE": "connector.settings", "DEBUG": "false", "SECRET_KEY": SECRET_KEY,
-            "ENCRYPTION_KEYS": ENCRYPTION_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "ENCRYPTION_KEYS": ENCRYPTION_KEY, "ACTIVITY_CHAIN_KEY": ACTIVITY_CHAIN_KEY, "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "PUBLIC_BASE_URL": self.web_url, "CSRF_TRUSTED_ORIGINS": self.web_url,
             "SECURE_SSL_REDIRECT": "false", "SESSION_COOKIE_SECURE": "false", "CSRF_COOKIE_SECURE": "false",
             "SECURE_HSTS_SECONDS": "0", "DATABASE_URL": self.config.database_url, "REDIS_URL": self.redis_url,

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.activity import activity_record
+from connector.core.pagination import Pagination
 from tenants.models import ApiToken
 
 
@@ -36,10 +37,14 @@ class ApiTokenOutputSerializer(serializers.ModelSerializer):
 
 
 class ApiTokenListApi(APIView):
+    pagination_class = Pagination
+
     @extend_schema(responses=ApiTokenOutputSerializer(many=True))
     def get(self, request):
-        tokens = ApiToken.objects.for_tenant(request.tenant).select_related("user")
-        return Response(ApiTokenOutputSerializer(tokens, many=True).data)
+        tokens = ApiToken.objects.for_tenant(request.tenant).select_related("user").order_by("id")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(tokens, request, view=self)
+        return paginator.get_paginated_response(ApiTokenOutputSerializer(page, many=True).data)
 
 
 class ApiTokenDetailApi(APIView):

@@ -3,8 +3,9 @@
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions, permissions, throttling
 
+from connector.core.limits import client_ip, limit_hit
 from tenants.models import ApiToken, Membership
 
 LAST_USED_RESOLUTION = 60  # seconds: do not write last_used_at on every request
@@ -15,15 +16,49 @@ class TenantTokenAuthentication(authentication.TokenAuthentication):
 
     keyword = "Token"
 
+    def authenticate(self, request):
+        self.request = request
+        return super().authenticate(request)
+
     def authenticate_credentials(self, key):
         token = (ApiToken.objects.select_related("user", "tenant")
                  .filter(key_hash=ApiToken.hash_key(key)).first())
         if token is None or not token.user.is_active:
+            # Guessing keys costs a 429 after API_BAD_TOKEN_RATE misses from one address (DRF's throttles
+            # run only after authentication succeeds, so they never see these).
+            wait = limit_hit(self.request, group="api_bad_token", rate_setting="API_BAD_TOKEN_RATE",
+                             value=client_ip(self.request))
+            if wait:
+                raise exceptions.Throttled(wait=wait)
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
         now = timezone.now()
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
+
+
+class ApiUserThrottle(throttling.UserRateThrottle):
+    """Per API token (or session user): settings.API_THROTTLE_RATE, counted in the cache (Redis)."""
+
+    def get_rate(self):
+        return settings.API_THROTTLE_RATE
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiToken):
+            return self.cache_format % {"scope": "token", "ident": request.auth.pk}
+        if request.user and request.user.is_authenticated:
+            return self.cache_format % {"scope": "user", "ident": request.user.pk}
+        return None
+
+
+class ApiAnonThrottle(throttling.AnonRateThrottle):
+    """Per address, for requests without credentials: settings.API_ANON_THROTTLE_RATE."""
+
+    def get_rate(self):
+        return settings.API_ANON_THROTTLE_RATE
+
+    def get_ident(self, request):
+        return client_ip(request)
 
 
 class TenantSessionAuthentication(authentication.SessionAuthentication):

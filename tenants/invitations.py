@@ -9,10 +9,14 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from audit.activity import activity_record
 from connector.core.errors import ApplicationError
+from connector.core.limits import limit_check
 from tenants.models import INVITATION_LIFETIME_DAYS, Invitation, Membership, Role, SlackUserLink, Tenant
+
+SUBJECT_NAME_CHARS = 40  # the business name in an invitation's subject line, at most (the body has it whole)
 
 
 class InvitationInvalid(ApplicationError):
@@ -50,6 +54,9 @@ def invitation_create(*, tenant: Tenant, invited_by: Membership, email: str, rol
         raise ApplicationError("Your role cannot invite someone as that.", {"fields": {"role": ["Not allowed."]}})
     if Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).exists():
         raise ApplicationError(f"{email} is a member already.", {"fields": {"email": ["Already a member."]}})
+    # Anyone can sign up, so invitations are someone else's inbox: a cap per tenant (INVITATION_RATE).
+    limit_check(group="invitation", rate_setting="INVITATION_RATE", value=f"tenant:{tenant.pk}",
+                what="invitations sent from this business")
     token = secrets.token_urlsafe(32)  # 256 bits: the link is the credential
     with transaction.atomic():
         Invitation.objects.for_tenant(tenant).filter(email__iexact=email, accepted_at__isnull=True).delete()
@@ -63,7 +70,7 @@ def invitation_create(*, tenant: Tenant, invited_by: Membership, email: str, rol
     context = {"tenant": tenant, "invitation": invitation, "link": link, "inviter": invited_by.user,
                "role_label": Role(role).label, "days": INVITATION_LIFETIME_DAYS}
     send_mail(
-        subject=f"Join {tenant.name} on ml-connector",
+        subject=f"Join {Truncator(tenant.name).chars(SUBJECT_NAME_CHARS)} on ml-connector",
         message=render_to_string("tenants/email/invitation.txt", context),
         from_email=None, recipient_list=[email],
     )

@@ -5,10 +5,13 @@ way in for user-facing code is `for_tenant(tenant)`.
 """
 
 import hashlib
+import logging
 import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from connector.core.crypto import EncryptedTextField
@@ -22,6 +25,8 @@ def _token_hash(token: str) -> str:
 
 def new_webhook_token() -> str:
     return secrets.token_urlsafe(32)  # 256 bits: unguessable, URL-safe
+
+logger = logging.getLogger(__name__)
 
 
 class Tenant(models.Model):
@@ -163,6 +168,18 @@ class Invitation(TenantOwned):
 
     def is_expired(self, now=None) -> bool:
         return (now or timezone.now()) >= self.expires_at
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _revoke_api_tokens_on_password_change(sender, instance, created, **kwargs):
+    """A new password (changed, or reset through the emailed link) revokes the user's API tokens: a
+    password reset is how someone locks out whoever else had their account. (Other browser sessions end
+    by themselves: Django ties each session to the password hash.)"""
+    if created or getattr(instance, "_password", None) is None:  # set_password() was not called
+        return
+    revoked, _ = ApiToken.objects.filter(user=instance).delete()
+    if revoked:
+        logger.info("api_tokens.revoked_on_password_change", extra={"user_id": instance.pk, "count": revoked})
 
 
 SLACK_LINK_LIFETIME_MINUTES = 15  # a "link your Slack account" URL from an ephemeral message works this long

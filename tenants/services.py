@@ -3,7 +3,7 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from audit.activity import activity_record
@@ -34,6 +34,29 @@ def user_get_or_create(*, email: str, password: str | None = None) -> tuple[User
         user.set_unusable_password()
     user.save()
     return user, True
+
+
+class AccountExists(ApplicationError):
+    def __init__(self, email: str):
+        super().__init__("An account with this email exists already: log in instead.",
+                         {"fields": {"email": ["An account with this email exists already."]}})
+        self.email = email
+
+
+def user_create(*, email: str, password: str) -> User:
+    """A new account with this password, or AccountExists. Never hands back an existing account: two
+    sign-ups for one address racing each other meet at the unique username (the email) and one fails."""
+    email = User.objects.normalize_email(email).strip().lower()
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email__iexact=email).exists():
+                raise AccountExists(email)
+            user = User(username=email, email=email)
+            user.set_password(password)
+            user.save()
+    except IntegrityError as exc:
+        raise AccountExists(email) from exc
+    return user
 
 
 @transaction.atomic

@@ -1,15 +1,22 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from connector.core.limits import rate_limit
 from tenants import views
+
+# Each POST counts against the caller's IP and the address being tried (settings LOGIN_RATE, PASSWORD_RESET_RATE).
+login_view = rate_limit("login", rate_setting="LOGIN_RATE", fields=("username",))(
+    auth_views.LoginView.as_view(redirect_authenticated_user=True))
+password_reset_view = rate_limit("password_reset", rate_setting="PASSWORD_RESET_RATE", fields=("email",))(
+    auth_views.PasswordResetView.as_view())
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("slack/link/<str:token>/", views.slack_link_accept_view, name="slack_link_accept"),
     path("settings/slack-links/<int:pk>/remove/", views.slack_link_remove_view, name="slack_link_remove"),
-    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/", password_reset_view, name="password_reset"),
     path("password-reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
          name="password_reset_confirm"),

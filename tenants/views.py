@@ -1,15 +1,19 @@
 """Account pages: sign up, switch business, add a business, settings, members and invitations, API tokens."""
 
+from cryptography.fernet import InvalidToken
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.activity import activity_record
+from connector.core.crypto import decrypt, encrypt
 from connector.core.errors import ApplicationError
+from connector.core.limits import rate_limit
 from tenants import invitations, services, slack_links
 from tenants.forms import (
     ApiTokenForm,
@@ -25,23 +29,31 @@ from tenants.middleware import SESSION_KEY
 from tenants.models import ApiToken, Invitation, Membership, Role
 from tenants.permissions import tenant_view
 
-NEW_API_KEY_SESSION_KEY = "new_api_key"  # a new token's key, shown once on the next settings page, then dropped
+# A new token's key, sealed (encrypted with ENCRYPTION_KEYS) in the session until the next settings page
+# shows it once and drops it: a session store never holds a usable key.
+NEW_API_KEY_SESSION_KEY = "new_api_key_sealed"
 
 
+@rate_limit("signup", rate_setting="SIGNUP_RATE")
 def signup(request):
     if request.user.is_authenticated:
         return redirect("dashboard")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user, _ = services.user_get_or_create(email=form.cleaned_data["email"],
-                                              password=form.cleaned_data["password"])
-        tenant = services.tenant_create(name=form.cleaned_data["business_name"], owner=user,
-                                        base_currency=form.cleaned_data["base_currency"],
-                                        time_zone=form.cleaned_data["time_zone"] or "UTC")
-        login(request, user, backend="tenants.auth.EmailBackend")
-        request.session[SESSION_KEY] = tenant.pk
-        messages.success(request, f"Welcome! {tenant.name} is set up. Next: connect FreshBooks.")
-        return redirect("dashboard")
+        try:
+            with transaction.atomic():
+                user = services.user_create(email=form.cleaned_data["email"],
+                                            password=form.cleaned_data["password"])
+                tenant = services.tenant_create(name=form.cleaned_data["business_name"], owner=user,
+                                                base_currency=form.cleaned_data["base_currency"],
+                                                time_zone=form.cleaned_data["time_zone"] or "UTC")
+        except services.AccountExists as exc:
+            form.add_error("email", exc.message)
+        else:
+            login(request, user, backend="tenants.auth.EmailBackend")
+            request.session[SESSION_KEY] = tenant.pk
+            messages.success(request, f"Welcome! {tenant.name} is set up. Next: connect FreshBooks.")
+            return redirect("dashboard")
     return render(request, "registration/signup.html", {"form": form})
 
 
@@ -63,7 +75,9 @@ def tenant_create_view(request):
 def tenant_switch(request):
     if not request.user.is_authenticated:
         return redirect("login")
-    membership = Membership.objects.filter(user=request.user, tenant_id=request.POST.get("tenant")).first()
+    tenant_id = request.POST.get("tenant", "")
+    membership = (Membership.objects.filter(user=request.user, tenant_id=int(tenant_id)).first()
+                  if tenant_id.isascii() and tenant_id.isdigit() and len(tenant_id) < 19 else None)
     if membership is None:
         messages.error(request, "You are not a member of that business.")
     else:
@@ -78,6 +92,13 @@ def _confirm(request, *, title: str, question: str, consequence: str, action_lab
         "title": title, "question": question, "consequence": consequence, "action_label": action_label,
         "danger": danger, "cancel_url": reverse("settings"),
     })
+
+
+def _unseal(sealed: str | None) -> str | None:
+    try:
+        return decrypt(sealed) if sealed else None
+    except InvalidToken:  # sealed under a key rotated away since: the key cannot be shown any more
+        return None
 
 
 def _settings_context(request, **forms) -> dict:
@@ -101,7 +122,7 @@ def _settings_context(request, **forms) -> dict:
         .select_related("invited_by"),
         "now": timezone.now(),
         "api_tokens": ApiToken.objects.for_tenant(tenant).select_related("user"),
-        "new_api_key": request.session.pop(NEW_API_KEY_SESSION_KEY, None),
+        "new_api_key": _unseal(request.session.pop(NEW_API_KEY_SESSION_KEY, None)),
         "slack_links": slack_links.slack_links(tenant=tenant),
     }
     return context
@@ -162,7 +183,7 @@ def api_token_create_view(request):
     if not form.is_valid():
         return render(request, "tenants/settings.html", _settings_context(request, api_token_form=form), status=400)
     _, key = services.api_token_create(tenant=request.tenant, user=request.user, name=form.cleaned_data["name"])
-    request.session[NEW_API_KEY_SESSION_KEY] = key
+    request.session[NEW_API_KEY_SESSION_KEY] = encrypt(key)
     messages.success(request, "API token created. Copy it now: it is shown only once.")
     return redirect(reverse("settings") + "#api-tokens")
 
@@ -277,7 +298,11 @@ def invitation_accept_view(request, token: str):
         return redirect_to_login(request.get_full_path())
     form = InvitationSignUpForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
-        user, _ = services.user_get_or_create(email=invitation.email, password=form.cleaned_data["password"])
+        try:
+            user = services.user_create(email=invitation.email, password=form.cleaned_data["password"])
+        except services.AccountExists:  # made by a concurrent request: that account must log in itself
+            messages.info(request, f"Log in as {invitation.email} to join {invitation.tenant.name}.")
+            return redirect_to_login(request.get_full_path())
         login(request, user, backend="tenants.auth.EmailBackend")
         return _joined(request, token)
     return render(request, "tenants/invitation_accept.html", {**context, "form": form},

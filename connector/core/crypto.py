@@ -38,9 +38,11 @@ def reencrypt(token: str) -> str:
 
 
 def _blind_index_key() -> bytes:
-    # Derived from SECRET_KEY rather than ENCRYPTION_KEYS so that rotating encryption keys does not
-    # invalidate every index; the label keeps it separate from Django's own uses of SECRET_KEY.
-    return hmac.new(settings.SECRET_KEY.encode(), b"ml-connector blind index v1", hashlib.sha256).digest()
+    # BLIND_INDEX_KEY, its own secret, so that neither rotating ENCRYPTION_KEYS nor SECRET_KEY touches the
+    # indexes. Installs from before it existed derive it from SECRET_KEY, as they always did (the label
+    # keeps it apart from Django's uses of SECRET_KEY); changing either means `manage.py reindex`.
+    secret = settings.BLIND_INDEX_KEY or settings.SECRET_KEY
+    return hmac.new(secret.encode(), b"ml-connector blind index v1", hashlib.sha256).digest()
 
 
 def normalise_for_index(value: str) -> str:

@@ -39,6 +39,7 @@ from django.views.decorators.http import require_POST
 from audit.models import InboundEvent
 from connector.core.events import WEBHOOK_EVENTS, Action
 from connector.core.redis_client import redis_quick
+from connector.core.text import has_forbidden_chars
 from connector.freshbooks import services
 from connector.freshbooks.normalise import creation_dedupe_key
 from connector.freshbooks.selectors import verifiers_ordered
@@ -66,7 +67,6 @@ TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # Field lengths the ledger and the callbacks store (InboundEvent, FreshBooksCallback.callback_id).
 FIELD_LIMITS = {"name": 64, "object_id": 64, "account_id": 32, "business_id": 32, "verifier": 200}
 CALLBACK_ID_LIMIT = 32
-FORBIDDEN_CHARACTERS = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL text cannot hold NUL
 # Creates and deletes dedupe on (name, object id) at once; updates and sends only once fetched.
 DEDUPE_AT_INTAKE = {Action.CREATED, Action.DELETED}
 
@@ -170,7 +170,7 @@ def _fields_checked(body: bytes) -> tuple[dict[str, str] | None, str]:
     except ValueError:
         return None, "Too many form fields."
     for key, value in fields.items():
-        if FORBIDDEN_CHARACTERS.search(key) or FORBIDDEN_CHARACTERS.search(value):
+        if has_forbidden_chars(key) or has_forbidden_chars(value):
             shown = f"'{key}'" if key in FIELD_LIMITS else "a field"
             return None, f"{shown} contains a NUL byte or a lone surrogate, which FreshBooks never sends."
     limits = dict(FIELD_LIMITS, object_id=CALLBACK_ID_LIMIT) if fields.get("name") == VERIFY_EVENT else FIELD_LIMITS

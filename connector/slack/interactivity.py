@@ -5,13 +5,13 @@ Both kinds are form-encoded and signed like events (v0 HMAC-SHA256 of "v0:{times
 5 minutes of clock skew at most), checked with slack-sdk's SignatureVerifier on the raw bytes.
 """
 
-import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from django.conf import settings
 from slack_sdk.signature import SignatureVerifier
 
+from connector.core.text import any_forbidden_chars, json_loads_bounded
 from connector.slack import constants
 
 
@@ -85,11 +85,13 @@ def interaction_parse(body: bytes) -> Interaction | None:
     if raw is None:
         raise SlackRequestRefused(400, "no payload field")
     try:
-        payload = json.loads(raw)
+        payload = json_loads_bounded(raw)
     except ValueError as exc:
         raise SlackRequestRefused(400, "payload is not JSON") from exc
     if not isinstance(payload, dict):
         raise SlackRequestRefused(400, "payload is not an object")
+    if any_forbidden_chars(payload):  # "\u0000" or a lone "\ud800" escape: no text we store may hold them
+        raise SlackRequestRefused(400, "payload holds NUL or a lone surrogate")
     if payload.get("type") != "block_actions":
         return None
     actions = payload.get("actions")
@@ -115,6 +117,8 @@ def interaction_parse(body: bytes) -> Interaction | None:
 
 def command_parse(body: bytes) -> Command:
     form = _form(body)
+    if any_forbidden_chars(form):
+        raise SlackRequestRefused(400, "slash command holds NUL or a lone surrogate")
     if not form.get("team_id") or not form.get("user_id") or not form.get("command"):
         raise SlackRequestRefused(400, "slash command without team, user or command")
     return Command(team_id=_text(form["team_id"], 32), user_id=_text(form["user_id"], 32),

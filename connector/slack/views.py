@@ -1,7 +1,6 @@
 """Slack pages (status, install, test, channels, uninstall) and the Events API endpoint. Thin: the work
 is in services; every Slack failure becomes a page or a message in plain words, never a 500."""
 
-import json
 import logging
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_POST
 from slack_sdk.signature import SignatureVerifier
 
 from connector.core.errors import ApplicationError
+from connector.core.text import any_forbidden_chars, json_loads_bounded
 from connector.slack import constants, services
 from connector.slack.errors import SlackError, describe, error_for
 from connector.slack.events_api import slack_event_handle
@@ -181,10 +181,13 @@ def slack_events(request):
         logger.warning("slack.events_bad_signature")
         return HttpResponse(status=401)
     try:
-        payload = json.loads(body)
-    except ValueError:
+        payload = json_loads_bounded(body)
+    except ValueError:  # not JSON, not UTF-8, or nested deeper than the parser goes
         return HttpResponse(status=400)
     if not isinstance(payload, dict):
+        return HttpResponse(status=400)
+    if any_forbidden_chars(payload):
+        logger.warning("slack.events_forbidden_characters")
         return HttpResponse(status=400)
     if payload.get("type") == "url_verification":
         return JsonResponse({"challenge": str(payload.get("challenge", ""))})

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.activity import activity_record, activity_verify
+from audit.export import export_job_start
 from audit.models import ActivityLog, Delivery, DeliveryAttempt, InboundEvent, InvoiceState
 from audit.retention import retention_purge_tenant
 from audit.tasks import retention_purge
@@ -101,6 +102,7 @@ def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, 
         bulk_replay_create(tenant=t, actor=user, filters={}, max_delivery_id=delivery.pk, mode="as_routed")
         invitation_create(tenant=t, invited_by=Membership.objects.get(tenant=t, user=user),
                           email=f"new-{t.pk}@example.com", role="viewer")
+        export_job_start(tenant=t, actor=user, filters={}, filename="activity.csv")
         InvoiceState.objects.create(tenant=t, invoice_id="1", claimed_by=user)
         slack_link_save(tenant=t, user=user, team_id="T1", slack_user_id="U1", linked_by="operator", actor=user)
         slack_link_offer(tenant=t, team_id="T1", slack_user_id="U2")

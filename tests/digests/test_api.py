@@ -35,7 +35,7 @@ def test_create_and_read_back_with_the_contract_fields(owner_api, tenant, channe
         "created_at": created["created_at"], "updated_at": created["updated_at"],
     }
     assert owner_api.get(f"{URL}{digest.pk}/").json() == created
-    assert owner_api.get(URL).json() == [created]
+    assert owner_api.get(URL).json()["results"] == [created]
     assert ActivityLog.objects.for_tenant(tenant).filter(action="digest.created").count() == 1
 
 
@@ -85,14 +85,14 @@ def test_another_tenants_digest_is_not_found(owner_api, other_api, channels):
     assert owner_api.get(f"{URL}{theirs['id']}/").status_code == 404
     assert owner_api.patch(f"{URL}{theirs['id']}/", {"enabled": False}, format="json").status_code == 404
     assert owner_api.delete(f"{URL}{theirs['id']}/").status_code == 404
-    assert owner_api.get(URL).json() == []
+    assert owner_api.get(URL).json()["results"] == []
     assert Digest.objects.get(pk=theirs["id"]).enabled
 
 
 def test_viewers_read_but_do_not_change(owner_api, viewer_api, channels):
     created = owner_api.post(URL, body(), format="json").json()
 
-    assert viewer_api.get(URL).json() == [created]
+    assert viewer_api.get(URL).json()["results"] == [created]
     assert viewer_api.post(URL, body(name="Mine"), format="json").status_code == 403
     assert viewer_api.patch(f"{URL}{created['id']}/", {"enabled": False}, format="json").status_code == 403
     assert viewer_api.delete(f"{URL}{created['id']}/").status_code == 403

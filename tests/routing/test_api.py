@@ -32,7 +32,7 @@ def test_create_and_read_back_with_the_contract_fields(owner_api, tenant, channe
         "created_at": created["created_at"], "updated_at": created["updated_at"],
     }
     assert owner_api.get(f"{URL}{rule.pk}/").json() == created
-    assert owner_api.get(URL).json() == [created]
+    assert owner_api.get(URL).json()["results"] == [created]
     assert ActivityLog.objects.for_tenant(tenant).filter(action="rule.created").count() == 1
 
 
@@ -72,7 +72,7 @@ def test_delete(owner_api, tenant, channels):
     # Limits are the service's alone: the API reports them in the same words as the web form.
     ({"name": "x" * 101}, {"name": ["Keep this to 100 characters or fewer."]}),
     ({"min_amount": "-5"}, {"min_amount": ["Amounts cannot be negative."]}),
-    ({"position": -1}, {"position": ["Use a whole number, 0 or more."]}),
+    ({"position": -1}, {"position": ["Use a whole number from 0 to 2147483647."]}),
     ({"has_client": False}, {"has_client": ["This applies to expenses only: choose an expense event too, "
                                             "or clear it."]}),
 ])
@@ -143,7 +143,7 @@ def test_a_rule_of_another_tenant_is_404(owner_api, other_tenant, channels):
         response = getattr(owner_api, method)(f"{URL}{theirs.pk}/", data, format="json")
         assert response.status_code == 404, method
         assert response.json() == {"message": "Not found.", "extra": {}}
-    assert owner_api.get(URL).json() == []
+    assert owner_api.get(URL).json()["results"] == []
     theirs.refresh_from_db()
     assert theirs.name == "Theirs"
 

@@ -79,3 +79,16 @@ def test_connect_slack_unknown_tenant(db):
     with pytest.raises(CommandError, match="No tenant with slug 'nope'"):
         call_command("connect_slack", "--tenant", "nope", "--bot-token", "x", "--team-id", "T1")
 
+
+
+def test_connect_slack_reads_the_token_from_standard_input(tenant, slack_api, monkeypatch):
+    """Kept off the command line, where the process list would show it."""
+    slack_api.expect_request("/api/auth.test", headers={"Authorization": "Bearer xoxb-from-stdin"}
+                             ).respond_with_json(IDENTITY)
+    slack_api.expect_request("/api/conversations.list").respond_with_json({"ok": True, "channels": []})
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.setattr("sys.stdin", StringIO("xoxb-from-stdin\n"))
+
+    call_command("connect_slack", "--tenant", tenant.slug, "--team-id", "T0TEAM", stdout=StringIO())
+
+    assert SlackInstallation.objects.get(tenant=tenant).bot_token == "xoxb-from-stdin"

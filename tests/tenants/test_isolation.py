@@ -33,7 +33,7 @@ def test_ui_object_of_another_tenant_is_404(owner_client, their_token):
 
 @pytest.mark.django_db
 def test_api_lists_only_own_tenant(owner_api, their_token):
-    listed = {t["prefix"] for t in owner_api.get("/api/v1/api-tokens/").json()}
+    listed = {t["prefix"] for t in owner_api.get("/api/v1/api-tokens/").json()["results"]}
     assert their_token.prefix not in listed
 
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from connector.core.errors import ApplicationError
+from connector.core.operator_input import secret_option
 from connector.slack.errors import SlackError, Transient, describe
 from connector.slack.selectors import channel_list
 from connector.slack.services import slack_connect_token
@@ -16,7 +17,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="the tenant's slug")
-        parser.add_argument("--bot-token", required=True, help="the bot token (xoxb-...)")
+        parser.add_argument("--bot-token", help="the bot token (xoxb-...); default: $SLACK_BOT_TOKEN, else "
+                                                "standard input (kept out of the process list)")
         parser.add_argument("--team-id", required=True, help="the Slack workspace id (T...)")
         parser.add_argument("--team-name", default="", help="the workspace's name (default: as Slack says)")
 
@@ -24,9 +26,7 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"No tenant with slug {options['tenant']!r}.")
-        token = options["bot_token"].strip()
-        if not token:
-            raise CommandError("--bot-token is empty.")
+        token = secret_option(options["bot_token"], option="--bot-token", env_var="SLACK_BOT_TOKEN")
         try:
             installation = slack_connect_token(tenant=tenant, bot_token=token, team_id=options["team_id"].strip(),
                                                team_name=options["team_name"].strip())
