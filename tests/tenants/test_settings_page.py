@@ -1,5 +1,7 @@
 """Settings: business details, retention, API tokens shown once, webhook URL rotation behind a confirmation."""
 
+import re
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -106,6 +108,13 @@ def test_labels_point_at_their_own_inputs(owner_client):
 def test_the_api_docs_page_runs_swagger_ui_from_this_site(owner_client):
     settings_page = owner_client.get("/accounts/settings/").content.decode()
     assert 'href="/api/v1/docs/"' in settings_page and 'href="/api/v1/schema/"' in settings_page
-    docs = owner_client.get("/api/v1/docs/").content.decode()
-    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "/api/v1/schema/" in docs
+    answer = owner_client.get("/api/v1/docs/")
+    docs = answer.content.decode()
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs
     assert "cdn" not in docs.lower() and "https://" not in docs  # nothing loaded from elsewhere
+    # Under the site's CSP: no inline style or script; the initialising script is a file of its own.
+    assert "unsafe-inline" not in answer["Content-Security-Policy"]
+    assert "<style" not in docs and not re.search(r"<script(?![^>]*\bsrc=)", docs)
+    script = owner_client.get("/api/v1/docs/?script=")
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "/api/v1/schema/" in script.content.decode()
