@@ -8,10 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.activity import activity_record
-from connector.core.errors import ApplicationError
+from connector.core.errors import ApplicationError, FieldErrors
 from digests.models import NAME_MAX_LENGTH, Digest, Frequency
 from digests.schedule import next_occurrence
-from routing.channels import tenant_channel
+from routing.channels import channel_chosen
 from tenants.models import Tenant
 from tenants.zones import tenant_zone
 
@@ -20,12 +20,8 @@ DIGEST_FIELDS = ("name", "channel_id", "frequency", "weekday", "time", "enabled"
 TIME_FORMAT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")  # "HH:MM", 24-hour
 
 
-class _Errors(dict):
-    def add(self, name: str, message: str) -> None:
-        self.setdefault(name, []).append(message)
 
-
-def _time(value, errors: _Errors) -> time | None:
+def _time(value, errors: FieldErrors) -> time | None:
     if isinstance(value, time):
         return value.replace(second=0, microsecond=0)
     found = TIME_FORMAT.match(str(value or "").strip())
@@ -46,7 +42,7 @@ def digest_build(*, tenant: Tenant, data: dict, digest: Digest | None = None) ->
     draft = Digest(tenant=tenant) if digest is None else Digest(**{
         f.attname: getattr(digest, f.attname) for f in Digest._meta.concrete_fields})
     draft._state.adding = digest is None
-    errors = _Errors()
+    errors = FieldErrors()
     given = {k: v for k, v in data.items() if k in DIGEST_FIELDS}
 
     if "name" in given or digest is None:
@@ -83,15 +79,10 @@ def digest_build(*, tenant: Tenant, data: dict, digest: Digest | None = None) ->
         else:
             draft.enabled = given["enabled"]
     if "channel_id" in given or digest is None:
-        channel_id = str(given.get("channel_id") or "").strip()
-        # An unchanged channel is kept as saved (it may have been archived since); a new one must be in the
-        # tenant's own workspace.
-        if digest is None or channel_id != digest.channel_id:
-            channel = tenant_channel(tenant=tenant, channel_id=channel_id)
-            if channel is None:
-                errors.add("channel_id", "Choose a channel of your Slack workspace.")
-            else:
-                draft.channel_id, draft.channel_name = channel
+        channel = channel_chosen(tenant=tenant, given=given, errors=errors,
+                                 current_channel_id=digest.channel_id if digest else None)
+        if channel is not None:
+            draft.channel_id, draft.channel_name = channel
     if errors:
         raise ApplicationError(VALIDATION_ERROR, {"fields": dict(errors)})
     return draft

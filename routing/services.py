@@ -8,9 +8,9 @@ from django.db import transaction
 from django.db.models import Max
 
 from audit.activity import activity_record
-from connector.core.errors import ApplicationError
+from connector.core.errors import ApplicationError, FieldErrors
 from connector.core.events import SUPPORTED_EVENTS, Action, Kind
-from routing.channels import tenant_channel
+from routing.channels import channel_chosen
 from routing.models import (
     AMOUNT_DECIMAL_PLACES,
     AMOUNT_MAX_DIGITS,
@@ -43,19 +43,15 @@ UPDATE_EVENTS = frozenset(name for name, (_, action) in SUPPORTED_EVENTS.items()
 VALIDATION_ERROR = "Validation error"  # the message of every refusal with field errors (as connector.core.api)
 
 
-class _Errors(dict):
-    def add(self, name: str, message: str) -> None:
-        self.setdefault(name, []).append(message)
 
-
-def _text(value, *, name: str, max_length: int, errors: _Errors) -> str:
+def _text(value, *, name: str, max_length: int, errors: FieldErrors) -> str:
     value = "" if value is None else str(value).strip()
     if len(value) > max_length:
         errors.add(name, f"Keep this to {max_length} characters or fewer.")
     return value
 
 
-def _amount(value, *, name: str, errors: _Errors) -> Decimal | None:
+def _amount(value, *, name: str, errors: FieldErrors) -> Decimal | None:
     if value is None or value == "":
         return None
     try:
@@ -78,7 +74,7 @@ def _amount(value, *, name: str, errors: _Errors) -> Decimal | None:
     return amount
 
 
-def _words(value, *, name: str, errors: _Errors) -> list[str]:
+def _words(value, *, name: str, errors: FieldErrors) -> list[str]:
     """A list of short texts (categories, statuses), stripped, without blanks or repeats."""
     if value is None:
         return []
@@ -102,7 +98,7 @@ def _words(value, *, name: str, errors: _Errors) -> list[str]:
     return words
 
 
-def _events(value, *, errors: _Errors) -> list[str]:
+def _events(value, *, errors: FieldErrors) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple):
@@ -116,7 +112,7 @@ def _events(value, *, errors: _Errors) -> list[str]:
     return [name for name in SUPPORTED_EVENTS if name in value]  # canonical order, no repeats
 
 
-def _bool(value, *, name: str, errors: _Errors, nullable: bool = False) -> bool | None:
+def _bool(value, *, name: str, errors: FieldErrors, nullable: bool = False) -> bool | None:
     if value is None and nullable:
         return None
     if isinstance(value, bool):
@@ -137,7 +133,7 @@ def rule_build(*, tenant: Tenant, data: dict, rule: Rule | None = None) -> Rule:
         f.attname: getattr(rule, f.attname) for f in Rule._meta.concrete_fields
     })
     draft._state.adding = rule is None
-    errors = _Errors()
+    errors = FieldErrors()
     given = {k: v for k, v in data.items() if k in RULE_FIELDS}
 
     if "name" in given or rule is None:
@@ -176,15 +172,10 @@ def rule_build(*, tenant: Tenant, data: dict, rule: Rule | None = None) -> Rule:
         else:
             draft.position = given["position"]
     if "channel_id" in given or rule is None:
-        channel_id = str(given.get("channel_id") or "").strip()
-        # An unchanged channel is kept as saved, so a rule whose channel was archived can still be edited
-        # or disabled; a new or different channel must belong to the tenant's own workspace.
-        if rule is None or channel_id != rule.channel_id:
-            channel = tenant_channel(tenant=tenant, channel_id=channel_id)
-            if channel is None:
-                errors.add("channel_id", "Choose a channel of your Slack workspace.")
-            else:
-                draft.channel_id, draft.channel_name = channel
+        channel = channel_chosen(tenant=tenant, given=given, errors=errors,
+                                 current_channel_id=rule.channel_id if rule else None)
+        if channel is not None:
+            draft.channel_id, draft.channel_name = channel
 
     # Conditions that relate fields: only when the fields themselves are valid.
     if draft.min_amount is not None and draft.max_amount is not None and draft.min_amount > draft.max_amount \
@@ -279,7 +270,7 @@ def rule_starter_create(*, tenant: Tenant, actor, accounting_channel_id: str, ex
         ("exec_channel_id", {"name": "Large invoices", "events": STARTER_EXEC_EVENTS,
                              "min_amount": exec_min_amount, "channel_id": exec_channel_id}),
     ]
-    errors = _Errors()
+    errors = FieldErrors()
     for channel_field, data in specs:
         try:
             rule_build(tenant=tenant, data=data)

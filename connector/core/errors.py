@@ -9,3 +9,10 @@ class ApplicationError(Exception):
         self.message = message
         self.extra = extra or {}
         self.status = status
+
+
+class FieldErrors(dict):
+    """What is wrong with each field of an input being validated: {"field": ["message", ...]}."""
+
+    def add(self, name: str, message: str) -> None:
+        self.setdefault(name, []).append(message)
