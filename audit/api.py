@@ -145,15 +145,22 @@ class ExportJobSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(reverse("api-export-download", args=[job.pk]))
 
 
-class DeliveryExportApi(APIView):
+class _CsvApi(APIView):
+    """A CSV endpoint whose errors (and other non-CSV answers) are JSON, whatever format was asked for."""
+
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
-    def handle_exception(self, exc):
-        # An error is the JSON error shape, whatever format was asked for.
-        response = super().handle_exception(exc)
+    def answer_in_json(self) -> None:
         self.request.accepted_renderer = renderers.JSONRenderer()
         self.request.accepted_media_type = self.request.accepted_renderer.media_type
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        self.answer_in_json()  # the one error shape
         return response
+
+
+class DeliveryExportApi(_CsvApi):
 
     @extend_schema(parameters=[DeliveryFilterSerializer],
                    description="Up to EXPORT_MAX_ROWS rows the CSV is streamed at once (200). A larger export "
@@ -167,8 +174,7 @@ class DeliveryExportApi(APIView):
             return export_response(tenant=request.tenant, filters=filters, filename="deliveries.csv")
         job = export_job_start(tenant=request.tenant, actor=request.user, filters=filters,
                                filename="deliveries.csv")
-        self.request.accepted_renderer = renderers.JSONRenderer()
-        self.request.accepted_media_type = self.request.accepted_renderer.media_type
+        self.answer_in_json()
         return Response(ExportJobSerializer(job, context={"request": request}).data,
                         status=status.HTTP_202_ACCEPTED)
 
@@ -183,14 +189,7 @@ class ExportJobDetailApi(APIView):
         return Response(ExportJobSerializer(_export_job(request, pk), context={"request": request}).data)
 
 
-class ExportJobDownloadApi(APIView):
-    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
-
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        self.request.accepted_renderer = renderers.JSONRenderer()
-        self.request.accepted_media_type = self.request.accepted_renderer.media_type
-        return response
+class ExportJobDownloadApi(_CsvApi):
 
     @extend_schema(responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
                               409: ErrorSerializer},
