@@ -300,14 +300,7 @@ class SlackApp(App):
                 raise SlackError("not_in_channel")
             # newest first; replies stay in their threads unless also sent to the channel
             messages = list(reversed(channel_flow(self.data["messages"][channel["id"]])))
-        inclusive = _truthy(params.get("inclusive"))
-        oldest, latest = params.get("oldest"), params.get("latest")
-        if oldest not in (None, ""):
-            messages = [m for m in messages if float(m["ts"]) > float(oldest)
-                        or (inclusive and m["ts"] == str(oldest))]
-        if latest not in (None, ""):
-            messages = [m for m in messages if float(m["ts"]) < float(latest)
-                        or (inclusive and m["ts"] == str(latest))]
+        messages = _between(messages, params)
         limit = min(max(_int(params.get("limit"), HISTORY_LIMIT_DEFAULT), 1), HISTORY_LIMIT_MAX)
         start = _cursor_offset(params.get("cursor"))
         page = messages[start:start + limit]
@@ -353,7 +346,8 @@ class SlackApp(App):
         text, blocks, metadata = self._validated_content(params)
         parent, orphan = self._thread_for(channel, params.get("thread_ts"))
         self._take_channel_slot(channel["id"])  # replies count against the channel's 1 a second too
-        message = self.workspace.record_message(channel, text, blocks, metadata, params, parent, orphan)
+        message = self.workspace.record_message(channel, text, blocks, metadata, params, parent, orphan,
+                                                broadcast=_truthy(params.get("reply_broadcast")))
         response = Response.json({"ok": True, "channel": channel["id"], "ts": message["ts"], "message": message})
         if timeout:
             # "Timeout after accepting": the message is posted, the answer arrives after the client gave up.
@@ -444,13 +438,7 @@ class SlackApp(App):
             if parent is None or parent.get("orphan") or (parent.get("deleted") and not parent.get("reply_count")):
                 raise SlackError("thread_not_found")
             replies = self.workspace.replies(channel["id"], parent["ts"])
-        inclusive = _truthy(params.get("inclusive"))
-        oldest, latest = params.get("oldest"), params.get("latest")
-        if oldest not in (None, ""):
-            replies = [m for m in replies if float(m["ts"]) > float(oldest) or (inclusive and m["ts"] == str(oldest))]
-        if latest not in (None, ""):
-            replies = [m for m in replies if float(m["ts"]) < float(latest) or (inclusive and m["ts"] == str(latest))]
-        thread = [parent, *replies]
+        thread = [parent, *_between(replies, params)]
         limit = min(max(_int(params.get("limit"), REPLIES_LIMIT_MAX), 1), REPLIES_LIMIT_MAX)
         start = _cursor_offset(params.get("cursor"))
         page = thread[start:start + limit]
@@ -567,8 +555,11 @@ class SlackApp(App):
                         settings[key] = max(0.0, float(params[key]))
                 if "orphan_replies" in params:
                     settings["orphan_replies"] = _truthy(params["orphan_replies"])
-                self._edit_budget.reset()  # a new limit starts with a full minute's budget
-                self._replies_budget.reset()
+                # a new limit starts with a full minute's budget
+                if params.get("edit_rate_per_minute") not in (None, ""):
+                    self._edit_budget.reset()
+                if params.get("replies_rate_per_minute") not in (None, ""):
+                    self._replies_budget.reset()
                 self.store.changed()
                 return {"ok": True, "settings": {k: v for k, v in settings.items() if k != "signing_secret"}}
         return self._control(request, work)
@@ -920,6 +911,22 @@ def _parsed_metadata(metadata) -> dict | None:
             not metadata["event_type"] or not isinstance(metadata.get("event_payload"), dict):
         raise SlackError("invalid_metadata_format")
     return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
+
+
+def _between(messages: list[dict], params: dict) -> list[dict]:
+    """The messages after `oldest` and before `latest` (both excluded unless `inclusive`)."""
+    inclusive = _truthy(params.get("inclusive"))
+    for key, error, keep in (("oldest", "invalid_ts_oldest", lambda ts, bound: ts > bound),
+                             ("latest", "invalid_ts_latest", lambda ts, bound: ts < bound)):
+        value = params.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            bound = float(value)
+        except (TypeError, ValueError):
+            raise SlackError(error) from None
+        messages = [m for m in messages if keep(float(m["ts"]), bound) or (inclusive and m["ts"] == str(value))]
+    return messages
 
 
 def _server_error(status: int) -> Response:

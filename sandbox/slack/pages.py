@@ -175,7 +175,8 @@ def _workspace_section(app) -> str:
 <form class=row method=post action='/_control/channels'><input name=name placeholder='new-channel' size=14>
 <label><input type=checkbox name=is_private value=true> private</label><button>Create channel</button></form></div>
 {_acting_section(app)}
-<p class=muted>Posts accepted {stats['posts_accepted']} · 429s sent {stats['ratelimited']} ·
+<p class=muted>Posts accepted {stats['posts_accepted']} (replies {stats['replies_accepted']}) · 429s sent
+{stats['ratelimited']} · edits {stats['edits_accepted']} · edit 429s {stats['edit_ratelimited']} ·
 timeouts {stats['timeouts']} · duplicates by delivery id {stats['duplicates']}</p></section>"""
 
 

@@ -246,9 +246,10 @@ class Workspace:
             return f"{now:.6f}"
 
     def record_message(self, channel: dict, text: str, blocks: list | None, metadata: dict | None,
-                       extra: dict, parent: dict | None = None, orphan: bool = False) -> dict:
+                       extra: dict, parent: dict | None = None, orphan: bool = False,
+                       broadcast: bool = False) -> dict:
         """Record a bot message. With `parent` (found by `thread_parent`) it is a reply in that thread,
-        also shown in the channel with extra["reply_broadcast"]; `orphan` is a reply to no message."""
+        also shown in the channel when `broadcast`; `orphan` is a reply to no message."""
         with self.store.lock:
             message = {"type": "message", "subtype": "bot_message", "text": text, "user": BOT_USER_ID,
                        "bot_id": BOT_ID, "app_id": APP_ID, "team": self.data["team"]["id"], "ts": self.next_ts(),
@@ -265,7 +266,7 @@ class Workspace:
             if parent is not None:
                 self._attach_reply(message, parent)
                 _bump(stats, "replies_accepted")
-                if _truthy(extra.get("reply_broadcast")):  # Slack marks a reply also sent to the channel so
+                if broadcast:  # Slack marks a reply also sent to the channel with this subtype
                     message |= {"subtype": "thread_broadcast", "reply_broadcast": True}
                     _bump(stats, "broadcasts_accepted")
             elif orphan:
@@ -395,10 +396,6 @@ class Workspace:
 
 def _bump(counters: dict, key: str) -> None:
     counters[key] = counters.get(key, 0) + 1
-
-
-def _truthy(value) -> bool:
-    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _delivery_id(metadata: dict | None):

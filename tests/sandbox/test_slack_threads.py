@@ -217,11 +217,13 @@ def test_conversations_replies_pages_and_filters(client, card):
                                         cursor=first["response_metadata"]["next_cursor"])
     newer = client.conversations_replies(channel=ACCOUNTING, ts=card, oldest=stamps[0])
     missing = _error(lambda: client.conversations_replies(channel=ACCOUNTING, ts="1700000000.000001"))
+    bad_oldest = _error(lambda: client.conversations_replies(channel=ACCOUNTING, ts=card, oldest="soon"))
 
     assert [m["text"] for m in first["messages"]] == ["Invoice 0000012", "r0"] and first["has_more"] is True
     assert [m["text"] for m in rest["messages"]] == ["r1", "r2"] and rest["has_more"] is False
     assert [m["text"] for m in newer["messages"]] == ["Invoice 0000012", "r1", "r2"]
     assert missing.response["error"] == "thread_not_found"
+    assert bad_oldest.response["error"] == "invalid_ts_oldest"
 
 
 def test_conversations_replies_is_one_call_a_minute_by_default(slack, slack_token):
