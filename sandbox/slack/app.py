@@ -67,6 +67,8 @@ class SlackApp(App):
         self.workspace = Workspace(self.store)
         with self.store.lock:  # flags win over a state file's settings
             settings = self.data["settings"]
+            for key, value in initial_state(self.config.seed)["settings"].items():
+                settings.setdefault(key, value)  # settings added since the state file was written
             settings["signing_secret"] = self.config.signing_secret
             settings["events_url"] = self.config.events_url or settings["events_url"]
             settings["token_rotation"] = self.config.token_rotation or settings["token_rotation"]

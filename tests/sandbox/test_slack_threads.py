@@ -8,6 +8,8 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from sandbox.slack import SlackApp, SlackConfig
+
 ACCOUNTING = "C0SBX0002"
 SECTION = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Invoice 0000012* Sent, $2,000.00 outstanding"}}]
 PAID = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Invoice 0000012* Paid"}}]
@@ -280,3 +282,16 @@ def test_control_api_reads_a_thread_the_channel_flow_and_one_message(slack, clie
     assert one["message"]["metadata"] == METADATA and one["message"]["reply_count"] == 2
     assert [m["text"] for m in one["replies"]] == ["Payment of $1,200.00", "Paid"]
     assert unknown.status_code == 404 and unknown.json()["error"] == "message_not_found"
+
+
+def test_a_state_file_from_before_threads_gets_the_new_settings(tmp_path):
+    state = tmp_path / "slack.json"
+    old = SlackApp(SlackConfig(state_file=str(state)))
+    for key in ("edit_rate_per_minute", "replies_rate_per_minute", "orphan_replies"):
+        del old.data["settings"][key]
+    old.store.save()
+
+    settings = SlackApp(SlackConfig(state_file=str(state))).data["settings"]
+
+    assert (settings["edit_rate_per_minute"], settings["replies_rate_per_minute"], settings["orphan_replies"]) == (
+        50.0, 1.0, False)
