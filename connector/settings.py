@@ -224,6 +224,11 @@ LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ml-connector <noreply@localhost>")
+# Where file-based email backends write (Django's filebased one in the e2e stack, the sandbox mailbox).
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mailbox"))
+# `make run` in sandbox mode sends email to the log and to EMAIL_FILE_PATH, and /sandbox/mailbox/ lists it:
+# only with DEBUG on, so a production site never shows anyone's email.
+SANDBOX_MAILBOX = DEBUG and EMAIL_BACKEND == "connector.core.mailbox.SandboxEmailBackend"
 
 # Set TRUST_PROXY only behind a reverse proxy that sets X-Forwarded-For and X-Forwarded-Proto: then the
 # client address is the proxy's last X-Forwarded-For entry and HTTPS is what the proxy says it was.
@@ -300,6 +305,7 @@ API_ANON_THROTTLE_RATE = env.str("API_ANON_THROTTLE_RATE", default="60/m")  # pe
 API_BAD_TOKEN_RATE = env.str("API_BAD_TOKEN_RATE", default="30/m")  # per IP: wrong tokens, then 429
 LOGIN_RATE = env.str("LOGIN_RATE", default="100/h")  # login attempts per IP, and per email address
 SIGNUP_RATE = env.str("SIGNUP_RATE", default="20/h")  # sign-ups per IP
+SIGNUP_EMAIL_RATE = env.str("SIGNUP_EMAIL_RATE", default="5/h")  # sign-up emails per address
 PASSWORD_RESET_RATE = env.str("PASSWORD_RESET_RATE", default="10/h")  # reset requests per IP and per email
 INVITATION_RATE = env.str("INVITATION_RATE", default="50/d")  # invitation emails per tenant
 EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=10000)  # larger CSV exports run as a background job

@@ -37,4 +37,4 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
 # Limits high enough that the suite's own traffic never meets them; tests of a limit lower it.
 API_THROTTLE_RATE = API_ANON_THROTTLE_RATE = API_BAD_TOKEN_RATE = "100000/m"
-LOGIN_RATE = SIGNUP_RATE = PASSWORD_RESET_RATE = INVITATION_RATE = "100000/h"
+LOGIN_RATE = SIGNUP_RATE = SIGNUP_EMAIL_RATE = PASSWORD_RESET_RATE = INVITATION_RATE = "100000/h"

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from connector import health
 from connector.core.api import api_not_found
+from connector.core.mailbox import mailbox_page
 from connector.dashboard import views as dashboard
 from connector.pipeline import intake, metrics, slack_actions
 
@@ -29,6 +30,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("healthz/", health.healthz),
     path("metrics", metrics.metrics_view, name="metrics"),
+    path("sandbox/mailbox/", mailbox_page, name="sandbox_mailbox"),  # 404 unless SANDBOX_MAILBOX (DEBUG only)
     path("accounts/", include("tenants.urls")),
     path("rules/digests/", include("digests.urls")),
     path("rules/", include("routing.urls")),

@@ -42,6 +42,8 @@ SANDBOX_CATCH_UP_MINUTES = "2"
 STATE_FILES = {"freshbooks": "var/sandbox-freshbooks.json", "slack": "var/sandbox-slack.json"}
 WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]")  # noqa: S104 - recognised, not bound to
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+SANDBOX_EMAIL_BACKEND = "connector.core.mailbox.SandboxEmailBackend"
+SANDBOX_MAILBOX_DIR = "var/mailbox"  # EMAIL_FILE_PATH unless set: the sandbox mailbox's messages
 METRICS_DIR = "var/prometheus"  # PROMETHEUS_MULTIPROC_DIR unless set: the processes' metrics samples
 
 
@@ -110,6 +112,10 @@ def plan(environ: Mapping[str, str], dotenv: Mapping[str, str], python: str = sy
         "SANDBOX_SLACK_EVENTS_URL": f"{web_url}/slack/events/",
         "SANDBOX_SLACK_SIGNING_SECRET": slack.signing_secret,
         "CATCH_UP_INTERVAL_MINUTES": get("CATCH_UP_INTERVAL_MINUTES") or SANDBOX_CATCH_UP_MINUTES,
+        # Email (the sign-up link, invitations, password resets) goes to this log and to the mailbox page
+        # {web_url}/sandbox/mailbox/ (DEBUG only), unless .env or the environment chose a backend.
+        "EMAIL_BACKEND": get("EMAIL_BACKEND") or SANDBOX_EMAIL_BACKEND,
+        "EMAIL_FILE_PATH": get("EMAIL_FILE_PATH") or str(ROOT / SANDBOX_MAILBOX_DIR),
     }
     return Plan(sandbox=True, web_url=web_url, web_port=web_port, host=host, env=env,
                 extra_processes={"freshbooks": f"{python} -m sandbox.freshbooks",
@@ -134,7 +140,8 @@ def banner(p: Plan) -> str:
    Slack stand-in        {slack}/     (the messages arrive here)
 
  Try it in five steps (README.md says more):
-   1. Open {app}/accounts/signup/ and create an account.
+   1. Open {app}/accounts/signup/ and create an account, then open the link in the email:
+      it is on {app}/sandbox/mailbox/ (and printed in this log).
    2. Dashboard: Connect FreshBooks > Connect FreshBooks > Continue to FreshBooks > Allow.
    3. Dashboard: Add to Slack > Add to Slack > Allow.
    4. Dashboard: Create a rule > Create these two rules.

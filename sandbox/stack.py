@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import requests
 
+from connector.core.mailbox import Mail, read_mailbox
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60  # seconds for a process to become ready
@@ -134,6 +136,9 @@ class Stack:
             "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": f"{self.slack_url}/api/",
             "SLACK_OAUTH_URL": f"{self.slack_url}/oauth/v2/authorize", "PYTHONUNBUFFERED": "1",
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir), "METRICS_TOKEN": METRICS_TOKEN,
+            # Email (sign-up links, invitations, password resets) lands in files the tests read (emails()).
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(self.mail_dir),
         })
         env.update(self.config.extra_env)
         return env
@@ -142,11 +147,20 @@ class Stack:
     def metrics_dir(self) -> Path:
         return self.config.log_dir / f"{self.config.name}-prometheus"
 
+    @property
+    def mail_dir(self) -> Path:
+        return self.config.log_dir / f"{self.config.name}-mail"
+
+    def emails(self, to: str | None = None) -> list[Mail]:
+        """The emails the app sent since this stack started, newest first (only those to `to`, if given)."""
+        return [mail for mail in read_mailbox(self.mail_dir) if to is None or mail.to == to]
+
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "Stack":
         try:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
             self.metrics_dir.mkdir(parents=True)
+            shutil.rmtree(self.mail_dir, ignore_errors=True)
             self.start_redis()
             self._prepare_database()
             self._spawn("freshbooks", [sys.executable, "-m", "sandbox.freshbooks", "--port", str(self.freshbooks_port),

@@ -26,10 +26,8 @@ class SignUpForm(forms.Form):
     time_zone = time_zone_field(initial="UTC", help_text="Times are shown in it; change it any time in Settings.")
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email exists already: log in instead.")
-        return email
+        # Never "this address has an account": the emailed link or note says it (tenants/signup.py).
+        return self.cleaned_data["email"].strip().lower()
 
     def clean(self):
         data = super().clean()

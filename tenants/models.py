@@ -170,6 +170,35 @@ class Invitation(TenantOwned):
         return (now or timezone.now()) >= self.expires_at
 
 
+SIGNUP_LINK_LIFETIME_HOURS = 24  # a sign-up's emailed link works for a day, then the person signs up again
+
+
+class SignupRequest(models.Model):
+    """A sign-up waiting for its email address to be confirmed: the form's answers, the password already
+    hashed, and the hash of the emailed link's token. Following the link makes the account and the
+    business and marks the row used, so each link works once. An address with an account never gets one."""
+
+    email = models.EmailField(db_index=True)
+    password_hash = models.CharField(max_length=256)  # as User.password: a salted hash, never the password
+    business_name = models.CharField(max_length=200)
+    base_currency = models.CharField(max_length=3, default="USD")
+    time_zone = models.CharField(max_length=64, default="UTC")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)  # set (and the hash blanked) when the link is followed
+
+    def __str__(self) -> str:
+        return f"sign-up of {self.email}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return _token_hash(token)
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
 def _revoke_api_tokens_on_password_change(sender, instance, created, **kwargs):
     """A new password (changed, or reset through the emailed link) revokes the user's API tokens: a

@@ -43,16 +43,22 @@ class AccountExists(ApplicationError):
         self.email = email
 
 
-def user_create(*, email: str, password: str) -> User:
-    """A new account with this password, or AccountExists. Never hands back an existing account: two
-    sign-ups for one address racing each other meet at the unique username (the email) and one fails."""
+def user_create(*, email: str, password: str | None = None, password_hash: str | None = None) -> User:
+    """A new account with this password (or this already hashed one, from a confirmed sign-up), or
+    AccountExists. Never hands back an existing account: two sign-ups for one address racing each other
+    meet at the unique username (the email) and one fails."""
+    if (password is None) == (password_hash is None):
+        raise ValueError("user_create takes a password or a password hash")
     email = User.objects.normalize_email(email).strip().lower()
     try:
         with transaction.atomic():
             if User.objects.filter(email__iexact=email).exists():
                 raise AccountExists(email)
             user = User(username=email, email=email)
-            user.set_password(password)
+            if password_hash is None:
+                user.set_password(password)
+            else:
+                user.password = password_hash
             user.save()
     except IntegrityError as exc:
         raise AccountExists(email) from exc

@@ -12,6 +12,8 @@ password_reset_view = rate_limit("password_reset", rate_setting="PASSWORD_RESET_
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
+    path("signup/check-email/", views.signup_sent, name="signup_sent"),
+    path("signup/verify/<str:token>/", views.signup_verify, name="signup_verify"),
     path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("slack/link/<str:token>/", views.slack_link_accept_view, name="slack_link_accept"),

@@ -1,10 +1,10 @@
 """Account pages: sign up, switch business, add a business, settings, members and invitations, API tokens."""
 
 from cryptography.fernet import InvalidToken
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.views import redirect_to_login
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,8 +13,9 @@ from django.views.decorators.http import require_POST
 from audit.activity import activity_record
 from connector.core.crypto import decrypt, encrypt
 from connector.core.errors import ApplicationError
-from connector.core.limits import rate_limit
+from connector.core.limits import RateLimited, rate_limit, too_many_requests
 from tenants import invitations, services, slack_links
+from tenants import signup as signups
 from tenants.forms import (
     ApiTokenForm,
     BusinessSettingsForm,
@@ -26,7 +27,7 @@ from tenants.forms import (
     TenantCreateForm,
 )
 from tenants.middleware import SESSION_KEY
-from tenants.models import ApiToken, Invitation, Membership, Role
+from tenants.models import SIGNUP_LINK_LIFETIME_HOURS, ApiToken, Invitation, Membership, Role
 from tenants.permissions import tenant_view
 
 # A new token's key, sealed (encrypted with ENCRYPTION_KEYS) in the session until the next settings page
@@ -34,27 +35,52 @@ from tenants.permissions import tenant_view
 NEW_API_KEY_SESSION_KEY = "new_api_key_sealed"
 
 
+# The address just signed up with, for the "check your email" page (set whether or not it has an account).
+SIGNUP_EMAIL_SESSION_KEY = "signup_email"
+
+
 @rate_limit("signup", rate_setting="SIGNUP_RATE")
 def signup(request):
+    """The form answers "check your email" whether or not the address has an account (tenants/signup.py):
+    password rules and other form errors show on the form, since they say nothing about who has an account."""
     if request.user.is_authenticated:
         return redirect("dashboard")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            with transaction.atomic():
-                user = services.user_create(email=form.cleaned_data["email"],
-                                            password=form.cleaned_data["password"])
-                tenant = services.tenant_create(name=form.cleaned_data["business_name"], owner=user,
-                                                base_currency=form.cleaned_data["base_currency"],
-                                                time_zone=form.cleaned_data["time_zone"] or "UTC")
-        except services.AccountExists as exc:
-            form.add_error("email", exc.message)
-        else:
-            login(request, user, backend="tenants.auth.EmailBackend")
-            request.session[SESSION_KEY] = tenant.pk
-            messages.success(request, f"Welcome! {tenant.name} is set up. Next: connect FreshBooks.")
-            return redirect("dashboard")
+            signups.signup_request(email=data["email"], password=data["password"],
+                                   business_name=data["business_name"], base_currency=data["base_currency"],
+                                   time_zone=data["time_zone"] or "UTC")
+        except RateLimited as exc:
+            return too_many_requests(request, retry_after=exc.retry_after, message=exc.message)
+        request.session[SIGNUP_EMAIL_SESSION_KEY] = data["email"]
+        return redirect("signup_sent")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def signup_sent(request):
+    return render(request, "registration/signup_sent.html", {
+        "email": request.session.get(SIGNUP_EMAIL_SESSION_KEY), "hours": SIGNUP_LINK_LIFETIME_HOURS,
+        "sandbox_mailbox": settings.SANDBOX_MAILBOX})
+
+
+def signup_verify(request, token: str):
+    """The emailed link. GET asks (so a mail scanner opening links creates nothing); POST makes the account
+    and its business, logs in and goes on to the dashboard's onboarding."""
+    context = {"hours": SIGNUP_LINK_LIFETIME_HOURS}
+    try:
+        if request.method != "POST":
+            return render(request, "registration/signup_verify.html",
+                          {**context, "signup": signups.signup_open(token)})
+        user, tenant = signups.signup_complete(token)
+    except signups.SignupInvalid as exc:
+        return render(request, "registration/signup_verify.html",
+                      {**context, "invalid": exc.reason, "signup": exc.signup}, status=exc.status)
+    login(request, user, backend="tenants.auth.EmailBackend")
+    request.session[SESSION_KEY] = tenant.pk
+    messages.success(request, f"Welcome! {tenant.name} is set up. Next: connect FreshBooks.")
+    return redirect("dashboard")
 
 
 def tenant_create_view(request):

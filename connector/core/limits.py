@@ -56,8 +56,8 @@ def limit_check(*, group: str, rate_setting: str, value: str, what: str = "attem
         raise RateLimited(wait, what)
 
 
-def too_many_requests(request, *, retry_after: int):
-    message = f"Too many attempts. Try again in {_in_words(retry_after)}."
+def too_many_requests(request, *, retry_after: int, message: str = ""):
+    message = message or f"Too many attempts. Try again in {_in_words(retry_after)}."
     if request.path.startswith("/api/"):
         response = JsonResponse({"message": message, "extra": {"retry_after": retry_after}}, status=429)
     else:

@@ -7,14 +7,20 @@ import json
 import logging
 import re
 
-# A tenant's webhook URL carries its secret token: whatever logs a path (Django's 4xx warnings, gunicorn's
-# access log, runserver) shows `/webhooks/freshbooks/<redacted>/` instead.
-WEBHOOK_PATH = re.compile(r"(/webhooks/freshbooks/)[^/\s\"'?]+")
+# A tenant's webhook URL carries its secret token, and so does a sign-up's emailed link: whatever logs a
+# path (Django's 4xx warnings, gunicorn's access log, runserver) shows `/webhooks/freshbooks/<redacted>/`
+# (or `/accounts/signup/verify/<redacted>/`) instead.
+SECRET_PATH_PREFIXES = ("/webhooks/freshbooks/", "/accounts/signup/verify/")
+WEBHOOK_PATH = re.compile(r"(/webhooks/freshbooks/|/accounts/signup/verify/)[^/\s\"'?]+")
 WEBHOOK_PATH_REDACTED = r"\1<redacted>"
 
 
+def _has_secret_path(text: str) -> bool:
+    return any(prefix in text for prefix in SECRET_PATH_PREFIXES)
+
+
 def redact_webhook_tokens(text: str) -> str:
-    return WEBHOOK_PATH.sub(WEBHOOK_PATH_REDACTED, text) if "/webhooks/freshbooks/" in text else text
+    return WEBHOOK_PATH.sub(WEBHOOK_PATH_REDACTED, text) if _has_secret_path(text) else text
 
 
 class RedactWebhookTokens(logging.Filter):
@@ -23,7 +29,7 @@ class RedactWebhookTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "/webhooks/freshbooks/" in message:
+        if _has_secret_path(message):
             record.msg, record.args = redact_webhook_tokens(message), None
         request = getattr(record, "request", None)
         if request is not None and not isinstance(request, str):

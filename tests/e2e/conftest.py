@@ -15,6 +15,7 @@ import requests
 
 from sandbox.stack import ROOT, Stack, StackConfig
 from tests.e2e.browser import Browser
+from tests.mail import signup_link_path
 from tests.polling import wait_for  # noqa: F401 - the e2e and browser tests take it from here
 
 _tenants = itertools.count(1)
@@ -155,12 +156,24 @@ def messages(stack, channel: str, since_ts: str | None = None) -> list[dict]:
 
 # --- A person at a browser ----------------------------------------------------------------------------
 
-def sign_up(stack, business_name: str, email: str) -> Browser:
-    """Signs up through /accounts/signup/ like a browser (CSRF token from the form): logged in after."""
+def sign_up(stack, business_name: str, email: str, *, from_mailbox_page: bool = False) -> Browser:
+    """Signs up through /accounts/signup/ like a browser (CSRF token from the form), then opens the link
+    emailed to `email` (from the stack's mail files, or the sandbox's mailbox page as a newcomer does) and
+    finishes signing up: logged in after."""
     browser = Browser(stack.web_url)
     browser.get("/accounts/signup/")
     page = browser.submit(button="Create account", data={"business_name": business_name, "email": email,
                                                          "password": PASSWORD, "base_currency": "USD"})
+    assert page.status_code == 200 and "Check your email" in page.text, (page.url, page.text[:2000])
+    if from_mailbox_page:
+        mailbox = browser.follow("sandbox mailbox")
+        assert f"To {email}" in mailbox.text, mailbox.text[:3000]
+        link = signup_link_path(mailbox.text)  # the newest email comes first
+    else:
+        [mail] = stack.emails(to=email)
+        link = signup_link_path(mail.body)
+    assert "Finish signing up" in browser.get(link).text
+    page = browser.submit(button="Finish signing up")
     assert page.status_code == 200 and page.url.endswith("/dashboard/"), (page.url, page.text[:2000])
     return browser
 

@@ -26,7 +26,7 @@ from tests.e2e.conftest import (
 
 START_TIMEOUT = 90  # seconds for bin/run to migrate a new SQLite database and start five processes
 PROVIDER_SETTINGS = ("FRESHBOOKS_", "SLACK_", "SANDBOX", "PUBLIC_BASE_URL", "DATABASE_URL", "REDIS_URL",
-                     "CELERY_BROKER_URL", "DJANGO_", "TEST_", "PORT")
+                     "CELERY_BROKER_URL", "DJANGO_", "TEST_", "PORT", "EMAIL_")
 
 
 @dataclass
@@ -55,7 +55,8 @@ def make_run(tmp_path_factory):
     env.update({"DEBUG": "true", "SECRET_KEY": SECRET_KEY, "ENCRYPTION_KEYS": ENCRYPTION_KEY,
                 "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}", "REDIS_URL": redis.redis_url,
                 "SANDBOX_FRESHBOOKS_STATE_FILE": str(tmp / "freshbooks.json"),
-                "SANDBOX_SLACK_STATE_FILE": str(tmp / "slack.json"), "PYTHONUNBUFFERED": "1"})
+                "SANDBOX_SLACK_STATE_FILE": str(tmp / "slack.json"), "EMAIL_FILE_PATH": str(tmp / "mailbox"),
+                "PYTHONUNBUFFERED": "1"})
     log = tmp / "make-run.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "bin/run"], cwd=ROOT, env=env, stdout=out,
@@ -97,8 +98,9 @@ def test_the_five_steps_of_the_readme_work_in_sandbox_mode(make_run):
     assert all(url in banner for url in (make_run.web_url, make_run.freshbooks_url, make_run.slack_url))
     since = f"{time.time():.6f}"
 
-    # 1. Sign up.
-    browser = sign_up(make_run, "Corner Bakery", "bakery@example.com")
+    # 1. Sign up, and open the link in the email from the sandbox mailbox (it is in the log too).
+    browser = sign_up(make_run, "Corner Bakery", "bakery@example.com", from_mailbox_page=True)
+    assert "Subject: Confirm your email to finish signing up" in make_run.log.read_text(errors="replace")
     # 2. Dashboard: Connect FreshBooks > Connect FreshBooks > Continue to FreshBooks > Allow.
     browser.get("/dashboard/")
     connect_freshbooks(browser, make_run, from_dashboard=True)

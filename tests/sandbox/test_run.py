@@ -26,6 +26,17 @@ def test_no_credentials_anywhere_is_sandbox_mode_pointed_at_both_stand_ins():
                                       "slack": "/venv/bin/python -m sandbox.slack"}
 
 
+def test_sandbox_email_goes_to_the_log_and_the_mailbox_page_unless_a_backend_is_chosen():
+    chosen = plan({}, {})
+
+    assert chosen.env["EMAIL_BACKEND"] == "connector.core.mailbox.SandboxEmailBackend"
+    assert chosen.env["EMAIL_FILE_PATH"].endswith("var/mailbox")
+    assert "http://127.0.0.1:8000/sandbox/mailbox/" in banner(chosen)
+    mine = plan({"EMAIL_FILE_PATH": "/tmp/mine"}, {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend"})
+    assert mine.env["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert mine.env["EMAIL_FILE_PATH"] == "/tmp/mine"
+
+
 def test_ports_come_from_the_environment_and_the_app_urls_follow():
     chosen = plan({"PORT": "8010", "SANDBOX_FRESHBOOKS_PORT": "8111", "SANDBOX_SLACK_PORT": "8112"}, {})
 

@@ -11,6 +11,7 @@ from connector.core.currencies import currency_choices, current_currencies
 from connector.templatetags.formats import ago, money, when
 from tenants.models import Tenant
 from tests.factories import delivery
+from tests.mail import signup_link_path
 
 MOMENT = datetime(2026, 11, 28, 8, 4, tzinfo=UTC)
 
@@ -52,11 +53,12 @@ def test_pages_show_times_in_the_tenants_time_zone(owner_client, tenant):
 
 
 @pytest.mark.django_db
-def test_signup_asks_for_the_time_zone(client):
+def test_signup_asks_for_the_time_zone(client, mailoutbox):
     page = client.get("/accounts/signup/").content.decode()
     assert 'name="time_zone"' in page and "data-browser-zone" in page
     response = client.post("/accounts/signup/", {
         "business_name": "Zoned Ltd", "email": "zoned@example.com", "password": "a-long-passphrase-indeed",
         "base_currency": "EUR", "time_zone": "Europe/Berlin"})
     assert response.status_code == 302
+    assert client.post(signup_link_path(mailoutbox[0].body)).status_code == 302
     assert Tenant.objects.get(name="Zoned Ltd").time_zone == "Europe/Berlin"
