@@ -156,14 +156,8 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     assert "0 of 5 done" in page.locator("#onboarding").inner_text()
     _shoot(page, "01-dashboard-new-desktop")
 
-    # --- Connect FreshBooks: the checklist's button, the explanation page, the stand-in's authorize page
+    # --- Connect FreshBooks: one click on the checklist's button opens the stand-in's authorize page
     page.locator("#onboarding [data-step=freshbooks]").get_by_role("button", name="Connect FreshBooks").click()
-    page.wait_for_url("**/freshbooks/")
-    console.assert_clean("FreshBooks page")
-    page.get_by_role("link", name="Connect FreshBooks").click()
-    page.wait_for_url("**/freshbooks/connect/")
-    console.assert_clean("connect FreshBooks")
-    page.get_by_role("button", name="Continue to FreshBooks").click()
     page.wait_for_url(f"{stack.freshbooks_url}/oauth/authorize**")
     assert "Authorize" in page.locator("h2").first.inner_text()
     _shoot(page, "02-freshbooks-authorize-desktop")
@@ -193,10 +187,8 @@ def test_story_from_sign_up_to_a_fixed_channel(stack, open_page, story):
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     page.wait_for_url("**/dashboard/")
 
-    # --- Add to Slack through the stand-in's authorize page
+    # --- Add to Slack: one click on the checklist's button opens the stand-in's authorize page
     page.locator("#onboarding [data-step=slack]").get_by_role("button", name="Add to Slack").click()
-    page.wait_for_url("**/slack/")
-    page.get_by_role("link", name="Add to Slack").click()
     page.wait_for_url(f"{stack.slack_url}/oauth/v2/authorize**")
     _shoot(page, "04-slack-authorize-desktop")
     page.get_by_role("button", name="Allow").click()
