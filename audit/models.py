@@ -146,7 +146,10 @@ class Delivery(TenantOwned):
             models.Index(fields=["tenant", "status", "-created_at"], name="delivery_tenant_status"),
             models.Index(fields=["slack_team_id", "channel_id", "status", "id"], name="delivery_channel_queue"),
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
-            models.Index(fields=["tenant", "counterparty_index"], name="delivery_counterparty"),
+            # Client or vendor search, exact or "contains" (a list of names): the sort keys in the index let a
+            # page's ids be found without reading the table (audit/search_pages.py).
+            models.Index(fields=["tenant", "counterparty_index", "-created_at", "-id"],
+                         name="delivery_counterparty_recent"),
             models.Index(fields=["tenant", "document_number_index"], name="delivery_document"),
             # The activity search's other common filters, each with the default newest-first order.
             models.Index(fields=["tenant", "kind", "-created_at"], name="delivery_tenant_kind"),

@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, Lookup, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -151,7 +151,7 @@ def _filter_searchable_columns(qs, filters: dict, tenant_id: int):
     if (high := _as_decimal(filters.get("amount_max"))) is not None:
         qs = qs.filter(amount__lte=high)
     if grams := _counterparty_grams(filters, tenant_id):
-        qs = qs.filter(counterparty_index__in=names_containing(tenant_id=tenant_id, grams=grams))
+        qs = qs.filter(_AnyOf(F("counterparty_index"), names_containing(tenant_id=tenant_id, grams=grams)))
     elif counterparty := _index(filters, "counterparty"):
         qs = qs.filter(counterparty_index=counterparty)
     if document := _index(filters, "document_number"):
@@ -159,6 +159,20 @@ def _filter_searchable_columns(qs, filters: dict, tenant_id: int):
     if filters.get("object_id"):
         qs = qs.filter(object_id=filters["object_id"])
     return qs
+
+
+class _AnyOf(Lookup):
+    """`column = ANY(...)` with a list of blind indexes (hex, no commas) sent as ONE comma-joined string: a
+    fragment most names hold ("ltd") matches thousands of names, and `IN (%s, %s, ...)` with thousands of
+    parameters, or a list adapted as an array by psycopg's Python code, costs more to build and bind (tens
+    of milliseconds) than the query takes to run."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(string_to_array(%s, ','))", [*lhs_params, ",".join(self.rhs)]
 
 
 def _event_names(*, kind: str = "", action: str = "") -> list[str]:

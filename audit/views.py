@@ -6,7 +6,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import connection, transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +21,7 @@ from audit.export import (
 )
 from audit.forms import ActivitySearchForm, BulkReplayForm, ReplayForm, tenant_zone
 from audit.models import BulkReplay, Delivery, ExportJob, InboundEvent
+from audit.search_pages import SearchPaginator
 from audit.selectors import (
     DEFAULT_SORT,
     IGNORED,
@@ -98,12 +98,13 @@ def activity_search(request):
     deliveries = ignored = None
     only_ignored = (filters or {}).get("status") == [IGNORED]
     if filters is not None:
-        deliveries = Paginator(delivery_search(tenant=tenant, filters=filters)
-                               .defer("message_text", "message_blocks"), PAGE_SIZE
-                               ).get_page(request.GET.get("page"))
-        ignored = Paginator(inbound_search(tenant=tenant, filters=filters)
-                            .only("id", "received_at", "name", "object_id", "amount", "status_reason"),
-                            IGNORED_PAGE_SIZE).get_page(request.GET.get("ipage"))
+        deliveries = SearchPaginator(
+            delivery_search(tenant=tenant, filters=filters), PAGE_SIZE,
+            rows=Delivery.objects.for_tenant(tenant).defer("message_text", "message_blocks"),
+        ).get_page(request.GET.get("page"))
+        ignored = SearchPaginator(inbound_search(tenant=tenant, filters=filters)
+                                  .only("id", "received_at", "name", "object_id", "amount", "status_reason"),
+                                  IGNORED_PAGE_SIZE).get_page(request.GET.get("ipage"))
     query = request.GET.copy()
     for key in ("page", "ipage"):
         query.pop(key, None)

@@ -6,8 +6,9 @@ Uses its own database (BENCH_DATABASE_URL, default mlc_<checkout>_audit_search o
 created and migrated if needed; filled once with COPY (kept for the next run unless --refill or the size
 changed). Encrypted columns hold one pre-encrypted token (search never reads plaintext); blind indexes are
 real HMACs of a pool of client/vendor names and of unique document numbers. Each search goes through the
-real selector (audit.selectors.delivery_search) and fetches what the Activity page shows: the count and
-the first page of 50 rows (decrypting their names). Prints ONE JSON line: p50/p95 in ms per search.
+real selector (audit.selectors.delivery_search) and fetches what the Activity page shows through its
+paginator (audit.search_pages: a count capped at 10,000, then the first page of 50 rows, ids first,
+decrypting their names); median_rows is that capped count. Prints ONE JSON line: p50/p95 in ms per search.
 """
 
 import argparse
@@ -113,7 +114,7 @@ def fill(total: int, tenant_count: int, rng: random.Random) -> None:
 
     inbound_cols = ["id", "tenant_id", "created_at", "updated_at", "name", "object_id", "account_id", "business_id",
                     "raw_body", "signature_valid", "received_at", "status", "status_reason", "matched_rules",
-                    "attempts", "amount", "counterparty_index", "document_number_index", "financial_event"]
+                    "attempts", "amount", "counterparty_index", "document_number_index", "financial_event", "source"]
     delivery_cols = ["tenant_id", "created_at", "updated_at", "inbound_event_id", "event_name", "object_id", "kind",
                      "action", "amount", "currency", "counterparty", "counterparty_index", "document_number",
                      "document_number_index", "slack_team_id", "channel_id", "channel_name", "rule_ids", "status",
@@ -147,7 +148,7 @@ def fill(total: int, tenant_count: int, rng: random.Random) -> None:
                     channel_id, channel_name = rng.choice(channels)
                     inbound_copy.write_row([inbound_id, tenant.pk, when, when, name, str(n), "ACCT", "1", token, True,
                                             when, "processed", "", "[]", 1, amount, name_index[tenant.pk][who],
-                                            number_index, token])
+                                            number_index, token, "webhook"])
                     delivery_copy.write_row([
                         tenant.pk, when, when, inbound_id, name, str(n), str(kind), str(action), amount, "USD", token,
                         name_index[tenant.pk][who], token, number_index, team, channel_id, channel_name, "[1]", status,
@@ -157,7 +158,7 @@ def fill(total: int, tenant_count: int, rng: random.Random) -> None:
                         inbound_id += 1
                         inbound_copy.write_row([inbound_id, tenant.pk, when, when, name, f"i{n}", "ACCT", "1", token,
                                                 True, when, "ignored", "No rule matched this event", "[]", 1, amount,
-                                                name_index[tenant.pk][who], "", None])
+                                                name_index[tenant.pk][who], "", None, "webhook"])
     loaded = time.monotonic()
     with connection.cursor() as cur:
         cur.execute("SET maintenance_work_mem = '512MB'")
@@ -209,6 +210,8 @@ def fill_name_fragments(names: dict[int, list[str]]) -> None:
 
 
 def run_searches(runs: int, rng: random.Random) -> dict:
+    from audit.models import Delivery
+    from audit.search_pages import SearchPaginator
     from audit.selectors import delivery_channels, delivery_search, inbound_search
     from tenants.models import Tenant
 
@@ -244,9 +247,11 @@ def run_searches(runs: int, rng: random.Random) -> dict:
         tenant = pick_tenant(i)
         for name, filters in searches(tenant).items():
             t0 = time.perf_counter()
-            qs = delivery_search(tenant=tenant, filters=filters).defer("message_text", "message_blocks")
-            count = qs.count()
-            page = list(qs[:PAGE])
+            paginator = SearchPaginator(  # as the Activity page: a capped count, ids first, then 50 rows
+                delivery_search(tenant=tenant, filters=filters), PAGE,
+                rows=Delivery.objects.for_tenant(tenant).defer("message_text", "message_blocks"))
+            count = paginator.count
+            page = list(paginator.page(1))
             for d in page:  # what the page shows, decrypted
                 _ = (d.counterparty, d.document_number)
             elapsed = (time.perf_counter() - t0) * 1000
@@ -256,7 +261,8 @@ def run_searches(runs: int, rng: random.Random) -> dict:
         # The page's other reads: the ignored-events section and the channel list of the filter form.
         t0 = time.perf_counter()
         qs = inbound_search(tenant=tenant, filters={"status": ["ignored"]}).only("id", "received_at", "name")
-        count, _ = qs.count(), list(qs[:20])
+        paginator = SearchPaginator(qs, 20)
+        count, _ = paginator.count, list(paginator.page(1))
         ignored_ms = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         channels = delivery_channels(tenant=tenant)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.activity import activity_record
+from connector.core.changes import changes_apply
 from connector.core.errors import ApplicationError, FieldErrors
 from digests.models import NAME_MAX_LENGTH, Digest, Frequency
 from digests.schedule import next_occurrence
@@ -94,10 +95,12 @@ def digest_schedule(*, tenant: Tenant, digest: Digest, after=None) -> None:
                                          zone=tenant_zone(tenant), after=after or timezone.now())
 
 
+SNAPSHOT_FIELDS = ("name", "channel_id", "channel_name", "frequency", "weekday", "time", "enabled")
+
+
 def _snapshot(digest: Digest) -> dict:
-    return {"name": digest.name, "channel_id": digest.channel_id, "channel_name": digest.channel_name,
-            "frequency": digest.frequency, "weekday": digest.weekday,
-            "time": digest.time.strftime("%H:%M") if digest.time else None, "enabled": digest.enabled}
+    values = {name: getattr(digest, name) for name in SNAPSHOT_FIELDS}
+    return values | {"time": digest.time.strftime("%H:%M") if digest.time else None}
 
 
 @transaction.atomic
@@ -112,14 +115,10 @@ def digest_create(*, tenant: Tenant, actor, data: dict) -> Digest:
 
 @transaction.atomic
 def digest_update(*, tenant: Tenant, actor, digest: Digest, data: dict) -> Digest:
-    before = _snapshot(digest)
     draft = digest_build(tenant=tenant, data=data, digest=digest)
-    after = _snapshot(draft)
-    changes = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
+    changes = changes_apply(target=digest, draft=draft, snapshot=_snapshot, fields=SNAPSHOT_FIELDS)
     if not changes:
         return digest
-    for name in ("name", "channel_id", "channel_name", "frequency", "weekday", "time", "enabled"):
-        setattr(digest, name, getattr(draft, name))
     if changes.keys() & {"frequency", "weekday", "time", "enabled"}:
         # From now: a digest re-enabled, or moved to an earlier time, does not fire for a moment already past.
         digest_schedule(tenant=tenant, digest=digest)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from audit.activity import activity_record
+from connector.core.changes import changes_apply
 from connector.core.errors import ApplicationError, FieldErrors
 from connector.core.events import SUPPORTED_EVENTS, Action, Kind
 from routing.channels import channel_chosen
@@ -200,8 +201,11 @@ def rule_build(*, tenant: Tenant, data: dict, rule: Rule | None = None) -> Rule:
     return draft
 
 
+SNAPSHOT_FIELDS = (*RULE_FIELDS, "channel_name")  # what an edit may change, as the activity log records it
+
+
 def _snapshot(rule: Rule) -> dict:
-    return {name: getattr(rule, name) for name in (*RULE_FIELDS, "channel_name")}
+    return {name: getattr(rule, name) for name in SNAPSHOT_FIELDS}
 
 
 @transaction.atomic
@@ -220,19 +224,15 @@ def rule_create(*, tenant: Tenant, actor, data: dict) -> Rule:
 @transaction.atomic
 def rule_update(*, tenant: Tenant, actor, rule: Rule, data: dict) -> Rule:
     """Applies `data` to the rule. A changed channel sends rule_channel_changed once committed."""
-    before = _snapshot(rule)
     draft = rule_build(tenant=tenant, data=data, rule=rule)
-    after = _snapshot(draft)
-    changes = {name: [before[name], after[name]] for name in after if before[name] != after[name]}
+    changes = changes_apply(target=rule, draft=draft, snapshot=_snapshot, fields=SNAPSHOT_FIELDS)
     if not changes:
         return rule
-    for name, value in after.items():
-        setattr(rule, name, value)
     rule.save()
     activity_record(tenant=tenant, actor=actor, action="rule.changed", target=rule.name,
                     details={"rule_id": rule.pk, "changes": changes})
     if "channel_id" in changes:
-        old_channel_id = before["channel_id"]
+        old_channel_id = changes["channel_id"][0]
         transaction.on_commit(lambda: rule_channel_changed.send(
             sender=Rule, tenant=tenant, rule=rule, old_channel_id=old_channel_id,
             new_channel_id=rule.channel_id, new_channel_name=rule.channel_name,

@@ -142,8 +142,8 @@ def banner(p: Plan) -> str:
  Try it in five steps (README.md says more):
    1. Open {app}/accounts/signup/ and create an account, then open the link in the email:
       it is on {app}/sandbox/mailbox/ (and printed in this log).
-   2. Dashboard: Connect FreshBooks > Connect FreshBooks > Continue to FreshBooks > Allow.
-   3. Dashboard: Add to Slack > Add to Slack > Allow.
+   2. Dashboard: Connect FreshBooks > Allow.
+   3. Dashboard: Add to Slack > Allow.
    4. Dashboard: Create a rule > Create these two rules.
    5. On {fb}/ press "Create a sample invoice", then watch #accounting on {slack}/.
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit.models import ActivityLog, Delivery, InboundEvent
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection
 from connector.freshbooks.selectors import catch_up_state_of
+from connector.slack.oauth import oauth_configured
 from connector.slack.selectors import installation_for
 from routing.models import Rule
 
@@ -29,6 +30,17 @@ def freshbooks_url() -> str:
 
 def slack_url() -> str:
     return reverse("slack:home")
+
+
+def freshbooks_connect_url() -> str:
+    """Where a POST starts FreshBooks' OAuth at once (the dashboard's one-click "Connect")."""
+    return reverse("freshbooks:connect")
+
+
+def slack_connect_url() -> str:
+    """Where a POST starts "Add to Slack" at once; "" when this server has no Slack app (the Slack page
+    then says what the operator can do instead)."""
+    return reverse("slack:install") if oauth_configured() else ""
 
 
 def rules_url() -> str:
@@ -113,6 +125,7 @@ class Step:
     action_label: str
     url: str
     done: bool
+    post: bool = False  # the action is a form posted to `url` (it starts a provider's sign-in at once)
 
 
 def onboarding_steps(*, tenant) -> list[Step]:
@@ -121,11 +134,12 @@ def onboarding_steps(*, tenant) -> list[Step]:
         Step("freshbooks", "Connect FreshBooks",
              "Lets ml-connector read your invoices, payments, bills and expenses (read only).",
              "Without it we cannot see what happens in your books.",
-             "Connect FreshBooks", freshbooks_url(), is_freshbooks_connected(tenant)),
+             "Connect FreshBooks", freshbooks_connect_url(), is_freshbooks_connected(tenant), post=True),
         Step("slack", "Add to Slack",
              "Installs the ml-connector app in your Slack workspace so it can post messages.",
              "This is where your team will see the news.",
-             "Add to Slack", slack_url(), is_slack_installed(tenant)),
+             "Add to Slack", slack_connect_url() or slack_url(), is_slack_installed(tenant),
+             post=bool(slack_connect_url())),
         Step("callbacks", "Check that FreshBooks can reach us",
              "FreshBooks confirms each notification (invoice, payment, bill, expense) it will send us.",
              "Until they are confirmed, FreshBooks sends nothing and no message can go out.",
@@ -152,31 +166,34 @@ class ProviderStatus:
     name: str
     state: str  # "connected", "attention" (connected but needs the user) or "missing"
     summary: str
-    url: str
+    url: str  # the provider's page: status, test, reconnect, disconnect
+    connect_url: str = ""  # when missing or in need of attention: POST here to (re)connect in one click
 
 
 def freshbooks_status(*, tenant) -> ProviderStatus:
     connection = freshbooks_connection(tenant)
     url = freshbooks_url()
     if connection is None:
-        return ProviderStatus("FreshBooks", "missing", "Not connected yet.", url)
+        return ProviderStatus("FreshBooks", "missing", "Not connected yet.", url, freshbooks_connect_url())
     business = connection.business_name or f"business {connection.business_id}"
     if connection.status == "active":
         return ProviderStatus("FreshBooks", "connected", f"Connected to {business}.", url)
     reason = connection.status_reason or "FreshBooks stopped accepting our access."
-    return ProviderStatus("FreshBooks", "attention", f"{business} needs you to connect again: {reason}", url)
+    return ProviderStatus("FreshBooks", "attention", f"{business} needs you to connect again: {reason}", url,
+                          freshbooks_connect_url())
 
 
 def slack_status(*, tenant) -> ProviderStatus:
     installation = slack_installation(tenant)
     url = slack_url()
     if installation is None:
-        return ProviderStatus("Slack", "missing", "Not added to a workspace yet.", url)
+        return ProviderStatus("Slack", "missing", "Not added to a workspace yet.", url, slack_connect_url())
     team = installation.team_name or installation.team_id
     if installation.status == "active":
         return ProviderStatus("Slack", "connected", f"Posting in the Slack workspace “{team}”.", url)
     return ProviderStatus("Slack", "attention",
-                          f"The app was removed from {team}: messages wait until you add it again.", url)
+                          f"The app was removed from {team}: messages wait until you add it again.", url,
+                          slack_connect_url())
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""FreshBooks pages: overview, connect (OAuth), choose business, callbacks, disconnect.
+"""FreshBooks pages: overview (with the one-click connect), connect (OAuth), choose business, callbacks, disconnect.
 
 Thin: services and the client do the work; every provider failure becomes a page saying what happened
 and offering to try again (never a 500).
@@ -93,8 +93,11 @@ def overview(request):
 
 @tenant_view
 def connect(request):
+    """One click from the dashboard or the FreshBooks page: a POST (CSRF-checked, admins and owners) goes
+    straight to FreshBooks' authorize page. A GET (an old bookmark) lands on the FreshBooks page, which
+    explains what connecting does."""
     if request.method != "POST":
-        return render(request, "freshbooks/connect.html", {"connection": connection_live(tenant=request.tenant)})
+        return redirect("freshbooks:overview")
     if not settings.FRESHBOOKS_CLIENT_ID:
         return _problem(request, "not_configured", status=503)
     state = secrets.token_urlsafe(32)

@@ -59,6 +59,10 @@ def slack_home(request):
 
 @tenant_view(role=Role.ADMIN)
 def slack_install(request):
+    """"Add to Slack" in one click: a POST (CSRF-checked) goes straight to Slack's authorize page; a GET (an
+    old bookmark) lands on the Slack page."""
+    if request.method != "POST":
+        return redirect("slack:home")
     if not oauth_configured():
         return _failure(request, title="Slack is not set up on this server",
                         reason="The operator has not configured a Slack app (SLACK_CLIENT_ID and "

@@ -228,3 +228,28 @@ def test_sign_up_proposes_the_browsers_time_zone_and_pages_use_it(browser, live_
         assert when.get_attribute("datetime") == at.isoformat()
     finally:
         context.close()
+
+
+def test_one_click_connect_reaches_the_real_providers_sign_in(new_page):
+    """With real credentials (not the sandbox), each checklist button lands on FreshBooks' or Slack's own
+    authorize page in one click: the site's CSP lets the posted form be redirected there. Their pages are
+    answered here, so nothing leaves the machine."""
+    page, console = new_page(DESKTOP)
+    _sign_up(page)
+    reached = []
+
+    def provider_page(route):
+        reached.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<h1>Provider sign-in</h1>")
+
+    page.route(re.compile(r"^https://(auth\.freshbooks\.com|slack\.com)/"), provider_page)
+    for step, button, authorize in (("freshbooks", "Connect FreshBooks", "https://auth.freshbooks.com/oauth/authorize"),
+                                    ("slack", "Add to Slack", "https://slack.com/oauth/v2/authorize")):
+        page.goto("/dashboard/")
+        page.locator(f"#onboarding [data-step={step}]").get_by_role("button", name=button).click()
+        page.wait_for_url(f"{authorize}?**")
+        assert "Provider sign-in" in page.locator("h1").inner_text()
+    assert [url.split("?")[0] for url in reached] == ["https://auth.freshbooks.com/oauth/authorize",
+                                                      "https://slack.com/oauth/v2/authorize"]
+    assert all("client_id=" in url and "state=" in url for url in reached)
+    console.assert_clean("dashboard with one-click connects")

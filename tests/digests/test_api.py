@@ -111,6 +111,19 @@ def test_delete_and_disable(owner_api, tenant, channels):
         "digest.created", "digest.changed", "digest.deleted"]
 
 
+def test_an_edit_logs_what_changed_and_an_edit_that_changes_nothing_logs_nothing(owner_api, tenant, channels):
+    created = owner_api.post(URL, body(), format="json").json()
+    url = f"{URL}{created['id']}/"
+
+    owner_api.patch(url, {"time": "07:30", "name": "Morning money"}, format="json")
+    owner_api.patch(url, {"time": "07:30"}, format="json")
+
+    entries = ActivityLog.objects.for_tenant(tenant).filter(action="digest.changed")
+    assert [e.details["changes"] for e in entries] == [
+        {"name": [created["name"], "Morning money"], "time": [created["time"][:5], "07:30"]}]
+    assert Digest.objects.get().name == "Morning money"
+
+
 @time_machine.travel(datetime(2026, 3, 10, 12, 0, tzinfo=UTC), tick=False)
 def test_a_new_time_zone_moves_the_next_send_to_the_same_local_time(owner_client, owner_api, tenant, channels):
     created = owner_api.post(URL, body(time="09:00"), format="json").json()

@@ -179,14 +179,11 @@ def sign_up(stack, business_name: str, email: str, *, from_mailbox_page: bool = 
 
 
 def connect_freshbooks(browser: Browser, stack, business_name: str | None = None, *, from_dashboard=False):
-    """FreshBooks page (or the dashboard's step button) -> Connect -> the stand-in's authorize page -> Allow
-    -> back to the app (choosing `business_name` when the login has several) -> the callbacks page."""
-    if from_dashboard:
-        browser.follow("Connect FreshBooks")
-    else:
-        browser.get("/freshbooks/")
-    browser.follow("Connect FreshBooks")
-    page = browser.submit(button="Continue to FreshBooks")
+    """One click on "Connect FreshBooks" (the dashboard's step, or the FreshBooks page) -> the stand-in's
+    authorize page -> Allow -> back to the app (choosing `business_name` when the login has several) -> the
+    callbacks page."""
+    browser.get("/dashboard/" if from_dashboard else "/freshbooks/")
+    page = browser.submit(button="Connect FreshBooks")
     assert page.url.startswith(f"{stack.freshbooks_url}/oauth/authorize"), page.url
     assert "Authorize" in page.text
     page = browser.submit(button="Allow")
@@ -207,13 +204,10 @@ def callbacks_verified(browser: Browser) -> bool:
 
 
 def add_to_slack(browser: Browser, stack, *, again: bool = False, from_dashboard: bool = False):
-    """Slack page (or the dashboard's step button) -> Add to Slack -> the stand-in's authorize page -> Allow
-    -> back to the app."""
-    if from_dashboard:
-        browser.follow("Add to Slack")
-    else:
-        browser.get("/slack/")
-    page = browser.follow("Add to Slack again" if again else "Add to Slack")
+    """One click on "Add to Slack" (the dashboard's step, or the Slack page) -> the stand-in's authorize page
+    -> Allow -> back to the app."""
+    browser.get("/dashboard/" if from_dashboard else "/slack/")
+    page = browser.submit(button="Add to Slack again" if again else "Add to Slack")
     assert page.url.startswith(f"{stack.slack_url}/oauth/v2/authorize"), page.url
     page = browser.submit(button="Allow")
     assert page.status_code == 200 and page.url.endswith("/slack/"), (page.url, page.text[:2000])

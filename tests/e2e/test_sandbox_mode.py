@@ -101,11 +101,11 @@ def test_the_five_steps_of_the_readme_work_in_sandbox_mode(make_run):
     # 1. Sign up, and open the link in the email from the sandbox mailbox (it is in the log too).
     browser = sign_up(make_run, "Corner Bakery", "bakery@example.com", from_mailbox_page=True)
     assert "Subject: Confirm your email to finish signing up" in make_run.log.read_text(errors="replace")
-    # 2. Dashboard: Connect FreshBooks > Connect FreshBooks > Continue to FreshBooks > Allow.
+    # 2. Dashboard: Connect FreshBooks > Allow.
     browser.get("/dashboard/")
     connect_freshbooks(browser, make_run, from_dashboard=True)
     wait_for(lambda: callbacks_verified(browser), timeout=30, message="the callbacks verified")
-    # 3. Dashboard: Add to Slack > Add to Slack > Allow.
+    # 3. Dashboard: Add to Slack > Allow.
     browser.get("/dashboard/")
     add_to_slack(browser, make_run, from_dashboard=True)
     # 4. Dashboard: Create a rule > Create these two rules.

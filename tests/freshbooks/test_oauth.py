@@ -40,9 +40,12 @@ def _register_all(fb_api, account="ABC123"):
             "callbackid": next(ids), "verified": False, **json.loads(req.body)["callback"]}}}})))
 
 
-def test_connect_page_explains_and_redirects_to_freshbooks_with_a_state(owner_client, tenant, settings_fb):
-    page = owner_client.get("/freshbooks/connect/").content.decode()
-    assert "never changes anything in FreshBooks" in page and "Continue to FreshBooks" in page
+def test_one_click_connect_redirects_to_freshbooks_with_a_state(owner_client, tenant, settings_fb):
+    page = owner_client.get("/freshbooks/").content.decode()
+    # The FreshBooks page explains what connecting does, and its button posts straight to the sign-in.
+    assert "never changes anything in FreshBooks" in page
+    assert '<form method="post" action="/freshbooks/connect/"' in page and "csrfmiddlewaretoken" in page
+    assert owner_client.get("/freshbooks/connect/")["Location"] == "/freshbooks/"  # an old bookmark
     location = _start(owner_client)
     parts = urlsplit(location)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://auth.freshbooks.com/oauth/authorize"
@@ -167,7 +170,8 @@ def test_identity_failure_and_no_business_are_pages(owner_client, tenant, fb_api
 
 
 def test_viewers_cannot_connect_or_finish_a_connection(viewer_client, tenant, settings_fb):
-    assert viewer_client.get("/freshbooks/connect/").status_code == 200  # they may read what it does
+    page = viewer_client.get("/freshbooks/").content.decode()  # they may read what connecting does
+    assert "never changes anything in FreshBooks" in page and 'action="/freshbooks/connect/"' not in page
     assert viewer_client.post("/freshbooks/connect/").status_code == 403
     assert viewer_client.get("/freshbooks/callback/", {"code": "c", "state": "s"}).status_code == 403
 

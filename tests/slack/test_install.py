@@ -32,7 +32,7 @@ def _oauth_url(settings):
 
 def start_install(client) -> str:
     """Click "Add to Slack"; returns the state Slack would send back."""
-    response = client.get("/slack/install/")
+    response = client.post("/slack/install/")
     assert response.status_code == 302
     url = urlsplit(response["Location"])
     assert f"{url.scheme}://{url.netloc}{url.path}" == OAUTH_URL
@@ -178,14 +178,14 @@ def test_channel_listing_failing_after_install_still_installs(owner_client, tena
 
 
 def test_viewer_cannot_install(viewer_client, slack_api):
-    assert viewer_client.get("/slack/install/").status_code == 403
+    assert viewer_client.post("/slack/install/").status_code == 403
     assert viewer_client.get("/slack/oauth/callback/", {"code": "c", "state": "s"}).status_code == 403
 
 
 def test_install_without_a_configured_slack_app_explains(owner_client, settings):
     settings.SLACK_CLIENT_ID = ""
 
-    response = owner_client.get("/slack/install/")
+    response = owner_client.post("/slack/install/")
 
     assert response.status_code == 503 and "Slack is not set up on this server" in response.content.decode()
 

@@ -21,7 +21,9 @@ def page(client) -> str:
 
 def test_page_without_installation_offers_add_to_slack(owner_client):
     assert "Slack is not connected yet" in page(owner_client)
-    assert 'href="/slack/install/"' in page(owner_client)
+    # One click: a form posting (with its CSRF token) to the install view, which redirects to Slack.
+    assert '<form method="post" action="/slack/install/"' in page(owner_client)
+    assert owner_client.get("/slack/install/")["Location"] == "/slack/"  # an old bookmark lands on the page
 
 
 def test_page_with_an_active_installation(owner_client, installation):

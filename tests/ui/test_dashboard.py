@@ -20,10 +20,20 @@ def test_new_business_sees_the_checklist_and_empty_states(owner_client):
     page = owner_client.get("/dashboard/").content.decode()
     assert "Get set up" in page and "0 of 5 done" in page
     assert page.index("Connect FreshBooks") < page.index("Add to Slack") < page.index("Create your first rule")
-    assert 'href="/freshbooks/" role="button"' in page
+    # Connecting is one click: the steps' buttons post straight to the providers' sign-in.
+    assert '<form method="post" action="/freshbooks/connect/" class="inline">' in page
+    assert '<form method="post" action="/slack/install/" class="inline">' in page
     assert "No message sent yet" in page
     assert "Nothing yet: a bar per day appears here" in page
     assert "Needs a fix" not in page
+
+
+@pytest.mark.django_db
+def test_without_a_slack_app_the_slack_step_leads_to_the_slack_page(owner_client, settings):
+    settings.SLACK_CLIENT_ID = ""
+    page = owner_client.get("/dashboard/").content.decode()
+    assert 'href="/slack/" role="button" class="small secondary">Add to Slack</a>' in page
+    assert 'action="/slack/install/"' not in page
 
 
 @pytest.mark.django_db
@@ -40,7 +50,8 @@ def test_viewer_sees_no_setup_or_fix_buttons(viewer_client, tenant):
     page = viewer_client.get("/dashboard/").content.decode()
     assert "An owner or admin of" in page
     assert 'role="button" class="small"' not in page  # no step or fix button
-    assert "Connect FreshBooks</a>" not in page
+    assert "Connect FreshBooks</a>" not in page and 'action="/freshbooks/connect/"' not in page
+    assert 'action="/slack/install/"' not in page
     assert "To fix: Invite the bot to #sales" in page
 
 
@@ -149,10 +160,21 @@ def test_connection_buttons_say_what_they_do_for_each_role(owner_client, viewer,
     viewer_client = _signed_in(Client(), viewer, tenant)
     owner_page = owner_client.get("/dashboard/").content.decode()
     assert 'href="/freshbooks/" role="button" class="small secondary">Test connection</a>' in owner_page
-    assert 'href="/slack/" role="button" class="small secondary">Connect</a>' in owner_page
+    assert '<button type="submit" class="small secondary">Connect</button>' in owner_page  # Slack, one click
     viewer_page = viewer_client.get("/dashboard/").content.decode()
     assert "Test connection" not in viewer_page  # the FreshBooks page has no test button for viewers
     assert 'href="/freshbooks/" role="button" class="small secondary">View</a>' in viewer_page
+
+
+@pytest.mark.django_db
+def test_connect_and_reconnect_are_one_click(owner_client, tenant):
+    make_connection(tenant, status="needs_reauth")
+    page = owner_client.get("/dashboard/").content.decode()
+    connections = page[page.index('id="connections-title"'):page.index('id="webhook-title"')]
+    assert ('<form method="post" action="/freshbooks/connect/" class="inline"><input type="hidden" '
+            'name="csrfmiddlewaretoken"') in connections
+    assert '<button type="submit" class="small secondary">Reconnect</button>' in connections
+    assert 'action="/slack/install/"' in connections and ">Connect</button>" in connections
 
 
 @pytest.mark.django_db
@@ -174,3 +196,12 @@ def test_check_now_answers_on_the_page_it_was_asked_from_and_is_rate_limited(own
 def test_viewers_cannot_check_now(viewer_client, tenant):
     form = {"reason": "slack_access_lost", "channel_id": "", "next": "/activity/"}
     assert viewer_client.post("/dashboard/check-now/", form).status_code == 403
+
+
+@pytest.mark.django_db
+def test_one_click_connect_may_leave_for_the_real_providers_sign_in(owner_client):
+    # The connect forms post here and are redirected to FreshBooks' or Slack's authorize page: a browser
+    # enforces form-action on that redirect, so both real origins must be allowed.
+    policy = owner_client.get("/dashboard/")["Content-Security-Policy"]
+    form_action = next(d for d in policy.split(";") if d.strip().startswith("form-action")).split()
+    assert {"'self'", "https://auth.freshbooks.com", "https://slack.com"} <= set(form_action)
