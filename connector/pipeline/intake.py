@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
@@ -306,8 +306,28 @@ def _insert_received(*, raw_body: str, **values) -> int | None:
     values = {**plan.constants, **values, "signature_valid": True,
               "raw_body": _RAW_BODY.get_db_prep_save(raw_body, connection)}
     params = [now if column in plan.timestamps else values[column] for column in plan.columns]
+    # A kept connection (CONN_MAX_AGE) is normally checked with a SELECT 1 before its first query of a
+    # request (CONN_HEALTH_CHECKS): a second round trip on every webhook. Here the INSERT is the check:
+    # if a kept connection turns out dead, it is closed and the INSERT sent once more on a new one. A
+    # failure can only come before the commit, or after it with the answer lost: then the retry finds the
+    # create's dedupe key taken (answered as a duplicate; the sweep enqueues the row) or, for an update,
+    # adds a twin that processing marks duplicate. Inside a transaction (tests) the usual check runs.
+    retry = connection.connection is not None and not connection.in_atomic_block
+    if retry:
+        connection.health_check_done = True
+    try:
+        return _insert_execute(connection, plan.sql, params)
+    except (OperationalError, InterfaceError):
+        if not retry:
+            raise
+        logger.warning("freshbooks.intake.database_connection_lost")
+        connection.close()
+        return _insert_execute(connection, plan.sql, params)
+
+
+def _insert_execute(connection, sql: str, params: list) -> int | None:
     with connection.cursor() as cursor:
-        cursor.execute(plan.sql, params)
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return row[0] if row else None
 
