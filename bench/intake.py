@@ -12,7 +12,10 @@ Closed loop (like wrk): 16 connections, each sending its next request as soon as
 against each endpoint in turn; throughput side by side, and whether every request was answered 200 and
 persisted.
 
-    .venv/bin/python bench/intake.py --mode closed [--connections 16] [--seconds 10] [--workers 2]
+    .venv/bin/python bench/intake.py --mode closed [--connections 16] [--seconds 10] [--workers 2] [--threads 4]
+
+(--threads as the Procfile's web: 2 workers x 4 threads, gthread; --threads 1 for sync workers. Both
+endpoints always run on the same gunicorn.)
 
 Profile: the same requests through Django's WSGI handler in this process (no HTTP, no concurrency): the
 milliseconds one request costs on each endpoint, and the webhook's steps under cProfile.
@@ -111,12 +114,12 @@ LOG = ROOT / "var" / "bench" / "intake-gunicorn.log"  # gunicorn's and the app's
 # reads would fill up and block the workers)
 
 
-def _start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
+def _start_gunicorn(env: dict, port: int, workers: int, threads: int = 1) -> subprocess.Popen:
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with open(LOG, "ab") as log:
         process = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "connector.wsgi", "--bind", f"127.0.0.1:{port}", "--workers",
-             str(workers), "--timeout", "30", "--log-level", "warning"],
+             str(workers), "--threads", str(threads), "--timeout", "30", "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -254,7 +257,7 @@ def main_closed(args) -> None:
     queue = redis.Redis.from_url(REDIS_URL)
     inbox_key, bare_queue = f"mlc:inbox:{tenant_id}", "bench:bare"
     queue.delete("celery", inbox_key, bare_queue, f"mlc:inbox:ring:{tenant_id}")
-    server = _start_gunicorn(env, port, args.workers)
+    server = _start_gunicorn(env, port, args.workers, args.threads)
     streams = {"webhook": (webhook_path, 1_000_000), "bare": ("/bench/bare/", 5_000_000)}
     try:
         with RssSampler(None, groups=("web",), processes={"web": server}) as memory:
@@ -276,7 +279,8 @@ def main_closed(args) -> None:
     webhook, bare = measured["webhook"], measured["bare"]
     print(json.dumps({
         "benchmark": "freshbooks_webhook_intake_closed_loop",
-        "stack": f"gunicorn {args.workers} sync workers, PostgreSQL, Redis, no Celery worker",
+        "stack": f"gunicorn {args.workers} workers x {args.threads} threads "
+                 f"({'sync' if args.threads == 1 else 'gthread'}), PostgreSQL, Redis, no Celery worker",
         "connections": args.connections, "seconds": args.seconds,
         "webhook": webhook, "bare_django_view": bare,
         "throughput_ratio": round(webhook["rps"] / bare["rps"], 2),
@@ -368,6 +372,8 @@ def main() -> None:
                         help="duration of each measured run (open 20, closed 10)")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn sync workers (open 4, closed 2)")
     parser.add_argument("--connections", type=int, default=16, help="closed loop: concurrent clients")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="closed loop: gunicorn threads per worker, as the Procfile (1: sync workers)")
     args = parser.parse_args()
     if args.mode == "profile":
         main_profile(args)

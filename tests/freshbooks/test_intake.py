@@ -5,6 +5,10 @@ import json
 from unittest import mock
 
 import pytest
+from django.db import connection as db
+from django.db import connections
+from django.forms.models import model_to_dict
+from django.utils import timezone
 
 from audit.models import InboundEvent
 from connector.core.redis_client import redis_quick
@@ -82,11 +86,45 @@ def test_a_signed_create_is_persisted_encrypted_and_enqueued_on_commit(post_webh
     assert event.status == InboundEvent.Status.RECEIVED and event.signature_valid
     assert event.raw_body == CREATE and event.dedupe_key == "invoice.create:29618"
     enqueue.assert_called_once_with(tenant.pk, event.pk)
-    from django.db import connection as db
-
     with db.cursor() as cursor:
         cursor.execute("SELECT raw_body FROM audit_inboundevent WHERE id = %s", [event.pk])
         assert "invoice.create" not in cursor.fetchone()[0]  # encrypted at rest
+
+
+def test_the_intakes_row_is_the_row_the_orm_would_have_made(post_webhook, tenant, verified_callback):
+    # the intake writes its INSERT itself (one statement, no savepoint): every other column must still
+    # get its model default, and the timestamps the time of arrival
+    with mock.patch.object(intake, "inbox_push"):
+        before = timezone.now()
+        assert post_webhook(tenant, CREATE).status_code == 200
+    event = InboundEvent.objects.get()
+    made = InboundEvent.objects.create(tenant=tenant, name=event.name, object_id="1", account_id=event.account_id,
+                                       business_id=event.business_id, raw_body=CREATE, dedupe_key="other")
+    ignored = {"id", "object_id", "dedupe_key", "created_at", "updated_at", "received_at"}
+    assert ({k: v for k, v in model_to_dict(event).items() if k not in ignored}
+            == {k: v for k, v in model_to_dict(made).items() if k not in ignored})
+    assert before <= event.created_at == event.updated_at == event.received_at <= made.created_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_arriving_on_a_database_connection_that_died_is_still_persisted(post_webhook, tenant,
+                                                                                   verified_callback):
+    # the intake skips Django's SELECT 1 check of a kept connection: its INSERT must survive a dead one
+    with mock.patch.object(intake, "inbox_push") as enqueue:
+        assert post_webhook(tenant, CREATE).status_code == 200
+        with db.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:  # e.g. PostgreSQL restarted, or an idle timeout
+                cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+        finally:
+            other.close()
+        response = post_webhook(tenant, CREATE.replace("29618", "29619"))
+    assert response.status_code == 200 and response.json()["status"] == "received"
+    assert InboundEvent.objects.filter(object_id="29619").get().pk == response.json()["id"]
+    assert enqueue.call_count == 2
 
 
 def test_the_inbox_rings_one_drain_task_per_burst_and_the_drain_hands_every_id_to_process_event():
