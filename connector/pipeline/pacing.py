@@ -132,7 +132,9 @@ def probe_wait(team_id: str, channel_id: str) -> float:
 
 # --- Card edits (chat.update, Tier 3) ------------------------------------------------------------------
 
-EDIT_WINDOW_MS = 60_000
+# A little over a minute: Slack (and the stand-in) refill the budget evenly, so a full window a minute
+# after the first must not arrive a moment too early.
+EDIT_WINDOW_MS = 61_000
 # A sliding window of the workspace's edits in the last minute (a sorted set of their times): take one
 # when fewer than ARGV[3] were made, else answer the milliseconds until the oldest leaves the window.
 # KEYS[1] the window, KEYS[2] the park Slack set with a 429; ARGV[1] now (ms), ARGV[2] a unique member.
