@@ -18,6 +18,7 @@ from sandbox.slack import interactions
 from sandbox.slack.blocks import MESSAGE_TEXT_MAX, validate_blocks
 from sandbox.slack.events import EVENT_TYPES, send_event
 from sandbox.slack.pages import authorize_page, home_page, message_page
+from sandbox.slack.threads import MinuteBudget, api_view, channel_flow, control_view
 from sandbox.slack.workspace import (
     APP_ID,
     BOT_ID,
@@ -34,6 +35,8 @@ CODE_SECONDS = 600  # Slack's OAuth codes expire after 10 minutes
 ROTATING_TOKEN_SECONDS = 43200  # "With token rotation, it expires every 12 hours."
 HISTORY_LIMIT_DEFAULT = 100
 HISTORY_LIMIT_MAX = 999
+REPLIES_LIMIT_MAX = 1000
+FAULT_METHODS = ("chat.postMessage", "chat.update", "*")  # which calls a channel fault answers
 LIST_LIMIT_DEFAULT = 100
 LIST_LIMIT_MAX = 1000  # "Must be an integer under 1000" (1000 itself is refused)
 CONVERSATION_TYPES = {"public_channel", "private_channel", "mpim", "im"}
@@ -70,11 +73,14 @@ class SlackApp(App):
         self._rate_lock = threading.Lock()
         self._last_post: dict[str, float] = {}  # channel id -> monotonic time of its last accepted post
         self._rng = random.Random(self.data["faults"]["seed"])
+        self._edit_budget = MinuteBudget()  # chat.update, Tier 3, per workspace
+        self._replies_budget = MinuteBudget()  # conversations.replies
         self._methods = {
             "api.test": self.api_test, "oauth.v2.access": self.oauth_access, "auth.test": self.auth_test,
             "auth.revoke": self.auth_revoke, "conversations.list": self.conversations_list,
             "conversations.info": self.conversations_info, "conversations.history": self.conversations_history,
             "conversations.join": self.conversations_join, "chat.postMessage": self.chat_post_message,
+            "chat.update": self.chat_update, "conversations.replies": self.conversations_replies,
             "views.publish": self.views_publish,
         }
         self._routes()
@@ -113,7 +119,9 @@ class SlackApp(App):
         add("/_control/faults", ("GET", "POST", "DELETE"), self.control_faults)
         add("/_control/faults/clear", ("POST",), self.control_faults_clear)
         add("/_control/stats", ("GET",), self.control_stats)
-        add("/_control/messages", ("GET",), self.control_messages)
+        add("/_control/messages", ("GET", "POST"), self.control_messages)
+        add("/_control/messages/{channel}/{ts}", ("GET",), self.control_message)
+        add("/_control/messages/{channel}/{ts}/delete", ("POST",), self.control_message_delete)
         add("/_control/events", ("GET", "POST"), self.control_events)
         add("/_control/interact", ("POST",), self.control_interact)
         add("/_control/command", ("POST",), self.control_command)
@@ -290,7 +298,8 @@ class SlackApp(App):
             channel = self._visible_channel(params, record, ("channels:history", "groups:history"))
             if not channel["bot_member"]:
                 raise SlackError("not_in_channel")
-            messages = list(reversed(self.data["messages"][channel["id"]]))  # newest first
+            # newest first; replies stay in their threads unless also sent to the channel
+            messages = list(reversed(channel_flow(self.data["messages"][channel["id"]])))
         inclusive = _truthy(params.get("inclusive"))
         oldest, latest = params.get("oldest"), params.get("latest")
         if oldest not in (None, ""):
@@ -303,7 +312,8 @@ class SlackApp(App):
         start = _cursor_offset(params.get("cursor"))
         page = messages[start:start + limit]
         with_metadata = _truthy(params.get("include_all_metadata"))
-        shown = [{k: v for k, v in m.items() if with_metadata or k != "metadata"} for m in page]
+        with self.store.lock:
+            shown = [api_view(m, with_metadata) for m in page]
         more = start + limit < len(messages)
         body = {"ok": True, "messages": shown, "has_more": more, "pin_count": 0, "channel_actions_ts": None,
                 "channel_actions_count": 0}
@@ -318,7 +328,7 @@ class SlackApp(App):
             raise SlackError("channel_not_found")
         with self.store.lock:
             channel = self.workspace.find_channel(reference)
-            fault = self._channel_fault(channel["id"]) if channel else None
+            fault = self._channel_fault(channel["id"], "chat.postMessage") if channel else None
         if fault is not None and fault.get("error"):
             raise SlackError(fault["error"])
         if fault is not None and fault.get("status"):
@@ -341,8 +351,9 @@ class SlackApp(App):
         if chance == "timeout":
             timeout = float(self.data["settings"]["timeout_seconds"])
         text, blocks, metadata = self._validated_content(params)
-        self._take_channel_slot(channel["id"])
-        message = self.workspace.record_message(channel, text, blocks, metadata, params)
+        parent, orphan = self._thread_for(channel, params.get("thread_ts"))
+        self._take_channel_slot(channel["id"])  # replies count against the channel's 1 a second too
+        message = self.workspace.record_message(channel, text, blocks, metadata, params, parent, orphan)
         response = Response.json({"ok": True, "channel": channel["id"], "ts": message["ts"], "message": message})
         if timeout:
             # "Timeout after accepting": the message is posted, the answer arrives after the client gave up.
@@ -353,41 +364,112 @@ class SlackApp(App):
             response.delay_before_send = float(self.data["settings"].get("post_answer_seconds") or 0)
         return response
 
+    def _thread_for(self, channel: dict, thread_ts) -> tuple[dict | None, bool]:
+        """(parent, orphan) of a post: no thread_ts is a top-level message; one naming no message answers
+        thread_not_found, or with the orphan_replies setting is accepted and shown nowhere."""
+        if thread_ts in (None, ""):
+            return None, False
+        with self.store.lock:
+            parent = self.workspace.thread_parent(channel["id"], thread_ts)
+        if parent is not None:
+            return parent, False
+        if self.data["settings"].get("orphan_replies"):
+            return None, True
+        raise SlackError("thread_not_found")
+
+    def chat_update(self, request: Request, params: dict) -> Response:
+        """Edit a message the app posted; the ts stays. Tier 3 per workspace: every call counts, as Slack
+        counts requests, whatever their answer."""
+        self._auth(request, params, "chat:write")
+        wait = self._edit_budget.take(float(self.data["settings"].get("edit_rate_per_minute", 50) or 0))
+        if wait is not None:
+            self.workspace.count_plain("edit_ratelimited")
+            raise SlackError("ratelimited", status=429, headers={"Retry-After": str(wait)})
+        with self.store.lock:
+            channel = self.workspace.find_channel(params.get("channel"))
+            fault = self._channel_fault(channel["id"], "chat.update") if channel else None
+        if fault is not None and fault.get("error"):
+            raise SlackError(fault["error"])
+        if fault is not None and fault.get("status"):
+            self.workspace.count("failures", str(fault["status"]))
+            return _server_error(int(fault["status"]))
+        if channel is None or (channel["is_private"] and not channel["bot_member"]):
+            raise SlackError("channel_not_found")
+        if channel["is_archived"]:
+            raise SlackError("is_inactive")  # "cannot be edited within a frozen, archived or deleted channel"
+        with self.store.lock:
+            message = self.workspace.find_message(channel["id"], params.get("ts"))
+            if message is None or message.get("orphan"):
+                raise SlackError("message_not_found")
+            if message.get("bot_id") != BOT_ID:
+                raise SlackError("cant_update_message")  # a person's message
+        text, blocks, metadata = self._validated_update(params)
+        message = self.workspace.update_message(message, text, blocks, metadata)
+        shown = {k: v for k, v in message.items() if k in ("type", "subtype", "text", "user", "bot_id", "app_id",
+                                                            "team", "blocks", "metadata", "edited", "thread_ts")}
+        response = Response.json({"ok": True, "channel": channel["id"], "ts": message["ts"],
+                                  "text": message["text"], "message": shown})
+        if fault is not None and fault.get("timeout"):
+            self.workspace.count_plain("timeouts")
+            response.delay_before_send = float(fault["timeout"])  # edited, answered after the client gave up
+        return response
+
+    def _validated_update(self, params: dict) -> tuple[str | None, list | None, dict | None]:
+        """chat.update's content, checked as a post's. None means "keep": metadata left out keeps the
+        message's and an empty object removes it (Slack's documented rule); blocks are treated alike."""
+        text = params.get("text")
+        text = None if text is None else str(text)
+        blocks = _parsed_blocks(params.get("blocks"))
+        markdown_text = params.get("markdown_text")
+        _check_text(text or "", blocks, markdown_text, params.get("attachments"))
+        raw = params.get("metadata")
+        metadata = {} if raw in ({}, "{}") else _parsed_metadata(raw)
+        return (str(markdown_text) if text is None and markdown_text else text), blocks, metadata
+
+    def conversations_replies(self, request: Request, params: dict) -> Response:
+        """A thread: its parent first, then the replies oldest first. Rate limited per the
+        replies_rate_per_minute setting (1 a minute for non-Marketplace apps)."""
+        record = self._auth(request, params)
+        wait = self._replies_budget.take(float(self.data["settings"].get("replies_rate_per_minute", 1) or 0))
+        if wait is not None:
+            self.workspace.count_plain("replies_ratelimited")
+            raise SlackError("ratelimited", status=429, headers={"Retry-After": str(wait)})
+        with self.store.lock:
+            channel = self._visible_channel(params, record, ("channels:history", "groups:history"))
+            if not channel["bot_member"]:
+                raise SlackError("not_in_channel")
+            parent = self.workspace.find_message(channel["id"], params.get("ts"), include_deleted=True)
+            if parent is not None and parent.get("thread_ts") and parent["thread_ts"] != parent["ts"]:
+                parent = self.workspace.find_message(channel["id"], parent["thread_ts"], include_deleted=True)
+            if parent is None or parent.get("orphan") or (parent.get("deleted") and not parent.get("reply_count")):
+                raise SlackError("thread_not_found")
+            replies = self.workspace.replies(channel["id"], parent["ts"])
+        inclusive = _truthy(params.get("inclusive"))
+        oldest, latest = params.get("oldest"), params.get("latest")
+        if oldest not in (None, ""):
+            replies = [m for m in replies if float(m["ts"]) > float(oldest) or (inclusive and m["ts"] == str(oldest))]
+        if latest not in (None, ""):
+            replies = [m for m in replies if float(m["ts"]) < float(latest) or (inclusive and m["ts"] == str(latest))]
+        thread = [parent, *replies]
+        limit = min(max(_int(params.get("limit"), REPLIES_LIMIT_MAX), 1), REPLIES_LIMIT_MAX)
+        start = _cursor_offset(params.get("cursor"))
+        page = thread[start:start + limit]
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        with self.store.lock:
+            shown = [api_view(m, with_metadata) for m in page]
+        more = start + limit < len(thread)
+        body = {"ok": True, "messages": shown, "has_more": more}
+        if more:
+            body["response_metadata"] = {"next_cursor": _cursor(start + limit)}
+        return Response.json(body)
+
     def _validated_content(self, params: dict) -> tuple[str, list | None, dict | None]:
         text = params.get("text")
         text = "" if text is None else str(text)
-        blocks = params.get("blocks")
-        if isinstance(blocks, str):
-            try:
-                blocks = json.loads(blocks) if blocks.strip() else None
-            except ValueError:
-                raise SlackError("invalid_blocks_format") from None
-        if blocks is not None and not isinstance(blocks, list):
-            raise SlackError("invalid_blocks_format")
+        blocks = _parsed_blocks(params.get("blocks"))
         markdown_text = params.get("markdown_text")
-        if not (text or blocks or params.get("attachments") or markdown_text):
-            raise SlackError("no_text")
-        if markdown_text and (text or blocks):
-            raise SlackError("markdown_text_conflict")
-        if len(text) > MESSAGE_TEXT_MAX:
-            raise SlackError("msg_too_long")
-        if blocks:
-            errors = validate_blocks(blocks)
-            if errors:
-                raise SlackError("invalid_blocks", errors=errors,
-                                 response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
-        metadata = params.get("metadata")
-        if isinstance(metadata, str):
-            try:
-                metadata = json.loads(metadata) if metadata.strip() else None
-            except ValueError:
-                raise SlackError("invalid_metadata_format") from None
-        if metadata is not None:
-            if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str) or \
-                    not metadata["event_type"] or not isinstance(metadata.get("event_payload"), dict):
-                raise SlackError("invalid_metadata_format")
-            metadata = {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
-        return text or str(markdown_text or ""), blocks, metadata
+        _check_text(text, blocks, markdown_text, params.get("attachments"))
+        return text or str(markdown_text or ""), blocks, _parsed_metadata(params.get("metadata"))
 
     def _ratelimited(self, retry_after: int) -> SlackError:
         self.workspace.count_plain("ratelimited")
@@ -405,10 +487,10 @@ class SlackApp(App):
                 raise self._ratelimited(max(1, int(-(-(window - (now - last)) // 1))))
             self._last_post[channel_id] = now
 
-    def _channel_fault(self, channel_id: str) -> dict | None:
+    def _channel_fault(self, channel_id: str, method: str) -> dict | None:
         faults = self.data["faults"]["channels"]
         fault = faults.get(channel_id)
-        if fault is None:
+        if fault is None or fault.get("method", "chat.postMessage") not in (method, "*"):
             return None
         if fault.get("remaining") is not None:
             fault["remaining"] -= 1
@@ -464,6 +546,8 @@ class SlackApp(App):
             self.store.reset()
             with self._rate_lock:
                 self._last_post.clear()
+            self._edit_budget.reset()
+            self._replies_budget.reset()
             self._rng = random.Random(self.data["faults"]["seed"])
             return {"ok": True}
         return self._control(request, work)
@@ -477,9 +561,14 @@ class SlackApp(App):
                         settings[key] = str(params[key])
                 if "token_rotation" in params:
                     settings["token_rotation"] = _truthy(params["token_rotation"])
-                for key in ("channel_rate_window", "timeout_seconds", "post_answer_seconds"):
+                for key in ("channel_rate_window", "timeout_seconds", "post_answer_seconds",
+                            "edit_rate_per_minute", "replies_rate_per_minute"):
                     if params.get(key) not in (None, ""):
                         settings[key] = max(0.0, float(params[key]))
+                if "orphan_replies" in params:
+                    settings["orphan_replies"] = _truthy(params["orphan_replies"])
+                self._edit_budget.reset()  # a new limit starts with a full minute's budget
+                self._replies_budget.reset()
                 self.store.changed()
                 return {"ok": True, "settings": {k: v for k, v in settings.items() if k != "signing_secret"}}
         return self._control(request, work)
@@ -626,6 +715,9 @@ class SlackApp(App):
                 str(timeout).lower() in ("true", "yes", "on") else float(timeout)
         else:
             raise ValueError("a channel fault needs error, status or timeout")
+        fault["method"] = str(params.get("method") or "chat.postMessage")
+        if fault["method"] not in FAULT_METHODS:
+            raise ValueError(f"method must be one of {', '.join(FAULT_METHODS)}")
         count = params.get("count")
         fault["remaining"] = None if count in (None, "", 0, "0") else int(count)
         faults["channels"][channel["id"]] = fault
@@ -634,20 +726,74 @@ class SlackApp(App):
         return Response.json(self.workspace.stats())
 
     def control_messages(self, request: Request) -> Response:
-        """Recorded messages with their metadata, oldest first: ?channel=&since_ts=."""
+        """GET: recorded messages, oldest first (?channel=&since_ts=&thread_ts=&top_level=&include_deleted=).
+        POST {channel, text, user?, thread_ts?}: a person writes a message (the app cannot edit it)."""
+        if request.method == "POST":
+            return self._control(request, self._person_writes)
+        query = request.query
         with self.store.lock:
-            if request.query.get("channel"):
-                channel = self.workspace.find_channel(request.query["channel"])
+            if query.get("channel"):
+                channel = self.workspace.find_channel(query["channel"])
                 if channel is None:
                     return Response.json({"ok": False, "error": "channel_not_found"}, 404)
                 channels = [channel]
             else:
                 channels = list(self.data["channels"].values())
-            since = float(request.query.get("since_ts") or 0)
-            messages = [m | {"channel": c["id"], "channel_name": c["name"]} for c in channels
-                        for m in self.data["messages"][c["id"]] if float(m["ts"]) > since]
+            since = float(query.get("since_ts") or 0)
+            thread_ts = query.get("thread_ts")
+            top_level, deleted = _truthy(query.get("top_level")), _truthy(query.get("include_deleted"))
+            messages = []
+            for channel in channels:
+                recorded = self.data["messages"][channel["id"]]
+                if top_level:
+                    recorded = [m for m in channel_flow(recorded) if not m.get("deleted")]
+                for message in recorded:
+                    shown = control_view(message, channel)
+                    if float(message["ts"]) <= since or (message.get("deleted") and not deleted):
+                        continue
+                    if thread_ts and shown["thread_ts"] != thread_ts:
+                        continue
+                    messages.append(shown)
         messages.sort(key=lambda m: float(m["ts"]))
         return Response.json({"ok": True, "messages": messages})
+
+    def _person_writes(self, params: dict) -> dict:
+        with self.store.lock:
+            channel = self.workspace.find_channel(params.get("channel"))
+            if channel is None:
+                raise SlackError("channel_not_found")
+            parent = None
+            if params.get("thread_ts"):
+                parent = self.workspace.thread_parent(channel["id"], params["thread_ts"])
+                if parent is None:
+                    raise SlackError("thread_not_found")
+            message = self.workspace.record_person_message(channel, str(params.get("text") or ""),
+                                                           str(params.get("user") or INSTALLER_USER_ID), parent)
+            return {"ok": True, "message": control_view(message, channel)}
+
+    def control_message(self, request: Request) -> Response:
+        """One message as it is now (deleted ones too) and the replies in its thread, oldest first."""
+        with self.store.lock:
+            channel = self.workspace.find_channel(request.path_params["channel"])
+            if channel is None:
+                return Response.json({"ok": False, "error": "channel_not_found"}, 404)
+            message = self.workspace.find_message(channel["id"], request.path_params["ts"], include_deleted=True)
+            if message is None:
+                return Response.json({"ok": False, "error": "message_not_found"}, 404)
+            replies = self.workspace.replies(channel["id"], message["ts"])
+            return Response.json({"ok": True, "message": control_view(message, channel),
+                                  "replies": [control_view(m, channel) for m in replies]})
+
+    def control_message_delete(self, request: Request) -> Response:
+        """Someone deletes the message in Slack: chat.update on it then answers message_not_found."""
+        def work(params):
+            with self.store.lock:
+                channel = self.workspace.find_channel(request.path_params["channel"])
+                if channel is None:
+                    raise SlackError("channel_not_found")
+                message = self.workspace.delete_message(channel["id"], request.path_params["ts"])
+                return {"ok": True, "message": control_view(message, channel)}
+        return self._control(request, work)
 
     def control_events(self, request: Request) -> Response:
         if request.method == "GET":
@@ -733,6 +879,47 @@ class SlackApp(App):
     def home(self, request: Request) -> Response:
         with self.store.lock:
             return Response.html(home_page(self, fragment=request.query.get("fragment") == "1"))
+
+
+def _parsed_blocks(blocks) -> list | None:
+    """`blocks` as JSON text or a list, checked as Slack's Block Kit validation would."""
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks) if blocks.strip() else None
+        except ValueError:
+            raise SlackError("invalid_blocks_format") from None
+    if blocks is not None and not isinstance(blocks, list):
+        raise SlackError("invalid_blocks_format")
+    if blocks:
+        errors = validate_blocks(blocks)
+        if errors:
+            raise SlackError("invalid_blocks", errors=errors,
+                             response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
+    return blocks
+
+
+def _check_text(text: str, blocks: list | None, markdown_text, attachments) -> None:
+    if not (text or blocks or attachments or markdown_text):
+        raise SlackError("no_text")
+    if markdown_text and (text or blocks):
+        raise SlackError("markdown_text_conflict")
+    if len(text) > MESSAGE_TEXT_MAX:
+        raise SlackError("msg_too_long")
+
+
+def _parsed_metadata(metadata) -> dict | None:
+    """Message metadata: an object with a non-empty event_type and an object event_payload."""
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata) if metadata.strip() else None
+        except ValueError:
+            raise SlackError("invalid_metadata_format") from None
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str) or \
+            not metadata["event_type"] or not isinstance(metadata.get("event_payload"), dict):
+        raise SlackError("invalid_metadata_format")
+    return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
 
 
 def _server_error(status: int) -> Response:

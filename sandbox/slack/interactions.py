@@ -158,6 +158,7 @@ def respond(workspace: Workspace, token: str, body: dict) -> tuple[int, str]:
             if blocks is not None:
                 message["blocks"] = blocks
             message["edited"] = {"user": url["user"], "ts": workspace.next_ts()}
+            message["edit_count"] = message.get("edit_count", 0) + 1
             workspace.store.changed()
         return 200, "ok"
     if body.get("response_type") == "in_channel" and url["channel"]:
@@ -165,8 +166,13 @@ def respond(workspace: Workspace, token: str, body: dict) -> tuple[int, str]:
             channel = workspace.find_channel(url["channel"])
         if channel is None:
             return 404, "channel_not_found"
-        extra = {"thread_ts": body["thread_ts"]} if body.get("thread_ts") else {}
-        workspace.record_message(channel, text, blocks, None, extra)
+        parent = None
+        if body.get("thread_ts"):
+            with workspace.store.lock:
+                parent = workspace.thread_parent(channel["id"], body["thread_ts"])
+            if parent is None:
+                return 404, "thread_not_found"
+        workspace.record_message(channel, text, blocks, None, {}, parent)
         return 200, "ok"
     _remember(workspace, "ephemerals", {"user": url["user"], "text": text, "at": time.time(), "via": "response_url"})
     return 200, "ok"

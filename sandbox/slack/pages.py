@@ -7,6 +7,7 @@ import json
 from sandbox.http import escape
 from sandbox.pages import button, layout
 from sandbox.slack.blocks import mrkdwn, render_blocks
+from sandbox.slack.threads import TOMBSTONE_TEXT, channel_flow
 
 ACCENT = "#4a154b"  # Slack aubergine
 MESSAGES_SHOWN = 30  # per channel, newest last
@@ -18,13 +19,23 @@ EXTRA_CSS = """<style>
 .msg{border-top:1px solid #eee;padding:6px 0} .msg .when{color:#616061;font-size:11px}
 .badge{display:inline-block;font-size:11px;padding:0 6px;border-radius:8px;background:#eee;margin-left:4px}
 .badge.bad{background:#fde8ea} .meta{font-family:monospace;font-size:11px;color:#616061}
+.msg{overflow-wrap:anywhere} .msg-head{display:flex;flex-wrap:wrap;gap:4px 8px;align-items:baseline}
+.edited{color:#616061;font-size:12px} .tombstone{color:#616061;font-style:italic}
+.thread{margin:4px 0 0 12px;padding-left:12px;border-left:3px solid #e1e4e8}
+.thread>summary{cursor:pointer;color:#1264a3;font-size:13px;font-weight:600;padding:2px 0}
+.thread .msg{padding:4px 0} .context-line{color:#616061;font-size:12px}
+button.small{font-size:11px;padding:1px 6px} .msg-head form{margin-left:auto}
 </style>"""
 
+# Threads someone opened stay open across refreshes.
 REFRESH_SCRIPT = f"""<script>
 setInterval(function(){{
   var a=document.activeElement; if(a&&(a.tagName==='INPUT'||a.tagName==='SELECT'))return;
   fetch('/?fragment=1').then(function(r){{return r.text()}}).then(function(t){{
-    document.getElementById('live').innerHTML=t}});
+    var open=[].map.call(document.querySelectorAll('details[open][id]'),function(d){{return d.id}});
+    document.getElementById('live').innerHTML=t;
+    open.forEach(function(id){{var d=document.getElementById(id); if(d)d.open=true}});
+  }});
 }},{REFRESH_MILLISECONDS});
 </script>"""
 
@@ -60,19 +71,75 @@ def _clicker(channel_id: str, ts: str):
     return act
 
 
-def _message(message: dict, channel_id: str = "") -> str:
+def _message(message: dict, channel_id: str = "", note: str = "") -> str:
+    """One message: its time and ts, Slack's "(edited)" with the last edit's time, a Delete button (someone
+    deleting it in Slack), the blocks or text, metadata. `note` is a context line such as "replied to a
+    thread"."""
     act = _clicker(channel_id, message["ts"]) if channel_id else None
+    if message.get("deleted"):
+        return f"<div class=msg><span class=when>{_when(message['ts'])}</span> " \
+               f"<span class=tombstone>{escape(TOMBSTONE_TEXT)}</span></div>"
     content = render_blocks(message["blocks"], act) if message.get("blocks") else mrkdwn(message.get("text", ""))
-    if message.get("thread_ts"):
-        content = f"<span class=badge>reply in thread {escape(message['thread_ts'])}</span>{content}"
+    edited = ""
     if message.get("edited"):
-        content += "<span class=badge>edited</span>"
+        count = message.get("edit_count", 1)
+        times = f", {count} edits" if count > 1 else ""
+        edited = f"<span class=edited data-edit-count='{count}'>(edited {_when(message['edited']['ts'])}{times})</span>"
+    person = "" if message.get("bot_id") else f"<span class=badge>{escape(message.get('user', ''))}</span>"
+    delete = ""
+    if channel_id:
+        delete = (f"<form class=inline method=post action='/_control/messages/{escape(channel_id)}/"
+                  f"{escape(message['ts'])}/delete'><button class='danger small' title='Delete this message, "
+                  f"as someone in Slack could'>Delete</button></form>")
     meta = ""
     if message.get("metadata"):
         meta = f"<div class=meta>metadata {escape(message['metadata']['event_type'])}: " \
                f"{escape(json.dumps(message['metadata']['event_payload']))}</div>"
-    return f"<div class=msg><span class=when>{_when(message['ts'])} · ts {escape(message['ts'])}</span>" \
+    note = f"<div class=context-line>{note}</div>" if note else ""
+    return f"<div class=msg data-ts='{escape(message['ts'])}'>{note}<div class=msg-head><span class=when>" \
+           f"{_when(message['ts'])} · ts {escape(message['ts'])}</span>{person}{edited}{delete}</div>" \
            f"{content}{meta}</div>"
+
+
+def _snippet(message: dict | None, length: int = 60) -> str:
+    text = "" if message is None else str(message.get("text") or "")
+    return text if len(text) <= length else text[:length - 1] + "…"
+
+
+def _thread(channel_id: str, parent: dict, replies: list[dict]) -> str:
+    """A parent's replies, collapsed under "N replies" as Slack shows them."""
+    if not replies:
+        return ""
+    count = len(replies)
+    label = f"{count} repl{'y' if count == 1 else 'ies'} · last {_when(replies[-1]['ts'])}"
+    shown = "".join(_message(r, channel_id, "also sent to the channel" if r.get("reply_broadcast") else "")
+                    for r in replies)
+    return f"<details class=thread id='thread-{escape(channel_id)}-{escape(parent['ts'])}'>" \
+           f"<summary>{escape(label)}</summary>{shown}</details>"
+
+
+def _channel_messages(messages: list[dict], channel_id: str) -> tuple[str, int]:
+    """The channel as Slack shows it: top-level messages with their threads, and replies also sent to the
+    channel marked "replied to a thread". (html, messages left out)"""
+    flow = channel_flow(messages)
+    by_ts = {m["ts"]: m for m in messages}
+    replies: dict[str, list[dict]] = {}
+    for message in messages:
+        parent_ts = message.get("thread_ts")
+        if parent_ts and parent_ts != message["ts"] and not message.get("deleted") and not message.get("orphan"):
+            replies.setdefault(parent_ts, []).append(message)
+    shown = flow[-MESSAGES_SHOWN:]
+    parts = []
+    for message in shown:
+        parent_ts = message.get("thread_ts")
+        if parent_ts and parent_ts != message["ts"]:
+            parent = by_ts.get(parent_ts)
+            note = f"replied to a thread: {escape(_snippet(parent))}" if parent and not parent.get("deleted") \
+                else "replied to a thread"
+            parts.append(_message(message, channel_id, note))
+        else:
+            parts.append(_message(message, channel_id) + _thread(channel_id, message, replies.get(message["ts"], [])))
+    return "".join(parts), len(flow) - len(shown)
 
 
 def _workspace_section(app) -> str:
@@ -154,11 +221,10 @@ def _channel_section(app, channel: dict) -> str:
     clear = button("/_control/faults", "Clear fault", {"channel": cid, "clear": "true"}) if fault else ""
     rename = (f"<form class=inline method=post action='/_control/channels/{cid}/rename'>"
               f"<input name=name size=12 placeholder='new name'> <button>Rename</button></form>")
-    messages = data["messages"][cid][-MESSAGES_SHOWN:]
-    shown = "".join(_message(m, cid) for m in messages) or "<p class=muted>No messages yet.</p>"
-    earlier = len(data["messages"][cid]) - len(messages)
+    shown, earlier = _channel_messages(data["messages"][cid], cid)
+    shown = shown or "<p class=muted>No messages yet.</p>"
     more = f"<p class=muted>{earlier} earlier message(s) not shown.</p>" if earlier > 0 else ""
-    return f"""<section><h2>#{escape(channel['name'])} <span class=muted>{cid}</span> {''.join(badges)}</h2>
+    return f"""<section id='channel-{cid}'><h2>#{escape(channel['name'])} <span class=muted>{cid}</span> {''.join(badges)}</h2>
 <div class=row>{controls} {rename} {fault_form} {clear}</div>{more}{shown}</section>"""
 
 

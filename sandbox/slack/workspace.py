@@ -33,6 +33,13 @@ def initial_state(seed: str) -> dict:
             "channel_rate_window": 1.0,  # seconds between posts to one channel; 0 turns the limit off
             "timeout_seconds": 12.0,  # how long "timeout after accepting" holds the answer back
             "post_answer_seconds": 0.0,  # how long Slack takes to answer an accepted chat.postMessage
+            "edit_rate_per_minute": 50.0,  # chat.update is Tier 3 (50+ a minute per workspace); 0 turns it off
+            # conversations.replies: 1 a minute for non-Marketplace apps created after 2025-05-29, Tier 3 (50)
+            # for Marketplace apps; 0 turns the limit off.
+            "replies_rate_per_minute": 1.0,
+            # A reply whose thread_ts names no message: False answers thread_not_found; True accepts it and
+            # shows it nowhere, as users report of Slack (which of the two Slack does is unverified).
+            "orphan_replies": False,
             "events_url": None, "signing_secret": None,
         },
         "faults": {"channels": {}, "workspace": None, "failure_rate": 0.0, "ratelimit_rate": 0.0,
@@ -50,7 +57,13 @@ def initial_state(seed: str) -> dict:
 
 def _empty_stats() -> dict:
     return {"posts_accepted": 0, "ratelimited": 0, "random_ratelimited": 0, "failures": {}, "timeouts": 0,
-            "duplicates": 0, "duplicate_delivery_ids": [], "calls": {}, "errors": {}}
+            "duplicates": 0, "duplicate_delivery_ids": [], "calls": {}, "errors": {}, **_thread_stats()}
+
+
+def _thread_stats() -> dict:
+    """Counters of edits, replies and deletions (kept apart from `ratelimited`, the posts' 429s)."""
+    return {"replies_accepted": 0, "broadcasts_accepted": 0, "orphan_replies": 0, "edits_accepted": 0,
+            "edit_ratelimited": 0, "replies_ratelimited": 0, "messages_deleted": 0}
 
 
 def _channel(channel_id: str, name: str, private: bool, member: bool, created: int) -> dict:
@@ -233,7 +246,9 @@ class Workspace:
             return f"{now:.6f}"
 
     def record_message(self, channel: dict, text: str, blocks: list | None, metadata: dict | None,
-                       extra: dict) -> dict:
+                       extra: dict, parent: dict | None = None, orphan: bool = False) -> dict:
+        """Record a bot message. With `parent` (found by `thread_parent`) it is a reply in that thread,
+        also shown in the channel with extra["reply_broadcast"]; `orphan` is a reply to no message."""
         with self.store.lock:
             message = {"type": "message", "subtype": "bot_message", "text": text, "user": BOT_USER_ID,
                        "bot_id": BOT_ID, "app_id": APP_ID, "team": self.data["team"]["id"], "ts": self.next_ts(),
@@ -243,11 +258,20 @@ class Workspace:
                 message["blocks"] = blocks
             if metadata:
                 message["metadata"] = metadata
-            for key in ("thread_ts", "username", "icon_emoji", "icon_url"):
+            for key in ("username", "icon_emoji", "icon_url"):
                 if extra.get(key):
                     message[key] = extra[key]
-            self.data["messages"][channel["id"]].append(message)
             stats = self.data["stats"]
+            if parent is not None:
+                self._attach_reply(message, parent)
+                _bump(stats, "replies_accepted")
+                if _truthy(extra.get("reply_broadcast")):  # Slack marks a reply also sent to the channel so
+                    message |= {"subtype": "thread_broadcast", "reply_broadcast": True}
+                    _bump(stats, "broadcasts_accepted")
+            elif orphan:
+                message |= {"thread_ts": str(extra["thread_ts"]), "orphan": True}
+                _bump(stats, "orphan_replies")
+            self.data["messages"][channel["id"]].append(message)
             stats["posts_accepted"] += 1
             delivery_id = _delivery_id(metadata)
             if delivery_id is not None:
@@ -260,9 +284,97 @@ class Workspace:
             self.store.changed()
             return message
 
+    @staticmethod
+    def _attach_reply(message: dict, parent: dict) -> None:
+        """Link a reply to its parent and keep the parent's thread summary (reply_count ...) as Slack does."""
+        message["thread_ts"] = parent["ts"]
+        message["parent_user_id"] = parent.get("user", "")
+        users = parent.setdefault("reply_users", [])
+        if message["user"] not in users:
+            users.append(message["user"])
+        parent["reply_count"] = parent.get("reply_count", 0) + 1
+        parent["reply_users_count"] = len(users)
+        parent["latest_reply"] = message["ts"]
+
+    def record_person_message(self, channel: dict, text: str, user: str, parent: dict | None = None) -> dict:
+        """A message a person wrote (the app may reply to it but never edit it)."""
+        with self.store.lock:
+            message = {"type": "message", "text": text, "user": user, "team": self.data["team"]["id"],
+                       "ts": self.next_ts()}
+            if parent is not None:
+                self._attach_reply(message, parent)
+            self.data["messages"][channel["id"]].append(message)
+            self.store.changed()
+            return message
+
+    def find_message(self, channel_id: str, ts, include_deleted: bool = False) -> dict | None:
+        """The message with that ts in the channel (newest first: the app mostly touches recent ones)."""
+        ts = str(ts or "")
+        for message in reversed(self.data["messages"].get(channel_id, [])):
+            if message["ts"] == ts:
+                return message if include_deleted or not message.get("deleted") else None
+        return None
+
+    def thread_parent(self, channel_id: str, thread_ts) -> dict | None:
+        """The thread a reply to `thread_ts` goes to: that message, or its parent when it is itself a reply
+        (Slack asks for the parent's ts); None when there is no such message."""
+        message = self.find_message(channel_id, thread_ts)
+        if message is None or message.get("orphan"):
+            return None
+        if message.get("thread_ts") and message["thread_ts"] != message["ts"]:
+            return self.find_message(channel_id, message["thread_ts"])
+        return message
+
+    def replies(self, channel_id: str, parent_ts: str) -> list[dict]:
+        """The live replies in a thread, oldest first."""
+        return [m for m in self.data["messages"].get(channel_id, []) if m.get("thread_ts") == parent_ts
+                and m["ts"] != parent_ts and not m.get("deleted") and not m.get("orphan")]
+
+    def update_message(self, message: dict, text: str | None, blocks: list | None, metadata) -> dict:
+        """Edit in place (chat.update): the ts stays; `blocks` or `metadata` None keeps the old ones, [] / {}
+        removes them. Records Slack's `edited` stamp and the stand-in's `edit_count`."""
+        with self.store.lock:
+            if text is not None:
+                message["text"] = text
+            if blocks is not None:
+                if blocks:
+                    message["blocks"] = blocks
+                else:
+                    message.pop("blocks", None)
+            if metadata is not None:
+                if metadata:
+                    message["metadata"] = metadata
+                else:
+                    message.pop("metadata", None)
+            message["edited"] = {"user": BOT_USER_ID, "ts": self.next_ts()}
+            message["edit_count"] = message.get("edit_count", 0) + 1
+            _bump(self.data["stats"], "edits_accepted")
+            self.store.changed()
+            return message
+
+    def delete_message(self, channel_id: str, ts: str) -> dict:
+        """Someone deletes a message in Slack. A reply leaves its thread; a parent with replies stays as
+        Slack's "This message was deleted." tombstone above them."""
+        with self.store.lock:
+            message = self.find_message(channel_id, ts)
+            if message is None:
+                raise SlackError("message_not_found")
+            message["deleted"] = True
+            message["deleted_at"] = time.time()
+            parent_ts = message.get("thread_ts")
+            if parent_ts and parent_ts != message["ts"] and not message.get("orphan"):
+                parent = self.find_message(channel_id, parent_ts, include_deleted=True)
+                if parent is not None:
+                    left = self.replies(channel_id, parent_ts)
+                    parent["reply_count"] = len(left)
+                    parent["latest_reply"] = left[-1]["ts"] if left else None
+            _bump(self.data["stats"], "messages_deleted")
+            self.store.changed()
+            return message
+
     def count_plain(self, key: str) -> None:
         with self.store.lock:
-            self.data["stats"][key] += 1
+            _bump(self.data["stats"], key)
 
     def count(self, bucket: str, key: str) -> None:
         with self.store.lock:
@@ -272,12 +384,21 @@ class Workspace:
     def stats(self) -> dict:
         with self.store.lock:
             stats = dict(self.data["stats"])
-            stats["messages_per_channel"] = {
-                f"#{c['name']}": len(self.data["messages"][c["id"]]) for c in self.data["channels"].values()}
-            stats["messages_per_channel_id"] = {
-                c["id"]: len(self.data["messages"][c["id"]]) for c in self.data["channels"].values()}
+            stats = _thread_stats() | stats  # a state file from before threads lacks these counters
+            live = {c["id"]: sum(1 for m in self.data["messages"][c["id"]] if not m.get("deleted"))
+                    for c in self.data["channels"].values()}
+            stats["messages_per_channel"] = {f"#{c['name']}": live[c["id"]] for c in self.data["channels"].values()}
+            stats["messages_per_channel_id"] = live
             stats["messages_total"] = sum(stats["messages_per_channel_id"].values())
             return stats
+
+
+def _bump(counters: dict, key: str) -> None:
+    counters[key] = counters.get(key, 0) + 1
+
+
+def _truthy(value) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 def _delivery_id(metadata: dict | None):
