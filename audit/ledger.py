@@ -123,13 +123,13 @@ def delivery_posted(delivery: Delivery, *, channel: str, ts: str, thread_ts: str
         Card.objects.filter(pk=delivery.card_id).update(shown_at=now, updated_at=now)
 
 
-def delivery_coalesce(edit: Delivery, *, inbound_event: InboundEvent, event_name: str, message_text: str,
-                      message_blocks: list[dict]) -> None:
+def delivery_coalesce(edit: Delivery, *, inbound_event: InboundEvent, event_name: str, kind: str, action: str,
+                      message_text: str, message_blocks: list[dict]) -> None:
     """A card's pending edit (not sending yet) takes the newer state: the latest wins. Sets the message and
-    the event it now answers for; its status and due time stay."""
-    Delivery.objects.filter(pk=edit.pk).update(inbound_event=inbound_event, event_name=event_name,
-                                               message_text=message_text, message_blocks=message_blocks,
-                                               updated_at=timezone.now())
+    the event it now answers for (inbound_event, event_name, kind, action); its status and due time stay."""
+    Delivery.objects.filter(pk=edit.pk).update(inbound_event=inbound_event, event_name=event_name, kind=kind,
+                                               action=action, message_text=message_text,
+                                               message_blocks=message_blocks, updated_at=timezone.now())
 
 
 def delivery_thread(delivery: Delivery, *, thread_ts: str) -> None:

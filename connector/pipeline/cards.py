@@ -82,6 +82,8 @@ def _card_open(card: Card, *, fin: FinancialEvent, state: DocumentState, make: C
 def _card_news(card: Card, *, event: InboundEvent, fin: FinancialEvent, state: DocumentState,
                make: Callable[[], Delivery]) -> list[Delivery]:
     before = DocumentState.from_dict(card.state) if card.state else state
+    if state.deleted and card.state:  # gone from FreshBooks: the card keeps its last figures, marked deleted
+        state = dataclasses.replace(before, deleted=True, updated=max(before.updated, state.updated))
     # FreshBooks may deliver late: an older state than the card's never replaces it (its news is still told).
     stale = bool(before.updated and state.updated and state.updated < before.updated)
     newest = before if stale else dataclasses.replace(state, last_change=before.last_change)
@@ -109,7 +111,8 @@ def _visible(state: DocumentState) -> tuple:
 
 
 def card_message(card: Card) -> tuple[str, list[dict]]:
-    """The card as it should look now: its document's latest state."""
+    """The card as it should look now: its document's latest state (read afresh)."""
+    card.refresh_from_db(fields=["state", "note"])
     return build_card(DocumentState.from_dict(card.state), business_name=card.tenant.name, note=card.note)
 
 
@@ -128,8 +131,8 @@ def card_edit(card: Card, *, event: InboundEvent, fin: FinancialEvent, state: Do
                .filter(card=card, slack_action=SlackAction.EDIT, status__in=_EDIT_PENDING, sending_since__isnull=True,
                        replay_of__isnull=True).order_by("id").first())
     if pending is not None:
-        ledger.delivery_coalesce(pending, inbound_event=event, event_name=fin.event_name, message_text=text,
-                                 message_blocks=blocks)
+        ledger.delivery_coalesce(pending, inbound_event=event, event_name=fin.event_name, kind=str(fin.kind),
+                                 action=str(fin.action), message_text=text, message_blocks=blocks)
         return None
     edit = make()
     edit.message_text, edit.message_blocks = text, blocks
@@ -148,7 +151,9 @@ def card_repost(delivery: Delivery) -> Delivery | None:
     text, blocks = card_message(old)
     try:
         with transaction.atomic():
-            card = Card.objects.create(tenant=old.tenant, slack_team_id=old.slack_team_id, channel_id=old.channel_id,
+            # In the delivery's channel: where the card's news now goes (a rule may have moved it).
+            card = Card.objects.create(tenant=old.tenant, slack_team_id=delivery.slack_team_id,
+                                       channel_id=delivery.channel_id,
                                        document_kind=old.document_kind, document_id=old.document_id,
                                        state=old.state, note=old.note)
             post = Delivery(

@@ -100,24 +100,36 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     return DrainResult(again_in=again, posted=int(posted))
 
 
+def _never_posted(card: Card | None) -> bool:
+    """The card will never get a ts: gone, forgotten, or its first message failed."""
+    return card is None or card.forgotten_at is not None or card.post_delivery is None \
+        or card.post_delivery.status == Delivery.Status.FAILED
+
+
+def _until_posted(card: Card) -> float:
+    """Seconds to wait for a card's first message: until its next try, at least REPLY_WAITS_FOR_CARD (so a
+    card retrying for hours is not asked about every few seconds)."""
+    due = card.post_delivery.next_attempt_at if card.post_delivery else None
+    return max(REPLY_WAITS_FOR_CARD, (due - timezone.now()).total_seconds() if due else 0.0)
+
+
 def _reply_threaded(reply: Delivery) -> bool:
     """Give a reply its card's ts. True when it may be sent now: in the thread, or at the top level when its
-    card will never be posted (forgotten, or its first message failed); False when it waits for the card."""
+    card will never be posted; False when it waits for the card (postponed until then)."""
     card = Card.objects.filter(pk=reply.card_id).select_related("post_delivery").first()
     if card is not None and card.ts:
         ledger.delivery_thread(reply, thread_ts=card.ts)
         return True
-    never = card is None or card.forgotten_at is not None or card.post_delivery is None \
-        or card.post_delivery.status == Delivery.Status.FAILED
-    if not never:
-        ledger.delivery_postpone(reply, in_seconds=REPLY_WAITS_FOR_CARD)
-    return never
+    if _never_posted(card):
+        return True
+    ledger.delivery_postpone(reply, in_seconds=_until_posted(card))
+    return False
 
 
-def _edit_wait(card: Card | None) -> float:
+def _edit_wait(card: Card) -> float:
     """Seconds until the card may be edited: once it is posted, CARD_EDIT_INTERVAL after it was last shown."""
-    if card is None or not card.ts:
-        return REPLY_WAITS_FOR_CARD
+    if not card.ts:
+        return _until_posted(card)
     shown = card.shown_at or timezone.now()
     since = (timezone.now() - shown).total_seconds()
     return max(CARD_EDIT_INTERVAL.total_seconds() - since, pacing.card_edit_wait(card.pk), 0.0)
@@ -127,12 +139,15 @@ def _edit_once(*, team_id: str, channel_id: str, task_id: str) -> DrainResult | 
     """Send the channel's due card edit, if its card and the workspace's edit budget allow. None when no
     edit went out (none due, or the one due was postponed): the channel's posts go on."""
     edit = (ledger.deliveries_due(team_id=team_id, channel_id=channel_id).filter(slack_action=SlackAction.EDIT)
-            .select_related("card").order_by("next_attempt_at", "id").first())
+            .select_related("card", "card__post_delivery").order_by("next_attempt_at", "id").first())
     if edit is None:
         return None
     if edit.card is None or edit.card.forgotten_at is not None:
         # Its card was replaced by a new one, which already shows the latest state.
         ledger.delivery_fail(edit, error_code="card_replaced")
+        return DrainResult(again_in=0.0)
+    if not edit.card.ts and _never_posted(edit.card):
+        ledger.delivery_fail(edit, error_code="card_not_posted")  # its first message failed: nothing to edit
         return DrainResult(again_in=0.0)
     wait = _edit_wait(edit.card) or pacing.edit_take(team_id)
     if wait:
@@ -209,7 +224,7 @@ def _send(claim: Claim, installation: SlackInstallation, started) -> SendResult:
             # chat.update is idempotent (the same content again changes nothing): no history to look in.
             updated = slack_update_message(installation=installation, channel_id=delivery.channel_id,
                                            ts=delivery.card.ts, text=delivery.message_text,
-                                           blocks=delivery.message_blocks or [], metadata=metadata)
+                                           blocks=delivery.message_blocks or [])
             return SendResult(Outcome.POSTED, channel=updated.channel, ts=updated.ts)
         if claim.outcome_unknown:
             ts = _find_earlier(claim, installation, started)

@@ -265,12 +265,11 @@ def slack_post_message(*, installation: SlackInstallation, channel_id: str, text
 
 
 def slack_update_message(*, installation: SlackInstallation, channel_id: str, ts: str, text: str,
-                         blocks: list[dict], metadata: dict) -> PostResult:
-    """chat.update of a message the app posted (the ts stays). Tier 3; MessageGone when it is not there."""
+                         blocks: list[dict]) -> PostResult:
+    """chat.update of a message the app posted (the ts stays). Tier 3; MessageGone when it is not there.
+    The message keeps its metadata (the delivery that posted it), so history lookups still find that post."""
     response = _with_installation(installation, "chat.update", lambda c: c.chat_update(
-        channel=channel_id, ts=ts, text=text, blocks=blocks,
-        metadata={"event_type": constants.DELIVERY_METADATA_TYPE, "event_payload": metadata},
-    ))
+        channel=channel_id, ts=ts, text=text, blocks=blocks))
     return PostResult(channel=response.get("channel") or channel_id, ts=response.get("ts") or ts)
 
 
