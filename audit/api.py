@@ -40,12 +40,22 @@ class DeliveryOutputSerializer(serializers.ModelSerializer):
     replay_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     source = serializers.SerializerMethodField(help_text="What brought the event: `webhook`, or `poll` (a "
                                                          "catch-up read found a change no webhook brought).")
+    slack_action = serializers.ChoiceField(
+        choices=Delivery.SlackAction.values, read_only=True,
+        help_text="`post` (a top-level message, a card's first message included), `reply` (a line in a card's "
+                  "thread) or `edit` (the card updated in place to its document's latest state).")
+    thread_ts = serializers.SerializerMethodField(help_text="Replies: the ts of the card they are under; null "
+                                                            "for posts and edits (and a reply not placed yet).")
 
     class Meta:
         model = Delivery
         fields = ["id", "event", "object_id", "kind", "action", "amount", "currency", "channel_id", "channel_name",
                   "status", "held_reason", "last_error_code", "attempt_count", "slack_ts", "posted_at",
-                  "replay_of", "source", "created_at", "updated_at"]
+                  "replay_of", "source", "slack_action", "thread_ts", "created_at", "updated_at"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_thread_ts(self, delivery: Delivery) -> str | None:
+        return delivery.thread_ts or None if delivery.slack_action == Delivery.SlackAction.REPLY else None
 
     @extend_schema_field(serializers.ChoiceField(choices=InboundEvent.Source.choices))
     def get_source(self, delivery: Delivery) -> str:

@@ -6,6 +6,8 @@ happens; this module decides *what* it means for the row.
 
 Delivery:  pending/retrying --claim--> (sending) --posted|retry|postpone|fail|hold--> ...
            held --release--> pending
+           a card's pending edit (not yet sending) --coalesce--> the same edit with the newer state
+Card:      opened (pending post) --posted--> shown --edit posted--> shown again ... --forget--> forgotten
 InboundEvent: received/retrying --claim--> processed|ignored|duplicate|retrying|held|failed
               held --release--> received
 """
@@ -18,7 +20,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from audit.models import Delivery, DeliveryAttempt, HeldReason, InboundEvent
+from audit.models import Card, Delivery, DeliveryAttempt, HeldReason, InboundEvent
 from tenants.models import Tenant
 
 WAITING = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
@@ -56,10 +58,12 @@ def deliveries_waiting(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
 
 
 def delivery_start(delivery: Delivery, *, team_id: str, held: HeldReason | None = None,
-                   error_code: str = "") -> Delivery:
-    """The state of a new, unsaved delivery: pending for the workspace `team_id`, or held for `held`.
-    Sets slack_team_id; when held also status, held_reason, held_at and last_error_code."""
+                   error_code: str = "", due_at: datetime | None = None) -> Delivery:
+    """The state of a new, unsaved delivery: pending for the workspace `team_id` (due at `due_at`, else now),
+    or held for `held`. Sets slack_team_id and next_attempt_at; when held also status, held_reason, held_at
+    and last_error_code."""
     delivery.slack_team_id = team_id
+    delivery.next_attempt_at = due_at
     if held is not None:
         delivery.status = Delivery.Status.HELD
         delivery.held_reason = held
@@ -101,14 +105,50 @@ def delivery_claim(*, delivery_id: int, lease: timedelta) -> Claim | None:
     return Claim(delivery=delivery, outcome_unknown=outcome_unknown)
 
 
-def delivery_posted(delivery: Delivery, *, channel: str, ts: str) -> None:
-    """It is in Slack. Sets status posted, slack_channel, slack_ts, posted_at; clears next_attempt_at,
-    sending_since, last_error_code, held_reason and held_at."""
+def delivery_posted(delivery: Delivery, *, channel: str, ts: str, thread_ts: str = "") -> None:
+    """It is in Slack. Sets status posted, slack_channel, slack_ts, posted_at (and thread_ts of a reply);
+    clears next_attempt_at, sending_since, last_error_code, held_reason and held_at. A card's first message
+    gives the card its ts; a card's post or edit sets when the card was last shown."""
     now = timezone.now()
+    thread = {"thread_ts": thread_ts} if thread_ts else {}
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.POSTED, slack_channel=channel or delivery.channel_id, slack_ts=ts, posted_at=now,
         next_attempt_at=None, sending_since=None, last_error_code="", held_reason="", held_at=None,
-        updated_at=now)
+        updated_at=now, **thread)
+    if delivery.card_id is None:
+        return
+    if delivery.slack_action == Delivery.SlackAction.POST:
+        Card.objects.filter(pk=delivery.card_id, post_delivery=delivery).update(ts=ts, shown_at=now, updated_at=now)
+    elif delivery.slack_action == Delivery.SlackAction.EDIT:
+        Card.objects.filter(pk=delivery.card_id).update(shown_at=now, updated_at=now)
+
+
+def delivery_coalesce(edit: Delivery, *, inbound_event: InboundEvent, event_name: str, kind: str, action: str,
+                      message_text: str, message_blocks: list[dict]) -> None:
+    """A card's pending edit (not sending yet) takes the newer state: the latest wins. Sets the message and
+    the event it now answers for (inbound_event, event_name, kind, action); its status and due time stay."""
+    Delivery.objects.filter(pk=edit.pk).update(inbound_event=inbound_event, event_name=event_name, kind=kind,
+                                               action=action, message_text=message_text,
+                                               message_blocks=message_blocks, updated_at=timezone.now())
+
+
+def delivery_thread(delivery: Delivery, *, thread_ts: str) -> None:
+    """A reply learns its card's ts (the card was posted after the reply was made). Sets thread_ts."""
+    delivery.thread_ts = thread_ts
+    Delivery.objects.filter(pk=delivery.pk).update(thread_ts=thread_ts, updated_at=timezone.now())
+
+
+def card_show(card: Card, *, state: dict) -> None:
+    """The document's newer state, which the card's next post or edit shows. Sets state."""
+    card.state = state
+    card.save(update_fields=["state", "updated_at"])
+
+
+def card_forget(card_id: int) -> None:
+    """The card's message is gone from Slack (or can no longer be edited): the next news about the document
+    makes a new card. Sets forgotten_at."""
+    Card.objects.filter(pk=card_id, forgotten_at__isnull=True).update(forgotten_at=timezone.now(),
+                                                                     updated_at=timezone.now())
 
 
 def delivery_retry(delivery: Delivery, *, in_seconds: float, error_code: str, maybe_posted: bool) -> None:
@@ -122,12 +162,15 @@ def delivery_retry(delivery: Delivery, *, in_seconds: float, error_code: str, ma
     Delivery.objects.filter(pk=delivery.pk).update(**fields)
 
 
-def delivery_postpone(delivery: Delivery, *, in_seconds: float) -> None:
-    """Not a failure (Slack said slow down): sets next_attempt_at only, keeps the status, and clears
-    sending_since (Slack answered: nothing was posted)."""
+def delivery_postpone(delivery: Delivery, *, in_seconds: float, maybe_posted: bool = False) -> None:
+    """Not a failure (Slack said slow down, or its card or budget is not ready): sets next_attempt_at only,
+    keeps the status, and clears sending_since (nothing was posted) unless the last post `maybe_posted`
+    (a thread lookup that has to wait)."""
     now = timezone.now()
-    Delivery.objects.filter(pk=delivery.pk).update(
-        next_attempt_at=now + timedelta(seconds=in_seconds), sending_since=None, updated_at=now)
+    fields = {"next_attempt_at": now + timedelta(seconds=in_seconds), "updated_at": now}
+    if not maybe_posted:
+        fields["sending_since"] = None
+    Delivery.objects.filter(pk=delivery.pk).update(**fields)
 
 
 def delivery_fail(delivery: Delivery, *, error_code: str, maybe_posted: bool = False) -> None:

@@ -89,7 +89,8 @@ class InboundEvent(TenantOwned):
 
 
 class Delivery(TenantOwned):
-    """One message for one channel about one event. Unique per (event, channel), replays aside."""
+    """One message for one channel about one event: a post, a reply in a card's thread, or an edit of a card.
+    Unique per (event, channel, Slack action), replays aside."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -97,6 +98,13 @@ class Delivery(TenantOwned):
         HELD = "held", "Held"
         POSTED = "posted", "Posted"
         FAILED = "failed", "Failed"
+
+    class SlackAction(models.TextChoices):
+        """What the delivery does in Slack (contract values of the deliveries API's `slack_action`)."""
+
+        POST = "post", "Post"  # a top-level message (a card's first message included)
+        REPLY = "reply", "Reply"  # a line in a card's thread
+        EDIT = "edit", "Edit"  # chat.update of a card with its document's latest state
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="deliveries")
     inbound_event = models.ForeignKey(InboundEvent, on_delete=models.CASCADE, related_name="deliveries")
@@ -129,6 +137,12 @@ class Delivery(TenantOwned):
     slack_channel = models.CharField(max_length=32, blank=True)  # the channel id Slack answered with
     slack_ts = models.CharField(max_length=32, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
+    slack_action = models.CharField(max_length=8, choices=SlackAction.choices, default=SlackAction.POST)
+    # Replies: the card's ts (known once the card is posted); blank for posts and edits.
+    thread_ts = models.CharField(max_length=32, blank=True)
+    reply_broadcast = models.BooleanField(default=False)  # a reply also shown in the channel (paid in full)
+    # The card this delivery posts (its first message), replies under or edits; null for other posts.
+    card = models.ForeignKey("Card", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
     replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="replays")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -138,8 +152,8 @@ class Delivery(TenantOwned):
         ordering = ["-id"]
         verbose_name_plural = "deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["inbound_event", "channel_id"], condition=Q(replay_of__isnull=True),
-                                    name="delivery_once_per_event_channel"),
+            models.UniqueConstraint(fields=["inbound_event", "channel_id", "slack_action"],
+                                    condition=Q(replay_of__isnull=True), name="delivery_once_per_event_channel"),
         ]
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="delivery_tenant_recent"),
@@ -162,6 +176,38 @@ class Delivery(TenantOwned):
         return f"{self.event_name} {self.object_id} -> {self.channel_id} ({self.status})"
 
 
+class Card(TenantOwned):
+    """The living message of one invoice or bill in one channel: its first message, edited in place as the
+    document changes, with the changes a person reads as replies in its thread.
+
+    `state` is the document's latest known state (connector.core.events.DocumentState, encrypted: names and
+    amounts); an edit shows it. `ts` is the parent message's ts, kept here because reading threads back from
+    Slack (conversations.replies) may be limited to one request a minute. A card whose message is gone from
+    Slack is forgotten (`forgotten_at`): the next event about the document posts a new card.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    slack_team_id = models.CharField(max_length=32)
+    channel_id = models.CharField(max_length=32)
+    document_kind = models.CharField(max_length=16)  # invoice | bill (connector.core.events.CARD_KINDS)
+    document_id = models.CharField(max_length=64)
+    post_delivery = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ts = models.CharField(max_length=32, blank=True)  # set when the first message is posted
+    state = EncryptedJSONField(default=dict, blank=True)
+    note = EncryptedTextField(blank=True)  # the rule's note, kept on the card when it is edited
+    shown_at = models.DateTimeField(null=True, blank=True)  # Slack last got its state (post or edit)
+    forgotten_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "slack_team_id", "channel_id", "document_kind", "document_id"],
+                                    condition=Q(forgotten_at__isnull=True), name="card_one_per_document_channel"),
+        ]
+
+    def __str__(self) -> str:
+        return f"card of {self.document_kind} {self.document_id} in {self.channel_id}"
+
+
 class DeliveryAttempt(TenantOwned):
     """One try at posting a Delivery to Slack, whatever came of it."""
 
@@ -174,6 +220,7 @@ class DeliveryAttempt(TenantOwned):
         PAYLOAD_BUG = "payload_bug", "Payload rejected"
         UNKNOWN = "unknown", "Outcome unknown"  # timeout after sending: check history before re-posting
         DUPLICATE_FOUND = "duplicate_found", "Already posted"  # found in channel history
+        MESSAGE_GONE = "message_gone", "Card gone from Slack"  # an edit found its message deleted
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")

@@ -181,6 +181,10 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 # --- Pipeline: seconds between retries of a transient Slack failure, comma separated (empty: the
 # product's schedule in connector/pipeline/policy.py). Only the fault soak (bench/soak.py) shortens it.
 PIPELINE_SLACK_RETRY_SCHEDULE = [int(s) for s in env.list("PIPELINE_SLACK_RETRY_SCHEDULE", default=[]) if s.strip()]
+# Card edits (chat.update, Slack's Tier 3: about 50 a minute per workspace), shared by every worker; and
+# the least time between two edits of one card (rapid changes in between are coalesced: the latest wins).
+SLACK_EDITS_PER_MINUTE = env.int("SLACK_EDITS_PER_MINUTE", default=50)
+CARD_EDIT_INTERVAL_SECONDS = env.float("CARD_EDIT_INTERVAL_SECONDS", default=10.0)
 
 # --- Webhook intake limits, per tenant URL and per minute (connector/pipeline/intake.py) -----------------
 # Verified webhooks: 200/s sustained is far above what one business's FreshBooks activity produces, yet

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from connector.core.events import SUPPORTED_EVENTS
 from connector.core.pagination import Pagination
 from routing import services
-from routing.models import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, Rule
+from routing.models import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, Rule, Updates
 from routing.selectors import PREVIEW_EVENT_LIMIT, rule_list, rule_preview
 from routing.summary import rule_summary
 
@@ -51,6 +51,10 @@ class RuleInputSerializer(serializers.Serializer):
     channel_id = serializers.CharField(allow_blank=True, help_text="A Slack channel id of the tenant's workspace.")
     note = serializers.CharField(allow_blank=True, required=False, help_text="Prepended to the message, e.g. a mention.")
     position = serializers.IntegerField(required=False, help_text="Order in the list (0 to 2147483647).")
+    updates = serializers.ChoiceField(
+        choices=Updates.values, required=False,
+        help_text="Later events about an invoice or bill: `thread` (default) edits the document's first message "
+                  "(its card) and replies in its thread; `channel` posts each as a new message.")
 
 
 class RuleOutputSerializer(serializers.Serializer):
@@ -73,6 +77,7 @@ class RuleOutputSerializer(serializers.Serializer):
     channel_name = serializers.CharField()
     note = serializers.CharField()
     position = serializers.IntegerField()
+    updates = serializers.ChoiceField(choices=Updates.values)
     summary = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

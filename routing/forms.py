@@ -7,7 +7,7 @@ from connector.core.currencies import currency_choices
 from connector.core.errors import ApplicationError
 from connector.core.events import EVENT_LABELS, SUPPORTED_EVENTS
 from routing.channels import tenant_channel_choices
-from routing.models import Rule
+from routing.models import Rule, Updates
 from routing.services import STARTER_EXEC_THRESHOLD, rule_build
 
 HAS_CLIENT_CHOICES = [("", "Either"), ("yes", "Yes: billable to a client"), ("no", "No: internal expenses")]
@@ -59,6 +59,12 @@ class RuleForm(forms.Form):
     channel_id = forms.ChoiceField(label="Post to Slack channel", error_messages=CHANNEL_ERRORS)
     note = forms.CharField(required=False, label="Note at the top of the message",
                            help_text="Optional, e.g. a mention such as @finance.")
+    updates = forms.ChoiceField(
+        choices=Updates.choices, initial=Updates.THREAD, widget=forms.RadioSelect, required=False,
+        label="Later news about an invoice or bill",
+        help_text="Edit its card: the first message about the document is kept up to date (status, paid, "
+                  "outstanding) and each change a person should read is a reply in its thread; a payment in "
+                  "full is also shown in the channel. New message: every event is posted on its own.")
     enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
 
     def __init__(self, *args, tenant, rule: Rule | None = None, **kwargs):
@@ -88,7 +94,7 @@ class RuleForm(forms.Form):
             "expense_categories_in": ", ".join(rule.expense_categories_in),
             "expense_categories_not_in": ", ".join(rule.expense_categories_not_in),
             "has_client": {None: "", True: "yes", False: "no"}[rule.has_client],
-            "channel_id": rule.channel_id, "note": rule.note, "enabled": rule.enabled,
+            "channel_id": rule.channel_id, "note": rule.note, "enabled": rule.enabled, "updates": rule.updates,
         }
 
     def rule_data(self) -> dict:
@@ -102,6 +108,8 @@ class RuleForm(forms.Form):
             "expense_categories_not_in": _words(d.get("expense_categories_not_in", "")),
             "has_client": HAS_CLIENT_VALUES.get(d.get("has_client", "")), "channel_id": d.get("channel_id", ""),
             "note": d.get("note", ""),
+            # Not sent (an older page): the rule keeps what it had, a new one threads.
+            "updates": d.get("updates") or (self.rule.updates if self.rule else Updates.THREAD),
         }
 
     def clean(self):

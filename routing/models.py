@@ -16,6 +16,13 @@ COUNTERPARTY_MAX_LENGTH = 200
 POSITION_MAX = 2**31 - 1  # the column is a PostgreSQL integer
 
 
+class Updates(models.TextChoices):
+    """What later events about an invoice or bill do in the rule's channel (contract values)."""
+
+    THREAD = "thread", "Edit its card and reply in its thread"  # the first message is the document's card
+    CHANNEL = "channel", "Post each as a new message"  # every matching event is its own top-level message
+
+
 class Rule(TenantOwned):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="rules")
     name = models.CharField(max_length=NAME_MAX_LENGTH)
@@ -41,6 +48,8 @@ class Rule(TenantOwned):
     channel_name = models.CharField(max_length=100, blank=True)
     note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
     position = models.PositiveIntegerField(default=0)
+    # New rules: thread. Rules saved before this field existed keep posting every event (migration).
+    updates = models.CharField(max_length=8, choices=Updates.choices, default=Updates.THREAD)
 
     class Meta:
         ordering = ["position", "id"]

@@ -20,6 +20,7 @@ from routing.models import (
     NOTE_MAX_LENGTH,
     POSITION_MAX,
     Rule,
+    Updates,
 )
 from routing.signals import rule_channel_changed
 from routing.summary import rule_summary
@@ -36,7 +37,7 @@ STARTER_EXEC_EVENTS = ["invoice.create"]
 RULE_FIELDS = (
     "name", "enabled", "events", "min_amount", "max_amount", "currency", "counterparty_contains",
     "expense_categories_in", "expense_categories_not_in", "has_client", "statuses", "status_changed_only",
-    "channel_id", "note", "position",
+    "channel_id", "note", "position", "updates",
 )
 EXPENSE_EVENTS = frozenset(name for name, (kind, _) in SUPPORTED_EVENTS.items() if kind == Kind.EXPENSE)
 UPDATE_EVENTS = frozenset(name for name, (_, action) in SUPPORTED_EVENTS.items() if action == Action.UPDATED)
@@ -166,6 +167,11 @@ def rule_build(*, tenant: Tenant, data: dict, rule: Rule | None = None) -> Rule:
                                                errors=errors))
     if "note" in given:
         draft.note = _text(given["note"], name="note", max_length=NOTE_MAX_LENGTH, errors=errors)
+    if "updates" in given:
+        if given["updates"] in Updates.values:
+            draft.updates = given["updates"]
+        else:
+            errors.add("updates", f"Choose {' or '.join(repr(v) for v in Updates.values)}.")
     if "position" in given and given["position"] is not None:
         if (not isinstance(given["position"], int) or isinstance(given["position"], bool)
                 or not 0 <= given["position"] <= POSITION_MAX):

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from connector.core.events import EVENT_LABELS, SUPPORTED_EVENTS
+from connector.core.events import CARD_KINDS, EVENT_LABELS, SUPPORTED_EVENTS, Kind
 
 
 def _amount(value: Decimal) -> str:
@@ -42,4 +42,8 @@ def rule_summary(rule, *, base_currency: str) -> str:
         conditions.append("updates only when the status changed")
     if conditions:
         text += "; " + "; ".join(conditions)
-    return f"{text} → #{rule.channel_name or rule.channel_id}"
+    text = f"{text} → #{rule.channel_name or rule.channel_id}"
+    # Only invoices and bills (and payments on invoices) have cards: say how their later news arrives.
+    if any(SUPPORTED_EVENTS[name][0] in (*CARD_KINDS, Kind.PAYMENT) for name in ordered):
+        text += " (updates in the card's thread)" if rule.updates == "thread" else " (updates as new messages)"
+    return text

@@ -26,6 +26,10 @@ class Action(StrEnum):
     SUMMARISED = "summarised"  # a digest
 
 
+# Documents that get a living card in a channel whose rule says updates "thread" (payments go to their
+# invoice's card).
+CARD_KINDS = (Kind.INVOICE, Kind.BILL)
+
 # FreshBooks event name -> (kind, action). The product's supported events; everything else is ignored.
 SUPPORTED_EVENTS: dict[str, tuple[Kind, Action]] = {
     "invoice.create": (Kind.INVOICE, Action.CREATED),
@@ -118,3 +122,50 @@ class FinancialEvent:
         data["amount"] = None if data.get("amount") in (None, "") else Decimal(str(data["amount"]))
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """What a card shows of one invoice or bill: its state as last read from FreshBooks."""
+
+    kind: Kind  # a CARD_KINDS member
+    document_id: str
+    number: str = ""
+    counterparty: str = ""
+    currency: str = ""
+    total: Decimal | None = None
+    paid: Decimal | None = None
+    outstanding: Decimal | None = None
+    status: str = ""  # FreshBooks' status word: draft, sent, partial, paid ...
+    due_date: str | None = None  # YYYY-MM-DD
+    deleted: bool = False
+    link: str = ""
+    updated: str = ""  # FreshBooks' `updated` stamp: an older state never replaces a newer one
+    last_change: str = ""  # one line on the latest change, shown at the bottom of the card
+
+    # What a person sees on the card, apart from the last change line.
+    SHOWN = ("number", "counterparty", "currency", "total", "paid", "outstanding", "status", "due_date", "deleted")
+
+    def shown(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.SHOWN)
+
+    @property
+    def settled(self) -> bool:
+        """Paid in full: nothing outstanding on a document that had something to pay."""
+        return (self.outstanding is not None and self.outstanding <= 0 and bool(self.total)
+                and not self.deleted)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["kind"] = str(self.kind)
+        for name in ("total", "paid", "outstanding"):
+            data[name] = None if data[name] is None else str(data[name])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DocumentState":
+        data = {k: v for k, v in dict(data).items() if k in cls.__dataclass_fields__}
+        data["kind"] = Kind(data["kind"])
+        for name in ("total", "paid", "outstanding"):
+            data[name] = None if data.get(name) in (None, "") else Decimal(str(data[name]))
+        return cls(**data)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from audit.models import InboundEvent
-from connector.core.events import SUPPORTED_EVENTS, Action, FinancialEvent, Kind
+from connector.core.events import SUPPORTED_EVENTS, Action, DocumentState, FinancialEvent, Kind
 from connector.freshbooks.client import FreshBooksClient
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksBug, NoLongerTrue, NotFound
 from connector.freshbooks.invoices import invoice_overdue
@@ -347,6 +347,54 @@ def invoice_summary(invoice: dict) -> InvoiceSummary:
         email=_text(invoice.get("email")).strip(), amount=amount or Decimal(0), outstanding=outstanding or Decimal(0),
         currency=(currency or "").upper()[:3], status=_text(status).lower()[:32], due_date=due,
         deleted=invoice.get("vis_state") == 1, link=_link(Kind.INVOICE, invoice_id))
+
+
+# --- The document a card shows ----------------------------------------------------------------------------
+
+def _money_amount(value) -> Decimal | None:
+    return _money(value)[0]
+
+
+def document_state(event: FinancialEvent, fetched: dict) -> DocumentState | None:
+    """The invoice or bill an event is about, as its card shows it: the document itself for invoice and bill
+    events, the paid invoice for payments (as fetched with the payment, after it). None when the event is
+    about no such document (an expense, a payment without its invoice)."""
+    if event.kind == Kind.PAYMENT:
+        invoice = fetched.get(Kind.INVOICE)
+        if not isinstance(invoice, dict) or not invoice:
+            return None
+        return _invoice_state(invoice)
+    if event.kind not in (Kind.INVOICE, Kind.BILL):
+        return None
+    document = fetched.get(event.kind)
+    if event.action == Action.DELETED or not isinstance(document, dict):
+        # Gone from FreshBooks: what the event knows, marked deleted (the card keeps its last figures).
+        return DocumentState(kind=event.kind, document_id=event.object_id, number=event.document_number,
+                             counterparty=event.counterparty, currency=(event.currency or "").upper(),
+                             total=event.amount, status=event.status, due_date=event.due_date, deleted=True,
+                             link=event.link, updated=event.updated)
+    if event.kind == Kind.INVOICE:
+        return _invoice_state(document)
+    total = event.amount
+    outstanding = _money_amount(document.get("outstanding"))
+    paid = _money_amount(document.get("paid"))
+    return DocumentState(kind=Kind.BILL, document_id=event.object_id, number=event.document_number,
+                         counterparty=event.counterparty, currency=(event.currency or "").upper(), total=total,
+                         paid=paid, outstanding=outstanding, status=event.status, due_date=event.due_date,
+                         link=event.link, updated=event.updated)
+
+
+def _invoice_state(invoice: dict) -> DocumentState:
+    summary = invoice_summary(invoice)
+    paid = _money_amount(invoice.get("paid"))
+    if paid is None and invoice.get("outstanding"):
+        paid = summary.amount - summary.outstanding
+    outstanding = summary.outstanding if invoice.get("outstanding") else None
+    return DocumentState(kind=Kind.INVOICE, document_id=summary.invoice_id, number=summary.number,
+                         counterparty=summary.client_name, currency=summary.currency, total=summary.amount,
+                         paid=paid, outstanding=outstanding, status=summary.status,
+                         due_date=summary.due_date.isoformat() if summary.due_date else None,
+                         deleted=summary.deleted, link=summary.link, updated=object_stamp(invoice))
 
 
 def _overdue(ctx: _Context, inbound_event: InboundEvent, invoice: dict, reader: Reader) -> Normalised:

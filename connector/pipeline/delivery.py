@@ -2,7 +2,9 @@
 
 A channel drain takes the channel's pace slot, claims its oldest due delivery with a conditional UPDATE,
 posts it, records the attempt and moves the delivery to its next state. Nothing sleeps: when the slot is
-taken or Slack said wait, the caller is told when to come back.
+taken or Slack said wait, the caller is told when to come back. Card edits (chat.update) do not use the
+channel's post slot: each waits for its card's interval and the workspace's edit budget instead; replies
+are posts like any other, in their card's thread.
 """
 
 import logging
@@ -13,18 +15,26 @@ from django.utils import timezone
 
 from audit import ledger
 from audit.ledger import Claim
-from audit.models import Delivery, DeliveryAttempt, HeldReason
+from audit.models import Card, Delivery, DeliveryAttempt, HeldReason
 from connector.pipeline import pacing
+from connector.pipeline.cards import card_repost
 from connector.pipeline.policy import (
+    CARD_EDIT_INTERVAL,
     CHANNEL_INTERVAL_MS,
     CLAIM_LEASE,
     DEFAULT_RETRY_AFTER,
     HISTORY_LOOKBACK,
+    REPLY_WAITS_FOR_CARD,
     SLACK_GIVE_UP_AFTER,
     slack_retry_delay,
 )
 from connector.slack import errors as slack_errors
-from connector.slack.client import slack_find_posted, slack_post_message
+from connector.slack.client import (
+    slack_find_posted,
+    slack_find_reply,
+    slack_post_message,
+    slack_update_message,
+)
 from connector.slack.lifecycle import installation_mark_revoked
 from connector.slack.models import SlackInstallation
 from connector.slack.selectors import installation_for
@@ -32,6 +42,7 @@ from connector.slack.selectors import installation_for
 logger = logging.getLogger(__name__)
 
 Outcome = DeliveryAttempt.Outcome
+SlackAction = Delivery.SlackAction
 
 
 @dataclass(frozen=True)
@@ -56,19 +67,25 @@ def next_due_in(team_id: str, channel_id: str) -> float | None:
 
 
 def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> DrainResult:
-    """Post at most one delivery of this channel, if its pace allows; say when to come back."""
+    """Send at most one delivery of this channel (a card edit first, when its card and the workspace's edit
+    budget allow; else a post, if the channel's pace allows); say when to come back."""
+    edited = _edit_once(team_id=team_id, channel_id=channel_id, task_id=task_id)
+    if edited is not None:
+        return edited
     parked = pacing.parked_for(team_id, channel_id)
     if parked:
         return DrainResult(again_in=parked)
     # In the order FreshBooks told us of the events (inbound ids), not the order workers finished fetching them.
-    candidate = (ledger.deliveries_due(team_id=team_id, channel_id=channel_id).order_by("inbound_event_id", "id")
-                 .values_list("id", flat=True).first())
+    candidate = (ledger.deliveries_due(team_id=team_id, channel_id=channel_id).exclude(slack_action=SlackAction.EDIT)
+                 .order_by("inbound_event_id", "id").only("id", "slack_action", "thread_ts", "card_id").first())
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
+    if candidate.slack_action == SlackAction.REPLY and not candidate.thread_ts and not _reply_threaded(candidate):
+        return DrainResult(again_in=0.0)  # it waits for its card; the next due delivery may go
     wait = pacing.take_slot(team_id, channel_id)
     if wait:
         return DrainResult(again_in=wait)
-    claim = ledger.delivery_claim(delivery_id=candidate, lease=CLAIM_LEASE)
+    claim = ledger.delivery_claim(delivery_id=candidate.pk, lease=CLAIM_LEASE)
     if claim is None:  # another worker took it between our read and our claim
         return DrainResult(again_in=0.0)
     try:
@@ -81,6 +98,67 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
         # The slot just restarted: come back when it opens (not later, not to be told to wait).
         again = max(again, slot_opens - time.monotonic(), 0.0)
     return DrainResult(again_in=again, posted=int(posted))
+
+
+def _never_posted(card: Card | None) -> bool:
+    """The card will never get a ts: gone, forgotten, or its first message failed."""
+    return card is None or card.forgotten_at is not None or card.post_delivery is None \
+        or card.post_delivery.status == Delivery.Status.FAILED
+
+
+def _until_posted(card: Card) -> float:
+    """Seconds to wait for a card's first message: until its next try, at least REPLY_WAITS_FOR_CARD (so a
+    card retrying for hours is not asked about every few seconds)."""
+    due = card.post_delivery.next_attempt_at if card.post_delivery else None
+    return max(REPLY_WAITS_FOR_CARD, (due - timezone.now()).total_seconds() if due else 0.0)
+
+
+def _reply_threaded(reply: Delivery) -> bool:
+    """Give a reply its card's ts. True when it may be sent now: in the thread, or at the top level when its
+    card will never be posted; False when it waits for the card (postponed until then)."""
+    card = Card.objects.filter(pk=reply.card_id).select_related("post_delivery").first()
+    if card is not None and card.ts:
+        ledger.delivery_thread(reply, thread_ts=card.ts)
+        return True
+    if _never_posted(card):
+        return True
+    ledger.delivery_postpone(reply, in_seconds=_until_posted(card))
+    return False
+
+
+def _edit_wait(card: Card) -> float:
+    """Seconds until the card may be edited: once it is posted, CARD_EDIT_INTERVAL after it was last shown."""
+    if not card.ts:
+        return _until_posted(card)
+    shown = card.shown_at or timezone.now()
+    since = (timezone.now() - shown).total_seconds()
+    return max(CARD_EDIT_INTERVAL.total_seconds() - since, pacing.card_edit_wait(card.pk), 0.0)
+
+
+def _edit_once(*, team_id: str, channel_id: str, task_id: str) -> DrainResult | None:
+    """Send the channel's due card edit, if its card and the workspace's edit budget allow. None when no
+    edit went out (none due, or the one due was postponed): the channel's posts go on."""
+    edit = (ledger.deliveries_due(team_id=team_id, channel_id=channel_id).filter(slack_action=SlackAction.EDIT)
+            .select_related("card", "card__post_delivery").order_by("next_attempt_at", "id").first())
+    if edit is None:
+        return None
+    if edit.card is None or edit.card.forgotten_at is not None:
+        # Its card was replaced by a new one, which already shows the latest state.
+        ledger.delivery_fail(edit, error_code="card_replaced")
+        return DrainResult(again_in=0.0)
+    if not edit.card.ts and _never_posted(edit.card):
+        ledger.delivery_fail(edit, error_code="card_not_posted")  # its first message failed: nothing to edit
+        return DrainResult(again_in=0.0)
+    wait = _edit_wait(edit.card) or pacing.edit_take(team_id)
+    if wait:
+        ledger.delivery_postpone(edit, in_seconds=wait)
+        return None
+    claim = ledger.delivery_claim(delivery_id=edit.pk, lease=CLAIM_LEASE)
+    if claim is None:
+        return DrainResult(again_in=0.0)
+    pacing.card_edit_mark(edit.card_id)
+    posted = delivery_send(claim=claim, task_id=task_id)
+    return DrainResult(again_in=next_due_in(team_id, channel_id), posted=int(posted))
 
 
 def _installation(delivery: Delivery) -> SlackInstallation | None:
@@ -97,6 +175,7 @@ class SendResult:
     channel: str = ""
     ts: str = ""
     error: slack_errors.SlackError | None = None
+    thread_ts: str = ""
 
     @property
     def code(self) -> str:
@@ -111,6 +190,7 @@ OUTCOME_OF_ERROR: tuple[tuple[type[slack_errors.SlackError], Outcome], ...] = (
     (slack_errors.Transient, Outcome.TRANSIENT),
     (slack_errors.InstallationDead, Outcome.INSTALLATION_DEAD),
     (slack_errors.DestinationBroken, Outcome.DESTINATION_BROKEN),
+    (slack_errors.MessageGone, Outcome.MESSAGE_GONE),
     (slack_errors.SlackError, Outcome.PAYLOAD_BUG),
 )
 
@@ -119,32 +199,55 @@ def outcome_of(error: slack_errors.SlackError) -> Outcome:
     return next(outcome for cls, outcome in OUTCOME_OF_ERROR if isinstance(error, cls))
 
 
-def _send(claim: Claim, installation: SlackInstallation, started) -> SendResult:
-    """The transport: look in history first if an earlier post may have landed, else post. Never raises a
-    Slack error: it becomes the result's outcome."""
+def _find_earlier(claim: Claim, installation: SlackInstallation, started) -> str | None:
+    """The ts of this delivery's earlier post if it reached Slack: a post in the channel's history, a reply
+    in its thread (conversations.replies, paced to one lookup a minute per workspace: RateLimited until then)."""
     delivery = claim.delivery
+    oldest = max(((delivery.first_attempt_at or started) - HISTORY_LOOKBACK).timestamp(), 0)
+    if delivery.slack_action == SlackAction.REPLY and delivery.thread_ts:
+        wait = pacing.thread_lookup_take(delivery.slack_team_id)
+        if wait:
+            raise slack_errors.RateLimited("thread_lookup_paced", retry_after=max(1, round(wait)), scope="lookup")
+        return slack_find_reply(installation=installation, channel_id=delivery.channel_id,
+                                thread_ts=delivery.thread_ts, delivery_id=delivery.pk, oldest=oldest)
+    return slack_find_posted(installation=installation, channel_id=delivery.channel_id, delivery_id=delivery.pk,
+                             oldest=oldest)
+
+
+def _send(claim: Claim, installation: SlackInstallation, started) -> SendResult:
+    """The transport: an edit updates its card; a post or reply looks in history first if an earlier try may
+    have landed, else posts. Never raises a Slack error: it becomes the result's outcome."""
+    delivery = claim.delivery
+    metadata = {"delivery_id": delivery.pk, "tenant": delivery.tenant.slug}
     try:
+        if delivery.slack_action == SlackAction.EDIT:
+            # chat.update is idempotent (the same content again changes nothing): no history to look in.
+            updated = slack_update_message(installation=installation, channel_id=delivery.channel_id,
+                                           ts=delivery.card.ts, text=delivery.message_text,
+                                           blocks=delivery.message_blocks or [])
+            return SendResult(Outcome.POSTED, channel=updated.channel, ts=updated.ts)
         if claim.outcome_unknown:
-            oldest = (delivery.first_attempt_at or started) - HISTORY_LOOKBACK
-            ts = slack_find_posted(installation=installation, channel_id=delivery.channel_id,
-                                   delivery_id=delivery.pk, oldest=max(oldest.timestamp(), 0))
+            ts = _find_earlier(claim, installation, started)
             if ts:
-                return SendResult(Outcome.DUPLICATE_FOUND, channel=delivery.channel_id, ts=ts)
+                return SendResult(Outcome.DUPLICATE_FOUND, channel=delivery.channel_id, ts=ts,
+                                  thread_ts=delivery.thread_ts)
+        threaded = delivery.slack_action == SlackAction.REPLY and bool(delivery.thread_ts)
         posted = slack_post_message(
             installation=installation, channel_id=delivery.channel_id, text=delivery.message_text,
-            blocks=delivery.message_blocks or [],
-            metadata={"delivery_id": delivery.pk, "tenant": delivery.tenant.slug},
+            blocks=delivery.message_blocks or [], metadata=metadata,
+            thread_ts=delivery.thread_ts if threaded else "", reply_broadcast=threaded and delivery.reply_broadcast,
         )
     except slack_errors.SlackError as exc:
         return SendResult(outcome_of(exc), error=exc)
-    return SendResult(Outcome.POSTED, channel=posted.channel, ts=posted.ts)
+    return SendResult(Outcome.POSTED, channel=posted.channel, ts=posted.ts,
+                      thread_ts=delivery.thread_ts if threaded else "")
 
 
 # What each outcome does to the delivery (and to its channel, workspace or installation). An effect returns
 # the seconds until the delivery's next try, or None when there is none.
 
 def _on_posted(delivery: Delivery, result: SendResult, installation) -> float | None:
-    ledger.delivery_posted(delivery, channel=result.channel, ts=result.ts)
+    ledger.delivery_posted(delivery, channel=result.channel, ts=result.ts, thread_ts=result.thread_ts)
     if result.outcome == Outcome.DUPLICATE_FOUND:
         logger.info("delivery.found_in_history", extra={"delivery_id": delivery.pk})
     return None
@@ -152,6 +255,13 @@ def _on_posted(delivery: Delivery, result: SendResult, installation) -> float | 
 
 def _on_rate_limited(delivery: Delivery, result: SendResult, installation) -> float | None:
     retry_after = result.error.retry_after or DEFAULT_RETRY_AFTER
+    if result.error.scope == "edits":  # chat.update's budget: the workspace's edits wait, its posts go on
+        pacing.edits_park(delivery.slack_team_id, retry_after)
+        ledger.delivery_postpone(delivery, in_seconds=retry_after)
+        return retry_after
+    if result.error.scope == "lookup":  # the thread lookup must wait; the reply may still be in Slack
+        ledger.delivery_postpone(delivery, in_seconds=retry_after, maybe_posted=True)
+        return retry_after
     pacing.park(delivery.slack_team_id, delivery.channel_id, retry_after,
                 whole_team=result.error.scope == "team")
     # The park holds the channel back; the delivery stays due so that it keeps its place at the head of the
@@ -193,6 +303,16 @@ def _on_destination_broken(delivery: Delivery, result: SendResult, installation)
     return None
 
 
+def _on_message_gone(delivery: Delivery, result: SendResult, installation) -> float | None:
+    """The card's message was deleted in Slack (or can no longer be edited): this edit or reply fails, and
+    the card's latest state goes out as a new card, which later news edits and replies under."""
+    ledger.delivery_fail(delivery, error_code=result.code)
+    if delivery.card_id is not None:
+        card_repost(delivery)
+    logger.info("delivery.card_gone", extra={"delivery_id": delivery.pk, "code": result.code})
+    return None
+
+
 def _on_payload_bug(delivery: Delivery, result: SendResult, installation) -> float | None:
     ledger.delivery_fail(delivery, error_code=result.code)
     logger.error("delivery.payload_rejected", extra={"delivery_id": delivery.pk, "code": result.code})
@@ -208,6 +328,7 @@ EFFECTS = {
     Outcome.INSTALLATION_DEAD: _on_installation_dead,
     Outcome.DESTINATION_BROKEN: _on_destination_broken,
     Outcome.PAYLOAD_BUG: _on_payload_bug,
+    Outcome.MESSAGE_GONE: _on_message_gone,
 }
 
 

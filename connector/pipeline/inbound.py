@@ -19,6 +19,7 @@ from connector.core.crypto import blind_index
 from connector.core.events import FinancialEvent
 from connector.freshbooks import errors as fb_errors
 from connector.freshbooks.normalise import normalise_inbound
+from connector.pipeline.cards import card_deliveries, target_note, target_uses_cards
 from connector.pipeline.policy import CLAIM_LEASE, FRESHBOOKS_GIVE_UP_AFTER, freshbooks_retry_delay
 from connector.slack.messages import build_message
 from connector.slack.models import SlackInstallation
@@ -87,8 +88,7 @@ def _record(event: InboundEvent, normalised) -> Outcome:
                 financial_event=fin.to_dict(), **inbound_index_fields(fin),
                 matched_rules=[{"id": r.pk, "name": r.name, "channel_id": t.channel_id}
                                for t in targets for r in t.rules])
-            deliveries = [delivery_for(event, fin, target, installation) for target in targets]
-            Delivery.objects.bulk_create(deliveries)
+            deliveries = deliveries_make(event, fin, normalised.fetched, targets, installation)
             counterparty_index_record(tenant_id=tenant.pk, name=fin.counterparty,
                                       name_index=blind_index(fin.counterparty))
     except IntegrityError:
@@ -100,10 +100,28 @@ def _record(event: InboundEvent, normalised) -> Outcome:
                    channels=tuple({(d.slack_team_id, d.channel_id) for d in deliveries if d.slack_team_id}))
 
 
+def deliveries_make(event: InboundEvent, fin: FinancialEvent, fetched: dict, targets: list[Target],
+                     installation: SlackInstallation | None) -> list[Delivery]:
+    """The saved deliveries of one event: a card's post, reply or edit in channels whose rules want cards,
+    an ordinary post everywhere else."""
+    made: list[Delivery] = []
+    posts: list[Delivery] = []
+    for target in targets:
+        def make(target=target) -> Delivery:
+            return delivery_for(event, fin, target, installation)
+        card_work = card_deliveries(event=event, fin=fin, fetched=fetched, target=target, installation=installation,
+                                    make=make) if target_uses_cards(target) else None
+        if card_work is None:
+            posts.append(make())
+        else:
+            made += card_work
+    return made + Delivery.objects.bulk_create(posts)
+
+
 def delivery_for(event: InboundEvent, fin: FinancialEvent, target: Target,
                  installation: SlackInstallation | None) -> Delivery:
     """A new, unsaved delivery of `fin` to one target channel, with its message built."""
-    note = " ".join(dict.fromkeys(r.note.strip() for r in target.rules if getattr(r, "note", "").strip()))
+    note = target_note(target)
     text, blocks = build_message(fin, business_name=event.tenant.name, note=note)
     delivery = Delivery(
         tenant=event.tenant, inbound_event=event, event_name=fin.event_name, object_id=fin.object_id,

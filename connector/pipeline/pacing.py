@@ -7,11 +7,18 @@ Redis may lose all of this state; then at worst one extra post per channel is tr
 
 import functools
 import time
+import uuid
 
 import redis
 from django.conf import settings
 
-from connector.pipeline.policy import CHANNEL_INTERVAL_MS, TEAM_MAX_POSTS_PER_SECOND
+from connector.pipeline.policy import (
+    CARD_EDIT_INTERVAL,
+    CHANNEL_INTERVAL_MS,
+    EDITS_PER_MINUTE,
+    TEAM_MAX_POSTS_PER_SECOND,
+    THREAD_LOOKUP_INTERVAL_MS,
+)
 
 
 @functools.cache
@@ -121,3 +128,68 @@ def probe_due(team_id: str, channel_id: str, interval_seconds: int) -> bool:
 def probe_wait(team_id: str, channel_id: str) -> float:
     """Seconds until the channel may be probed again (0 when it may be now)."""
     return max(client().pttl(f"mlc:probe:{team_id}:{channel_id}"), 0) / 1000
+
+
+# --- Card edits (chat.update, Tier 3) ------------------------------------------------------------------
+
+# A little over a minute: Slack (and the stand-in) refill the budget evenly, so a full window a minute
+# after the first must not arrive a moment too early.
+EDIT_WINDOW_MS = 61_000
+# A sliding window of the workspace's edits in the last minute (a sorted set of their times): take one
+# when fewer than ARGV[3] were made, else answer the milliseconds until the oldest leaves the window.
+# KEYS[1] the window, KEYS[2] the park Slack set with a 429; ARGV[1] now (ms), ARGV[2] a unique member.
+_TAKE_EDIT = """
+local parked = redis.call('PTTL', KEYS[2])
+if parked > 0 then return parked end
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[4]))
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + tonumber(ARGV[4]) - now)
+"""
+
+
+def _edit_keys(team_id: str) -> list[str]:
+    return [f"mlc:edits:{team_id}", f"mlc:editpark:{team_id}"]
+
+
+def edit_take(team_id: str, *, per_minute: int | None = None) -> float:
+    """Take one of the workspace's card edits for this minute (shared by all workers). Returns 0 when
+    taken, else the seconds until one may be free (or until Slack's Retry-After ends)."""
+    now_ms = int(time.time() * 1000)
+    member = f"{now_ms}:{uuid.uuid4().hex[:12]}"
+    wait_ms = client().eval(_TAKE_EDIT, 2, *_edit_keys(team_id), now_ms, member,
+                            per_minute or EDITS_PER_MINUTE, EDIT_WINDOW_MS)
+    return int(wait_ms) / 1000
+
+
+def edits_park(team_id: str, seconds: float) -> None:
+    """Slack answered an edit with 429: no edit of this workspace until Retry-After (posts go on)."""
+    client().set(_edit_keys(team_id)[1], 1, px=max(1, int(seconds * 1000)))
+
+
+def _card_key(card_id: int) -> str:
+    return f"mlc:card:{card_id}"
+
+
+def card_edit_wait(card_id: int) -> float:
+    """Seconds until this card may be edited again (0: now)."""
+    return max(client().pttl(_card_key(card_id)), 0) / 1000
+
+
+def card_edit_mark(card_id: int) -> None:
+    """The card was just edited (or posted): the next edit waits CARD_EDIT_INTERVAL."""
+    client().set(_card_key(card_id), 1, px=int(CARD_EDIT_INTERVAL.total_seconds() * 1000))
+
+
+def thread_lookup_take(team_id: str) -> float:
+    """Take the workspace's thread lookup (conversations.replies) slot: 0 when taken, else seconds to wait."""
+    r = client()
+    key = f"mlc:threadlookup:{team_id}"
+    if r.set(key, 1, px=THREAD_LOOKUP_INTERVAL_MS, nx=True):
+        return 0.0
+    return max(r.pttl(key), 1) / 1000

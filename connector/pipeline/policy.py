@@ -11,6 +11,16 @@ CHANNEL_INTERVAL_MS = 1000
 # workspace while letting 100 busy channels of one workspace post at their full 1/s. Slack's own 429s,
 # whatever their cause, still park the channel they answer.
 TEAM_MAX_POSTS_PER_SECOND = 100
+# Card edits: chat.update is Tier 3 (about 50 a minute per workspace and method, slack-api.md §7), so every
+# worker draws from one budget per workspace (Redis); each card is edited at most once per interval and the
+# changes in between are coalesced into its one pending edit (the latest state wins).
+EDITS_PER_MINUTE = settings.SLACK_EDITS_PER_MINUTE
+CARD_EDIT_INTERVAL = timedelta(seconds=settings.CARD_EDIT_INTERVAL_SECONDS)
+# A reply whose card is not posted yet waits this long before looking again (its card is usually next).
+REPLY_WAITS_FOR_CARD = 2.0
+# Looking a reply up in its thread (conversations.replies) after an unknown outcome: at most this often per
+# workspace, since apps outside the Marketplace get one such request a minute (slack-api.md §7).
+THREAD_LOOKUP_INTERVAL_MS = 60_000
 # Retry-After when Slack sends a 429 without one.
 DEFAULT_RETRY_AFTER = 1
 

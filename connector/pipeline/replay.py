@@ -9,6 +9,7 @@ from audit.activity import activity_record
 from audit.models import Delivery
 from connector.core.errors import ApplicationError
 from connector.core.events import FinancialEvent
+from connector.pipeline.cards import card_message
 from connector.pipeline.doorbell import channel_kick
 from connector.pipeline.inbound import delivery_attach_installation, delivery_for
 from connector.slack.selectors import channel_resolve, installation_for
@@ -75,7 +76,17 @@ def delivery_replay(*, tenant, delivery: Delivery, actor, mode: str = ReplayMode
                 document_number_index=delivery.document_number_index, channel_id=choice.channel_id,
                 channel_name=choice.channel_name, rule_ids=delivery.rule_ids, message_text=delivery.message_text,
                 message_blocks=delivery.message_blocks, replay_of=delivery, requested_by=actor,
+                slack_action=delivery.slack_action, thread_ts=delivery.thread_ts,
+                reply_broadcast=delivery.reply_broadcast, card=delivery.card,
             )
+            if delivery.card is not None and delivery.slack_action != Delivery.SlackAction.REPLY:
+                # A card's post or edit: re-post the card as it is now (a new message, not the card's).
+                replay.message_text, replay.message_blocks = card_message(delivery.card)
+                replay.slack_action, replay.card = Delivery.SlackAction.POST, None
+            elif choice.channel_id != delivery.channel_id:
+                # A reply sent to another channel has no thread there: it is posted on its own.
+                replay.slack_action, replay.thread_ts, replay.reply_broadcast, replay.card = (
+                    Delivery.SlackAction.POST, "", False, None)
             new.append(delivery_attach_installation(replay, installation))
         Delivery.objects.bulk_create(new)
         activity_record(tenant=tenant, actor=actor, action="delivery.replay_requested",

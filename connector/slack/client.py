@@ -56,6 +56,9 @@ _SDK_NON_JSON_PREFIX = "Received a response in a non-JSON format"
 _FORCE_REFRESH_MINUTES = 10 * 365 * 24 * 60
 
 
+RATE_LIMIT_SCOPES = {"chat.postMessage": "channel", "chat.update": "edits", "conversations.replies": "lookup"}
+
+
 @dataclass(frozen=True)
 class PostResult:
     channel: str
@@ -92,8 +95,9 @@ def _from_api_error(exc: SlackApiError, *, method: str) -> SlackError:
     data = response.data if isinstance(response.data, dict) else {}
     code = str(data.get("error") or "")
     if status == 429 or code == "ratelimited":
-        # chat.postMessage is limited per channel; every other method per method and workspace.
-        scope = "channel" if method == "chat.postMessage" else "team"
+        # chat.postMessage is limited per channel; every other method per method and workspace. Edits and
+        # thread lookups have their own budgets: their 429 must not stop the workspace's posts.
+        scope = RATE_LIMIT_SCOPES.get(method, "team")
         return error_for("ratelimited", status, retry_after=_retry_after(response.headers), scope=scope)
     if code.startswith(_SDK_NON_JSON_PREFIX) or not isinstance(response.data, dict):
         return Transient(NON_JSON_RESPONSE, status)
@@ -249,13 +253,24 @@ def slack_auth_revoke(*, installation: SlackInstallation) -> None:
 
 
 def slack_post_message(*, installation: SlackInstallation, channel_id: str, text: str, blocks: list[dict],
-                       metadata: dict) -> PostResult:
-    """chat.postMessage with link previews off, tagged with `metadata` so the post can be found later."""
+                       metadata: dict, thread_ts: str = "", reply_broadcast: bool = False) -> PostResult:
+    """chat.postMessage with link previews off, tagged with `metadata` so the post can be found later; with
+    `thread_ts`, a reply in that message's thread (`reply_broadcast`: also shown in the channel)."""
+    thread = {"thread_ts": thread_ts, "reply_broadcast": reply_broadcast} if thread_ts else {}
     response = _with_installation(installation, "chat.postMessage", lambda c: c.chat_postMessage(
         channel=channel_id, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False,
-        metadata={"event_type": constants.DELIVERY_METADATA_TYPE, "event_payload": metadata},
+        metadata={"event_type": constants.DELIVERY_METADATA_TYPE, "event_payload": metadata}, **thread,
     ))
     return PostResult(channel=response["channel"], ts=response["ts"])
+
+
+def slack_update_message(*, installation: SlackInstallation, channel_id: str, ts: str, text: str,
+                         blocks: list[dict]) -> PostResult:
+    """chat.update of a message the app posted (the ts stays). Tier 3; MessageGone when it is not there.
+    The message keeps its metadata (the delivery that posted it), so history lookups still find that post."""
+    response = _with_installation(installation, "chat.update", lambda c: c.chat_update(
+        channel=channel_id, ts=ts, text=text, blocks=blocks))
+    return PostResult(channel=response.get("channel") or channel_id, ts=response.get("ts") or ts)
 
 
 def slack_post_reply(*, installation: SlackInstallation, channel_id: str, thread_ts: str, text: str) -> PostResult:
@@ -306,6 +321,23 @@ def slack_find_posted(*, installation: SlackInstallation, channel_id: str, deliv
             return None
     logger.warning("slack.find_posted_gave_up", extra={"installation_id": installation.pk,
                                                        "channel_id": channel_id, "delivery_id": delivery_id})
+    return None
+
+
+def slack_find_reply(*, installation: SlackInstallation, channel_id: str, thread_ts: str, delivery_id: int,
+                     oldest: float) -> str | None:
+    """The ts of the reply posted for `delivery_id` since `oldest` in the thread of `thread_ts`, or None.
+    Reads one page of conversations.replies (1 request a minute for apps outside the Marketplace: the
+    caller paces it)."""
+    response = _with_installation(installation, "conversations.replies", lambda c: c.conversations_replies(
+        channel=channel_id, ts=thread_ts, oldest=f"{oldest:.6f}", inclusive=True, include_all_metadata=True,
+        limit=constants.PAGE_LIMIT))
+    for message in response.get("messages") or []:
+        meta = message.get("metadata") or {}
+        payload = meta.get("event_payload") or {}
+        if meta.get("event_type") == constants.DELIVERY_METADATA_TYPE \
+                and str(payload.get("delivery_id")) == str(delivery_id):
+            return message.get("ts")
     return None
 
 

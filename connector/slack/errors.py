@@ -49,6 +49,11 @@ class DestinationBroken(SlackError):
     """The channel cannot receive (deleted, archived, private without the bot): hold that route."""
 
 
+class MessageGone(SlackError):
+    """The message to edit (or reply under) is no longer there or can no longer be edited: its card is
+    forgotten and the document's state goes out as a new card."""
+
+
 class PayloadBug(SlackError):
     """Our request is wrong (bad blocks, too long, unknown argument): never retry it unchanged."""
 
@@ -98,6 +103,8 @@ _OUTCOME_UNKNOWN = (
     "fatal_error",
     NO_RESPONSE,
 )
+# chat.update (and a reply's parent): the card's message was deleted or is out of the edit window.
+_MESSAGE_GONE = ("message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found")
 # Codes outside the chat.postMessage table that other methods we call return.
 _OTHER_METHODS = {
     "channel_is_limited_access": DestinationBroken,  # conversations.info
@@ -112,6 +119,7 @@ ERROR_CLASSES: dict[str, type[SlackError]] = {
     **dict.fromkeys(_TRANSIENT, Transient),
     **dict.fromkeys(_RATE_LIMITED, RateLimited),
     **dict.fromkeys(_OUTCOME_UNKNOWN, OutcomeUnknown),
+    **dict.fromkeys(_MESSAGE_GONE, MessageGone),
     **_OTHER_METHODS,
 }
 

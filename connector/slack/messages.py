@@ -415,16 +415,16 @@ def _generic(e: FinancialEvent) -> Draft:
 
 # --- Layout ---------------------------------------------------------------------------------------------
 
-def _section(text: str) -> dict:
+def section(text: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _field(label: str, value: str) -> dict:
+def field_block(label: str, value: str) -> dict:
     prefix = f"*{label}*\n"
     return {"type": "mrkdwn", "text": prefix + fit_mrkdwn(value, FIELD_TEXT_LIMIT - slack_length(prefix))}
 
 
-def _context(business_name: str) -> dict:
+def business_context(business_name: str) -> dict:
     # At most 200 escaped characters plus the suffix: well within the context element's 3,000.
     name = business_name.strip()
     text = (fit_mrkdwn(name, BUSINESS_NAME_LIMIT) + " · FreshBooks") if name else "FreshBooks"
@@ -446,12 +446,17 @@ def _action_button(action_id: str, text: str, value: str) -> dict:
 def _actions(event: FinancialEvent) -> dict | None:
     """Send reminder and Mine on a live invoice's messages (whether money is still owed is checked when
     someone clicks: the message may be old), then the link to FreshBooks."""
+    live_invoice = event.kind == Kind.INVOICE and event.action != Action.DELETED
+    return actions_block(invoice_id=event.object_id if live_invoice else "", link=event.link)
+
+
+def actions_block(*, invoice_id: str, link: str) -> dict | None:
+    """The buttons: Send reminder and Mine for `invoice_id` (a live invoice; "" for none), then `link`."""
     elements = []
-    if event.kind == Kind.INVOICE and event.action != Action.DELETED and event.object_id \
-            and slack_length(event.object_id) <= BUTTON_VALUE_LIMIT:
-        elements += [_action_button(SEND_REMINDER_ACTION_ID, SEND_REMINDER_TEXT, event.object_id),
-                     _action_button(CLAIM_ACTION_ID, CLAIM_TEXT, event.object_id)]
-    link = _link_button(event.link)
+    if invoice_id and slack_length(invoice_id) <= BUTTON_VALUE_LIMIT:
+        elements += [_action_button(SEND_REMINDER_ACTION_ID, SEND_REMINDER_TEXT, invoice_id),
+                     _action_button(CLAIM_ACTION_ID, CLAIM_TEXT, invoice_id)]
+    link = _link_button(link)
     if link:
         elements.append(link)
     if not elements:
@@ -481,19 +486,19 @@ def build_message(event: FinancialEvent, *, business_name: str, note: str = "") 
     note_text = note_mrkdwn(note) if note and note.strip() else ""
     blocks: list[dict] = []
     if note_text:
-        blocks.append(_section(note_text))
+        blocks.append(section(note_text))
     blocks.append({"type": "header", "text": {"type": "plain_text", "emoji": True,
                                               "text": fit_plain(draft.title, HEADER_TEXT_LIMIT)}})
-    fields = [_field(label, value) for label, value in draft.fields if value][:MAX_FIELDS]
+    fields = [field_block(label, value) for label, value in draft.fields if value][:MAX_FIELDS]
     if fields:
         blocks.append({"type": "section", "fields": fields})
     lines = change_lines(event) if draft.show_changes else []
     if lines:
-        blocks.append(_section(_changes_section(lines)))
+        blocks.append(section(_changes_section(lines)))
     actions = _actions(event)
     if actions:
         blocks.append(actions)
-    blocks.append(_context(business_name))
+    blocks.append(business_context(business_name))
     return _fallback(note_text, draft.sentence), blocks[:MAX_BLOCKS]
 
 
@@ -501,7 +506,7 @@ def build_test_message(*, business_name: str, sender: str = "") -> tuple[str, li
     """The "Send test message" post: says where events will appear and who asked."""
     text = fit_mrkdwn(f"ml-connector is connected: FreshBooks events for {business_name} will appear here "
                       f"when your rules send them to this channel.", SECTION_TEXT_LIMIT)
-    blocks = [_section(text)]
+    blocks = [section(text)]
     if sender:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": fit_mrkdwn(f"Test message sent by {sender}", CONTEXT_TEXT_LIMIT)}]})

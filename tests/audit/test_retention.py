@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.activity import activity_record, activity_verify
 from audit.export import export_job_start
-from audit.models import ActivityLog, Delivery, DeliveryAttempt, InboundEvent, InvoiceState
+from audit.models import ActivityLog, Card, Delivery, DeliveryAttempt, InboundEvent, InvoiceState
 from audit.retention import retention_purge_tenant
 from audit.tasks import retention_purge
 from connector.pipeline.bulk_replay import bulk_replay_create
@@ -104,6 +104,7 @@ def test_deleting_a_tenant_removes_all_of_its_data(tenant, owner, other_tenant, 
                           email=f"new-{t.pk}@example.com", role="viewer")
         export_job_start(tenant=t, actor=user, filters={}, filename="activity.csv")
         InvoiceState.objects.create(tenant=t, invoice_id="1", claimed_by=user)
+        Card.objects.create(tenant=t, slack_team_id="T1", channel_id="C1", document_kind="invoice", document_id="1")
         slack_link_save(tenant=t, user=user, team_id="T1", slack_user_id="U1", linked_by="operator", actor=user)
         slack_link_offer(tenant=t, team_id="T1", slack_user_id="U2")
     owned = [m for m in apps.get_models() if issubclass(m, TenantOwned)]

@@ -1,6 +1,7 @@
 """Delivery over real processes (FreshBooks stand-in -> signed webhook -> gunicorn -> Celery worker -> Slack
 stand-in, with the rules choosing the channels): every event kind to the channels its rules name,
-redelivered webhooks, a 429 storm, a broken channel fixed by changing the rule, replays and who may replay."""
+redelivered webhooks, a 429 storm, a broken channel fixed by changing the rule, replays and who may replay,
+and an invoice's living card (edited in place, its news replied in its thread)."""
 
 from collections import Counter
 
@@ -29,9 +30,11 @@ def settled(operator) -> list[dict]:
 
 
 def add_rules(operator, *rules: dict) -> list[dict]:
+    """Rules through the API; unless a rule says otherwise every event is a message of its own ("channel"),
+    as these tests count one message per event."""
     created = []
     for body in rules:
-        response = operator.post("/api/v1/rules/", json=body)
+        response = operator.post("/api/v1/rules/", json={"updates": "channel", **body})
         assert response.status_code == 201, response.text
         created.append(response.json())
     return created
@@ -260,3 +263,62 @@ def test_a_replay_posts_once_more_linked_to_the_original_and_viewers_may_not_rep
     refused = viewer.post(f"{stack.web_url}/api/v1/deliveries/{original['id']}/replay/", json={}, timeout=10)
     assert refused.status_code == 403
     assert len(connected.deliveries()) == 2 and len(messages(stack, general, connected.since_ts)) == 2
+
+
+def test_an_invoice_card_is_edited_in_place_and_its_news_replied_in_its_thread(stack, connected):
+    accounting = channel_id(stack, "accounting")
+    add_rules(connected, {"name": "Invoices", "events": ["invoice.create", "invoice.update", "payment.create"],
+                          "channel_id": accounting, "updates": "thread"})
+    edits_before = stack.slack("GET", "/_control/stats")["edits_accepted"]
+
+    def top_level():
+        return stack.slack("GET", "/_control/messages", params={
+            "channel": accounting, "since_ts": connected.since_ts, "top_level": 1})["messages"]
+
+    def card():
+        return stack.slack("GET", f"/_control/messages/{accounting}/{card_ts}")
+
+    # The invoice's first message is its card
+    invoice = fb(stack, "/_control/invoices", amount="2000.00", organization="Card Client")["invoice"]
+    card_ts = wait_for(lambda: top_level() and top_level()[0]["ts"], timeout=60, message="the invoice's card")
+
+    # Three updates within 5 s: two change figures (edit only), the third the status (a reply too)
+    fb(stack, f"/_control/invoices/{invoice['id']}/update", amount="2100.00")
+    fb(stack, f"/_control/invoices/{invoice['id']}/update", due_date="2027-01-31")
+    fb(stack, f"/_control/invoices/{invoice['id']}/update", status="sent")
+    wait_for(lambda: "Sent" in card()["message"]["text"], timeout=30, message="the card edited to Sent")
+    shown = card()
+    assert shown["message"]["edit_count"] == 1  # one edit, within the card's 10 s, with the latest state
+    assert "$2,100.00" in shown["message"]["text"]
+    assert [r["text"] for r in shown["replies"]] == ["Status changed from Draft to Sent"]
+
+    # Partly paid: a reply, and the card shows what is outstanding
+    def replied(text):
+        return any(r["text"] == text for r in card()["replies"])
+
+    fb(stack, f"/_control/invoices/{invoice['id']}/pay", amount="1200.00")
+    wait_for(lambda: replied("Payment of $1,200.00 by check, $900.00 outstanding"), timeout=30,
+             message="the payment's reply")
+    wait_for(lambda: "$900.00 outstanding" in card()["message"]["text"], timeout=30,
+             message="the card showing $900.00 outstanding")
+
+    # Paid in full: a reply also shown in the channel, the card says Paid
+    fb(stack, f"/_control/invoices/{invoice['id']}/pay")
+    wait_for(lambda: "Paid" in card()["message"]["text"], timeout=30, message="the card showing Paid")
+    wait_for(lambda: replied("Payment of $900.00 by check, paid in full"), timeout=30, message="the last reply")
+    replies = card()["replies"]
+    # The settling news is broadcast once (the payment's reply; the invoice's own update when a worker
+    # happened to process it first, which then names the status change instead).
+    assert len([r for r in replies if r["reply_broadcast"]]) == 1
+    assert all(r["thread_ts"] == card_ts for r in replies)
+    channel_view = top_level()
+    assert [m["ts"] for m in channel_view][0] == card_ts and len(channel_view) == 2  # the card + the broadcast
+    assert channel_view[1]["reply_broadcast"] and channel_view[1]["thread_ts"] == card_ts
+
+    deliveries = connected.deliveries()
+    assert {d["slack_action"] for d in deliveries} == {"post", "reply", "edit"}
+    assert {d["thread_ts"] for d in deliveries if d["slack_action"] == "reply"} == {card_ts}
+    assert all(d["thread_ts"] is None for d in deliveries if d["slack_action"] != "reply")
+    stats = stack.slack("GET", "/_control/stats")
+    assert stats["edit_ratelimited"] == 0 and stats["duplicates"] == 0
+    assert stats["edits_accepted"] - edits_before == card()["message"]["edit_count"]

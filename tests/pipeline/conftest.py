@@ -53,7 +53,39 @@ class FakeSlack:
         httpserver.expect_request("/api/chat.postMessage", method="POST").respond_with_handler(self._post)
         httpserver.expect_request("/api/conversations.history").respond_with_handler(self._history)
         httpserver.expect_request("/api/conversations.info").respond_with_handler(self._info)
+        httpserver.expect_request("/api/chat.update", method="POST").respond_with_handler(self._update)
+        httpserver.expect_request("/api/conversations.replies").respond_with_handler(self._replies)
         self.usable: dict[str, bool] = {}
+        self.updates: list[dict] = []  # chat.update calls that worked
+        self.update_script: list[str] = []  # answers to give chat.update, in order (then ok)
+        self.replies_calls = 0
+
+    def _update(self, request):
+        from werkzeug import Response
+
+        body = json.loads(request.get_data() or b"{}")
+        with self.lock:
+            action = self.update_script.pop(0) if self.update_script else "ok"
+            if action == "ok":
+                self.updates.append({"channel": body.get("channel"), "ts": body.get("ts"), "text": body.get("text"),
+                                     "blocks": body.get("blocks")})
+        if action == "429":
+            return Response(json.dumps({"ok": False, "error": "ratelimited"}), status=429,
+                            headers={"Retry-After": "7"}, content_type="application/json")
+        if action != "ok":
+            return Response(json.dumps({"ok": False, "error": action}), content_type="application/json")
+        return Response(json.dumps({"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}),
+                        content_type="application/json")
+
+    def _replies(self, request):
+        from werkzeug import Response
+
+        thread = request.values.get("ts")
+        with self.lock:
+            self.replies_calls += 1
+            messages = [dict(m) for m in self.posts if m.get("thread_ts") == thread]
+        return Response(json.dumps({"ok": True, "messages": messages, "has_more": False}),
+                        content_type="application/json")
 
     def _post(self, request):
         from werkzeug import Response
@@ -64,7 +96,8 @@ class FakeSlack:
             queued = self.script.get(channel) or []
             action = queued.pop(0) if queued else "ok"
             message = {"channel": channel, "text": body.get("text"), "blocks": body.get("blocks"),
-                       "metadata": body.get("metadata"), "ts": f"{time.time():.6f}"}
+                       "metadata": body.get("metadata"), "ts": f"{time.time():.6f}",
+                       "thread_ts": body.get("thread_ts"), "reply_broadcast": body.get("reply_broadcast")}
             if action in ("ok", "timeout", "slow"):
                 self.posts.append(message)
         if action == "slow":

@@ -28,7 +28,8 @@ def test_create_and_read_back_with_the_contract_fields(owner_api, tenant, channe
         "min_amount": "5000.00", "max_amount": None, "currency": None, "counterparty_contains": "",
         "expense_categories_in": [], "expense_categories_not_in": [], "has_client": None, "statuses": [],
         "status_changed_only": False, "channel_id": "C0EXEC", "channel_name": "exec-alerts", "note": "@cfo",
-        "position": 0, "summary": "Invoice created, Invoice updated ≥ 5,000.00 USD → #exec-alerts",
+        "position": 0, "updates": "thread",
+        "summary": "Invoice created, Invoice updated ≥ 5,000.00 USD → #exec-alerts (updates in the card's thread)",
         "created_at": created["created_at"], "updated_at": created["updated_at"],
     }
     assert owner_api.get(f"{URL}{rule.pk}/").json() == created

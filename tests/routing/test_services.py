@@ -41,7 +41,7 @@ def test_create_records_the_activity(tenant, owner, channels):
     entry = ActivityLog.objects.for_tenant(tenant).get(action="rule.created")
     assert entry.actor == owner and entry.target == "Big invoices"
     assert entry.details["rule_id"] == rule.pk
-    assert entry.details["summary"] == "Invoice created ≥ 5,000.00 USD → #exec-alerts"
+    assert entry.details["summary"] == "Invoice created ≥ 5,000.00 USD → #exec-alerts (updates in the card's thread)"
     assert activity_verify(tenant=tenant) is None
 
 
