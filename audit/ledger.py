@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from audit.models import Delivery, DeliveryAttempt, HeldReason, InboundEvent
@@ -82,22 +82,28 @@ def delivery_claim(*, delivery_id: int, lease: timedelta) -> Claim | None:
 
     Sets next_attempt_at (now + lease), sending_since (kept if already set: the earlier post's outcome is
     still unknown), first_attempt_at (once) and attempt_count (+1). None when it is not due or taken.
+    The delivery comes with its tenant and with `event_received_at` (its event's arrival, for the latency
+    metric).
     """
     now = timezone.now()
-    with transaction.atomic():
-        # of=("self",): lock the delivery row only. Locking the joined tenant row too would make concurrent
-        # claims of one tenant's channels (or anything else holding that row) skip each other's deliveries.
-        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",)).select_related("tenant")
-                    .filter(pk=delivery_id, status__in=WAITING).filter(_due(now)).first())
-        if delivery is None:
-            return None
-        outcome_unknown = delivery.sending_since is not None
-        delivery.next_attempt_at = now + lease
-        delivery.sending_since = delivery.sending_since or now
-        delivery.first_attempt_at = delivery.first_attempt_at or now
-        delivery.attempt_count += 1
-        delivery.save(update_fields=["next_attempt_at", "sending_since", "first_attempt_at", "attempt_count",
-                                     "updated_at"])
+    delivery = (Delivery.objects.select_related("tenant").annotate(event_received_at=F("inbound_event__received_at"))
+                .filter(pk=delivery_id, status__in=WAITING).filter(_due(now)).first())
+    if delivery is None:
+        return None
+    outcome_unknown = delivery.sending_since is not None
+    delivery.next_attempt_at = now + lease
+    delivery.sending_since = delivery.sending_since or now
+    delivery.first_attempt_at = delivery.first_attempt_at or now
+    # One conditional UPDATE takes it: a concurrent claim of the same row has raised attempt_count (or moved
+    # it on) by then, so exactly one of two claimers updates a row; no transaction or row lock is held.
+    taken = (Delivery.objects.filter(pk=delivery_id, status__in=WAITING, attempt_count=delivery.attempt_count)
+             .filter(_due(now)).update(next_attempt_at=delivery.next_attempt_at, sending_since=delivery.sending_since,
+                                       first_attempt_at=delivery.first_attempt_at,
+                                       attempt_count=delivery.attempt_count + 1, updated_at=now))
+    if taken != 1:
+        return None
+    delivery.attempt_count += 1
+    delivery.updated_at = now
     return Claim(delivery=delivery, outcome_unknown=outcome_unknown)
 
 

@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.db.models import F
 from django.utils import timezone
 
 from audit import ledger
@@ -44,15 +45,14 @@ class DrainResult:
 
 def next_due_in(team_id: str, channel_id: str) -> float | None:
     """Seconds until the channel's next waiting delivery is due (0 when one is due now), None if none waits."""
-    waiting = ledger.deliveries_waiting(team_id=team_id, channel_id=channel_id)
-    nxt = waiting.order_by("next_attempt_at").values_list("next_attempt_at", flat=True)
-    has_null = waiting.filter(next_attempt_at__isnull=True).exists()
-    if has_null:
-        return 0.0
-    first = nxt.first()
-    if first is None:
+    soonest = list(ledger.deliveries_waiting(team_id=team_id, channel_id=channel_id)
+                   .order_by(F("next_attempt_at").asc(nulls_first=True))  # no time set: due now
+                   .values_list("next_attempt_at", flat=True)[:1])
+    if not soonest:
         return None
-    return max(0.0, (first - timezone.now()).total_seconds())
+    if soonest[0] is None:
+        return 0.0
+    return max(0.0, (soonest[0] - timezone.now()).total_seconds())
 
 
 def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> DrainResult:
