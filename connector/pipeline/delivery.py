@@ -26,9 +26,9 @@ from connector.pipeline.policy import (
 )
 from connector.slack import errors as slack_errors
 from connector.slack.client import slack_find_posted, slack_post_message
+from connector.slack.installation_cache import installation_cached
 from connector.slack.lifecycle import installation_mark_revoked
 from connector.slack.models import SlackInstallation
-from connector.slack.selectors import installation_for
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
 
 
 def _installation(delivery: Delivery) -> SlackInstallation | None:
-    installation = installation_for(tenant=delivery.tenant)
+    installation = installation_cached(tenant=delivery.tenant)
     return installation if installation and installation.team_id == delivery.slack_team_id else None
 
 

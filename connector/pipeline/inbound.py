@@ -20,9 +20,9 @@ from connector.core.events import FinancialEvent
 from connector.freshbooks import errors as fb_errors
 from connector.freshbooks.normalise import normalise_inbound
 from connector.pipeline.policy import CLAIM_LEASE, FRESHBOOKS_GIVE_UP_AFTER, freshbooks_retry_delay
+from connector.slack.installation_cache import installation_cached
 from connector.slack.messages import build_message
 from connector.slack.models import SlackInstallation
-from connector.slack.selectors import installation_for
 from routing.match import Target, match
 from routing.selectors import rules_enabled
 
@@ -79,7 +79,7 @@ def _record(event: InboundEvent, normalised) -> Outcome:
     fin: FinancialEvent = normalised.event
     tenant = event.tenant
     targets = match(rules_enabled(tenant=tenant), fin, base_currency=tenant.base_currency)
-    installation = installation_for(tenant=tenant)
+    installation = installation_cached(tenant=tenant)
     try:
         with transaction.atomic():
             ledger.inbound_processed(
