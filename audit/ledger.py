@@ -86,7 +86,9 @@ def delivery_claim(*, delivery_id: int, lease: timedelta) -> Claim | None:
     metric).
     """
     now = timezone.now()
-    delivery = (Delivery.objects.select_related("tenant").annotate(event_received_at=F("inbound_event__received_at"))
+    # Not the names kept for search (encrypted, never posted): the message is what a post needs.
+    delivery = (Delivery.objects.select_related("tenant").defer("counterparty", "document_number")
+                .annotate(event_received_at=F("inbound_event__received_at"))
                 .filter(pk=delivery_id, status__in=WAITING).filter(_due(now)).first())
     if delivery is None:
         return None
@@ -230,7 +232,8 @@ def inbound_claim(*, inbound_event_id: int, lease: timedelta) -> InboundEvent | 
                .update(next_attempt_at=now + lease, attempts=models.F("attempts") + 1))
     if claimed != 1:
         return None
-    return InboundEvent.objects.select_related("tenant").get(pk=inbound_event_id)
+    # Not the webhook's body nor an earlier normalised event: processing reads neither, and both are decrypted.
+    return InboundEvent.objects.select_related("tenant").defer("raw_body", "financial_event").get(pk=inbound_event_id)
 
 
 def inbound_processed(event: InboundEvent, *, matched: bool, **facts) -> None:
