@@ -24,7 +24,7 @@ from connector.slack.installation_cache import installation_cached
 from connector.slack.messages import build_message
 from connector.slack.models import SlackInstallation
 from routing.match import Target, match
-from routing.selectors import rules_enabled
+from routing.rule_cache import rules_enabled_cached
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _retry(event: InboundEvent, delay: float, reason: str) -> Outcome:
 def _record(event: InboundEvent, normalised) -> Outcome:
     fin: FinancialEvent = normalised.event
     tenant = event.tenant
-    targets = match(rules_enabled(tenant=tenant), fin, base_currency=tenant.base_currency)
+    targets = match(rules_enabled_cached(tenant=tenant), fin, base_currency=tenant.base_currency)
     installation = installation_cached(tenant=tenant)
     try:
         with transaction.atomic():

@@ -337,7 +337,7 @@ def test_an_uninstall_saved_by_another_process_holds_the_next_post(installation,
     # its save announces the change in Redis, which this process reads before trusting its copy.
     SlackInstallation.objects.filter(pk=installation.pk).update(
         status=InstallationStatus.REVOKED, status_reason="app_uninstalled", revoked_at=timezone.now())
-    pacing.client().set(installation_cache.version_key(tenant.pk), "changed-by-another-process")
+    pacing.client().set(installation_cache.installations.version_key(tenant.pk), "changed-by-another-process")
     second = make_delivery("C1")
     drain("C1")
     second.refresh_from_db()
