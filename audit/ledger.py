@@ -44,12 +44,6 @@ def _due(now: datetime) -> Q:
 # Deliveries
 
 
-def deliveries_due(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
-    """The channel's deliveries waiting to be posted and due now."""
-    return (Delivery.objects.filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
-            .filter(_due(timezone.now())))
-
-
 def deliveries_waiting(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
     """The channel's deliveries waiting to be posted, due or not."""
     return Delivery.objects.filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
@@ -77,36 +71,48 @@ class Claim:
     outcome_unknown: bool
 
 
-def delivery_claim(*, delivery_id: int, lease: timedelta) -> Claim | None:
-    """Take a waiting, due delivery for one post, for `lease` (if the worker dies, the sweep retries after it).
+def _for_claim() -> QuerySet[Delivery]:
+    """Deliveries as a claim reads them: with the tenant and their event's arrival (`event_received_at`, for
+    the latency metric), without the names kept for search (encrypted, never posted)."""
+    return (Delivery.objects.select_related("tenant").defer("counterparty", "document_number")
+            .annotate(event_received_at=F("inbound_event__received_at")))
+
+
+def delivery_head(*, team_id: str, channel_id: str) -> Delivery | None:
+    """The channel's next delivery to post, read for delivery_take: the oldest due, in the order FreshBooks
+    told us of the events (inbound ids), not the order workers finished fetching them."""
+    return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
+            .filter(_due(timezone.now())).order_by("inbound_event_id", "id").first())
+
+
+def delivery_take(delivery: Delivery, *, lease: timedelta) -> Claim | None:
+    """Take a delivery read as waiting and due for one post, for `lease` (if the worker dies, the sweep
+    retries after it). None when it changed since it was read (claimed, held, moved) or is not due.
 
     Sets next_attempt_at (now + lease), sending_since (kept if already set: the earlier post's outcome is
-    still unknown), first_attempt_at (once) and attempt_count (+1). None when it is not due or taken.
-    The delivery comes with its tenant and with `event_received_at` (its event's arrival, for the latency
-    metric).
+    still unknown), first_attempt_at (once) and attempt_count (+1).
     """
     now = timezone.now()
-    # Not the names kept for search (encrypted, never posted): the message is what a post needs.
-    delivery = (Delivery.objects.select_related("tenant").defer("counterparty", "document_number")
-                .annotate(event_received_at=F("inbound_event__received_at"))
-                .filter(pk=delivery_id, status__in=WAITING).filter(_due(now)).first())
-    if delivery is None:
-        return None
     outcome_unknown = delivery.sending_since is not None
-    delivery.next_attempt_at = now + lease
-    delivery.sending_since = delivery.sending_since or now
-    delivery.first_attempt_at = delivery.first_attempt_at or now
-    # One conditional UPDATE takes it: a concurrent claim of the same row has raised attempt_count (or moved
-    # it on) by then, so exactly one of two claimers updates a row; no transaction or row lock is held.
-    taken = (Delivery.objects.filter(pk=delivery_id, status__in=WAITING, attempt_count=delivery.attempt_count)
-             .filter(_due(now)).update(next_attempt_at=delivery.next_attempt_at, sending_since=delivery.sending_since,
-                                       first_attempt_at=delivery.first_attempt_at,
-                                       attempt_count=delivery.attempt_count + 1, updated_at=now))
+    fields = {"next_attempt_at": now + lease, "sending_since": delivery.sending_since or now,
+              "first_attempt_at": delivery.first_attempt_at or now, "attempt_count": delivery.attempt_count + 1,
+              "updated_at": now}
+    # One conditional UPDATE takes it, no transaction or row lock held: the row must still be as it was read
+    # (its attempt_count, which every claim raises, and its updated_at, which every other transition sets),
+    # so of two claimers exactly one updates it, and nothing held or moved meanwhile is posted as read.
+    taken = (Delivery.objects.filter(pk=delivery.pk, status__in=WAITING, attempt_count=delivery.attempt_count,
+                                     updated_at=delivery.updated_at).filter(_due(now)).update(**fields))
     if taken != 1:
         return None
-    delivery.attempt_count += 1
-    delivery.updated_at = now
+    for name, value in fields.items():
+        setattr(delivery, name, value)
     return Claim(delivery=delivery, outcome_unknown=outcome_unknown)
+
+
+def delivery_claim(*, delivery_id: int, lease: timedelta) -> Claim | None:
+    """Read and take a waiting, due delivery (delivery_take); None when it is not due or taken."""
+    delivery = _for_claim().filter(pk=delivery_id, status__in=WAITING).filter(_due(timezone.now())).first()
+    return delivery_take(delivery, lease=lease) if delivery is not None else None
 
 
 def delivery_posted(delivery: Delivery, *, channel: str, ts: str) -> None:

@@ -60,16 +60,14 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     parked = pacing.parked_for(team_id, channel_id)
     if parked:
         return DrainResult(again_in=parked)
-    # In the order FreshBooks told us of the events (inbound ids), not the order workers finished fetching them.
-    candidate = (ledger.deliveries_due(team_id=team_id, channel_id=channel_id).order_by("inbound_event_id", "id")
-                 .values_list("id", flat=True).first())
-    if candidate is None:
+    head = ledger.delivery_head(team_id=team_id, channel_id=channel_id)
+    if head is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
     wait = pacing.take_slot(team_id, channel_id)
     if wait:
         return DrainResult(again_in=wait)
-    claim = ledger.delivery_claim(delivery_id=candidate, lease=CLAIM_LEASE)
-    if claim is None:  # another worker took it between our read and our claim
+    claim = ledger.delivery_take(head, lease=CLAIM_LEASE)
+    if claim is None:  # another worker took it (or it was held) between our read and our claim
         return DrainResult(again_in=0.0)
     try:
         posted = delivery_send(claim=claim, task_id=task_id)

@@ -343,3 +343,21 @@ def test_an_uninstall_saved_by_another_process_holds_the_next_post(installation,
     second.refresh_from_db()
     assert (second.status, second.held_reason) == (Delivery.Status.HELD, HeldReason.SLACK_ACCESS_LOST)
     assert len(slack.posts_to("C1")) == 1
+
+
+def test_a_delivery_claimed_or_moved_after_it_was_read_is_not_taken_as_read(installation, make_delivery, tenant):
+    first, second = make_delivery("C1"), make_delivery("C1")
+    # Two workers read the same head of the channel; one takes it, the other's take finds it changed.
+    read_by_a = ledger.delivery_head(team_id=TEAM, channel_id="C1")
+    read_by_b = ledger.delivery_head(team_id=TEAM, channel_id="C1")
+    assert read_by_a.pk == read_by_b.pk == first.pk
+    assert ledger.delivery_take(read_by_a, lease=CLAIM_LEASE) is not None
+    assert ledger.delivery_take(read_by_b, lease=CLAIM_LEASE) is None
+    # A delivery read, then held for its channel and released to another (a rule's channel fixed) before
+    # the take: the take refuses the stale copy, so nothing is posted to the old channel.
+    read = ledger.delivery_head(team_id=TEAM, channel_id="C1")
+    assert read.pk == second.pk
+    ledger.delivery_hold(tenant=tenant, reason=HeldReason.CHANNEL_UNUSABLE, team_id=TEAM, channel_id="C1")
+    ledger.deliveries_release(held=Delivery.objects.filter(pk=second.pk), channel_id="C2")
+    assert ledger.delivery_take(read, lease=CLAIM_LEASE) is None
+    assert ledger.delivery_head(team_id=TEAM, channel_id="C2").pk == second.pk
