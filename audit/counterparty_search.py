@@ -21,6 +21,10 @@ from audit.models import CounterpartyGram, Delivery, InboundEvent
 from connector.core.crypto import blind_index, normalise_for_index
 
 SHORTEST = 2  # a one-character search is an exact one: one letter matches nearly every name
+# (tenant id, name index) pairs this process has seen indexed: a client's next invoices skip the lookup.
+# Grams are only ever deleted by `manage.py reindex`, which indexes every name in the ledger again.
+_indexed: set[tuple[int, str]] = set()
+INDEXED_MAX = 50_000  # pairs kept per process (~5 MB); the set starts again when full
 
 
 def _fragments(text: str, size: int) -> set[str]:
@@ -46,17 +50,28 @@ def query_grams(tenant_id: int, query: str) -> list[str]:
     return sorted({_hash(tenant_id, f) for f in _fragments(text, min(3, len(text)))})
 
 
+def _remember(key: tuple[int, str]) -> None:
+    if len(_indexed) >= INDEXED_MAX:
+        _indexed.clear()
+    _indexed.add(key)
+
+
 def counterparty_index_record(*, tenant_id: int, name: str, name_index: str) -> None:
-    """Index a name for "contains" search (once per tenant and name; later calls cost one lookup)."""
-    if not name_index or CounterpartyGram.objects.filter(tenant_id=tenant_id, name_index=name_index).exists():
+    """Index a name for "contains" search (once per tenant and name; later calls cost one lookup, none when
+    this process indexed or saw the name before)."""
+    key = (tenant_id, name_index)
+    if not name_index or key in _indexed:
         return
-    rows = [CounterpartyGram(tenant_id=tenant_id, name_index=name_index, gram=gram)
-            for gram in name_grams(tenant_id, name)]
-    try:
-        with transaction.atomic():
-            CounterpartyGram.objects.bulk_create(rows, ignore_conflicts=True)
-    except IntegrityError:  # the tenant was deleted meanwhile: nothing left to index
-        return
+    if not CounterpartyGram.objects.filter(tenant_id=tenant_id, name_index=name_index).exists():
+        rows = [CounterpartyGram(tenant_id=tenant_id, name_index=name_index, gram=gram)
+                for gram in name_grams(tenant_id, name)]
+        try:
+            with transaction.atomic():
+                CounterpartyGram.objects.bulk_create(rows, ignore_conflicts=True)
+        except IntegrityError:  # the tenant was deleted meanwhile: nothing left to index
+            return
+    # Remembered once the caller's transaction is committed: rolled back, the grams would not be there.
+    transaction.on_commit(lambda: _remember(key))
 
 
 def names_containing(*, tenant_id: int, grams: list[str]) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from audit.models import Card, Delivery, DeliveryAttempt, HeldReason, InboundEvent
@@ -47,9 +47,8 @@ def _due(now: datetime) -> Q:
 
 
 def deliveries_due(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
-    """The channel's deliveries waiting to be posted and due now."""
-    return (Delivery.objects.filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
-            .filter(_due(timezone.now())))
+    """The channel's deliveries waiting to be sent and due now."""
+    return deliveries_waiting(team_id=team_id, channel_id=channel_id).filter(_due(timezone.now()))
 
 
 def deliveries_waiting(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
@@ -81,28 +80,50 @@ class Claim:
     outcome_unknown: bool
 
 
-def delivery_claim(*, delivery_id: int, lease: timedelta) -> Claim | None:
-    """Take a waiting, due delivery for one post, for `lease` (if the worker dies, the sweep retries after it).
+def _for_claim() -> QuerySet[Delivery]:
+    """Deliveries as a claim reads them: with the tenant and their event's arrival (`event_received_at`, for
+    the latency metric), without the names kept for search (encrypted, never posted)."""
+    return (Delivery.objects.select_related("tenant").defer("counterparty", "document_number")
+            .annotate(event_received_at=F("inbound_event__received_at")))
+
+
+def delivery_head(*, team_id: str, channel_id: str) -> Delivery | None:
+    """The channel's next post or reply, read for delivery_take: the oldest due, in the order FreshBooks
+    told us of the events (inbound ids), not the order workers finished fetching them. Card edits are not in
+    this order: they are paced per card and workspace instead."""
+    return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
+            .exclude(slack_action=Delivery.SlackAction.EDIT)
+            .filter(_due(timezone.now())).order_by("inbound_event_id", "id").first())
+
+
+def delivery_take(delivery: Delivery, *, lease: timedelta) -> Claim | None:
+    """Take a delivery read as waiting and due for one post, for `lease` (if the worker dies, the sweep
+    retries after it). None when it changed since it was read (claimed, held, moved) or is not due.
 
     Sets next_attempt_at (now + lease), sending_since (kept if already set: the earlier post's outcome is
-    still unknown), first_attempt_at (once) and attempt_count (+1). None when it is not due or taken.
+    still unknown), first_attempt_at (once) and attempt_count (+1).
     """
     now = timezone.now()
-    with transaction.atomic():
-        # of=("self",): lock the delivery row only. Locking the joined tenant row too would make concurrent
-        # claims of one tenant's channels (or anything else holding that row) skip each other's deliveries.
-        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",)).select_related("tenant")
-                    .filter(pk=delivery_id, status__in=WAITING).filter(_due(now)).first())
-        if delivery is None:
-            return None
-        outcome_unknown = delivery.sending_since is not None
-        delivery.next_attempt_at = now + lease
-        delivery.sending_since = delivery.sending_since or now
-        delivery.first_attempt_at = delivery.first_attempt_at or now
-        delivery.attempt_count += 1
-        delivery.save(update_fields=["next_attempt_at", "sending_since", "first_attempt_at", "attempt_count",
-                                     "updated_at"])
+    outcome_unknown = delivery.sending_since is not None
+    fields = {"next_attempt_at": now + lease, "sending_since": delivery.sending_since or now,
+              "first_attempt_at": delivery.first_attempt_at or now, "attempt_count": delivery.attempt_count + 1,
+              "updated_at": now}
+    # One conditional UPDATE takes it, no transaction or row lock held: the row must still be as it was read
+    # (its attempt_count, which every claim raises, and its updated_at, which every other transition sets),
+    # so of two claimers exactly one updates it, and nothing held or moved meanwhile is posted as read.
+    taken = (Delivery.objects.filter(pk=delivery.pk, status__in=WAITING, attempt_count=delivery.attempt_count,
+                                     updated_at=delivery.updated_at).filter(_due(now)).update(**fields))
+    if taken != 1:
+        return None
+    for name, value in fields.items():
+        setattr(delivery, name, value)
     return Claim(delivery=delivery, outcome_unknown=outcome_unknown)
+
+
+def delivery_claim(*, delivery_id: int, lease: timedelta) -> Claim | None:
+    """Read and take a waiting, due delivery (delivery_take); None when it is not due or taken."""
+    delivery = _for_claim().filter(pk=delivery_id, status__in=WAITING).filter(_due(timezone.now())).first()
+    return delivery_take(delivery, lease=lease) if delivery is not None else None
 
 
 def delivery_posted(delivery: Delivery, *, channel: str, ts: str, thread_ts: str = "") -> None:
@@ -134,8 +155,9 @@ def delivery_coalesce(edit: Delivery, *, inbound_event: InboundEvent, event_name
 
 def delivery_thread(delivery: Delivery, *, thread_ts: str) -> None:
     """A reply learns its card's ts (the card was posted after the reply was made). Sets thread_ts."""
-    delivery.thread_ts = thread_ts
-    Delivery.objects.filter(pk=delivery.pk).update(thread_ts=thread_ts, updated_at=timezone.now())
+    now = timezone.now()
+    delivery.thread_ts, delivery.updated_at = thread_ts, now  # as read again: delivery_take compares updated_at
+    Delivery.objects.filter(pk=delivery.pk).update(thread_ts=thread_ts, updated_at=now)
 
 
 def card_show(card: Card, *, state: dict) -> None:
@@ -267,7 +289,8 @@ def inbound_claim(*, inbound_event_id: int, lease: timedelta) -> InboundEvent | 
                .update(next_attempt_at=now + lease, attempts=models.F("attempts") + 1))
     if claimed != 1:
         return None
-    return InboundEvent.objects.select_related("tenant").get(pk=inbound_event_id)
+    # Not the webhook's body nor an earlier normalised event: processing reads neither, and both are decrypted.
+    return InboundEvent.objects.select_related("tenant").defer("raw_body", "financial_event").get(pk=inbound_event_id)
 
 
 def inbound_processed(event: InboundEvent, *, matched: bool, **facts) -> None:

@@ -1,4 +1,4 @@
-"""Shared by the stack benchmarks (delivery, e2e_latency, soak): start the whole system as real processes
+"""Shared by the stack benchmarks (delivery, e2e_latency, many_channels, soak, ...): start the whole system as real processes
 (sandbox/stack.py), set tenants up through the operator commands, use the stack's database from this
 process through the Django ORM, and sample the memory of the web and worker process groups.
 
@@ -136,6 +136,17 @@ def wait_callbacks_verified(stack: Stack, count: int, timeout: float = 30) -> No
             return
         time.sleep(0.25)
     raise RuntimeError("FreshBooks callbacks were not verified in time")
+
+
+def tenants_connected(stack: Stack, channel_names: list[str], count: int = 1) -> tuple[dict[str, str], list[Tenant]]:
+    """The set-up every stack benchmark starts with: Slack channels (name -> id), then `count` tenants,
+    each connected to a FreshBooks business of its own and to the Slack workspace, callbacks verified.
+    Channels first: the app keeps a workspace's channel list for a while once it has read it."""
+    channel_ids = channels_create(stack, channel_names)
+    accounts = businesses(stack, count)
+    tenants = [tenant_connected(stack, n + 1, accounts[n]) for n in range(count)]
+    wait_callbacks_verified(stack, count)
+    return channel_ids, tenants
 
 
 def channels_create(stack: Stack, names: list[str]) -> dict[str, str]:

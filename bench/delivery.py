@@ -31,8 +31,6 @@ from bench.common import (  # noqa: E402
     DEFAULT_POOL,
     SLACK_TEAM,
     RssSampler,
-    businesses,
-    channels_create,
     delivery_id_of,
     django_setup,
     emit,
@@ -41,8 +39,7 @@ from bench.common import (  # noqa: E402
     messages,
     start_stack,
     summary,
-    tenant_connected,
-    wait_callbacks_verified,
+    tenants_connected,
 )
 
 PACING_TIMEOUT = 180  # seconds for the pacing phase to post everything before giving up
@@ -193,14 +190,11 @@ def main() -> None:
         django_setup(stack)
         from tenants.models import Tenant
 
-        # Channels first: the app keeps a workspace's channel list for a while once it has read it.
-        pace = channels_create(stack, [f"pace-{i:02d}" for i in range(1, args.channels + 1)])
-        extra = channels_create(stack, ["backlog", "fair-a", "fair-b"])
-        accounts = businesses(stack, 2)
         log("setting up two tenants")
-        a = tenant_connected(stack, 1, accounts[0])
-        b = tenant_connected(stack, 2, accounts[1])
-        wait_callbacks_verified(stack, 2)
+        pace_names = [f"pace-{i:02d}" for i in range(1, args.channels + 1)]
+        channel_ids, (a, b) = tenants_connected(stack, [*pace_names, "backlog", "fair-a", "fair-b"], count=2)
+        pace = {name: channel_ids[name] for name in pace_names}
+        extra = {name: channel_ids[name] for name in ("backlog", "fair-a", "fair-b")}
         a.rule("Probe invoices", extra["fair-a"])
         b.rule("Probe invoices", extra["fair-b"])
         tenant_a = Tenant.objects.get(slug=a.slug)

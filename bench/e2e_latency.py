@@ -22,8 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
     RssSampler,
-    businesses,
-    channels_create,
     delivery_id_of,
     django_setup,
     emit,
@@ -32,8 +30,7 @@ from bench.common import (  # noqa: E402
     messages,
     start_stack,
     summary,
-    tenant_connected,
-    wait_callbacks_verified,
+    tenants_connected,
 )
 
 SETTLE_TIMEOUT = 120  # seconds after the last invoice for every message to be posted
@@ -53,15 +50,12 @@ def main() -> None:
         from audit.models import Delivery
 
         names = [f"e2e-{i:02d}" for i in range(1, args.channels + 1)]
-        channel_ids = channels_create(stack, names)
-        account = businesses(stack, 1)[0]
-        tenant = tenant_connected(stack, 1, account)
-        wait_callbacks_verified(stack, 1)
+        channel_ids, (tenant,) = tenants_connected(stack, names)
         client_ids = []
         for name in names:
             tenant.rule(f"Invoices of {name}", channel_ids[name], counterparty_contains=f"client {name}")
             created = stack.freshbooks("POST", "/_control/clients",
-                                       json={"account_id": account["account_id"], "organization": f"Client {name}"})
+                                       json={"account_id": tenant.account_id, "organization": f"Client {name}"})
             client_ids.append(created["client"]["id"])
         called: dict[str, float] = {}
         lock = threading.Lock()
@@ -74,7 +68,7 @@ def main() -> None:
                     time.sleep(delay)
                 before = time.time()
                 invoice = stack.freshbooks("POST", "/_control/invoices", json={
-                    "account_id": account["account_id"], "client_id": client_ids[i % len(client_ids)],
+                    "account_id": tenant.account_id, "client_id": client_ids[i % len(client_ids)],
                     "amount": f"{100 + i}.00", "currency_code": "USD"})["invoice"]
                 with lock:
                     called[str(invoice["id"])] = before

@@ -37,8 +37,6 @@ from bench.common import (  # noqa: E402
     DEFAULT_CONCURRENCY,
     DEFAULT_POOL,
     RssSampler,
-    businesses,
-    channels_create,
     delivery_id_of,
     django_setup,
     emit,
@@ -46,8 +44,7 @@ from bench.common import (  # noqa: E402
     machine,
     messages,
     start_stack,
-    tenant_connected,
-    wait_callbacks_verified,
+    tenants_connected,
 )
 
 OLD_WORKER = ("prefork", 4)  # the Procfile's worker line before this change ...
@@ -69,10 +66,7 @@ def run(name: str, args, pool: str, concurrency: int, web_threads: int | None = 
         from audit.models import Delivery, InboundEvent
 
         names = [f"mc-{i:03d}" for i in range(1, args.channels + 1)]
-        channel_ids = channels_create(stack, names)
-        account = businesses(stack, 1)[0]
-        tenant = tenant_connected(stack, 1, account)
-        wait_callbacks_verified(stack, 1)
+        channel_ids, (tenant,) = tenants_connected(stack, names)
         clients = {}
         for name_ in names:
             tenant.rule(f"Invoices of {name_}", channel_ids[name_], counterparty_contains=f"client {name_}")

@@ -23,14 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     DEFAULT_CONCURRENCY,
     DEFAULT_POOL,
-    businesses,
-    channels_create,
     emit,
     log,
     machine,
     start_stack,
-    tenant_connected,
-    wait_callbacks_verified,
+    tenants_connected,
 )
 
 DOWN_SECONDS = (0, 1, 3)  # how long Redis stays down, round after round
@@ -46,10 +43,7 @@ def main() -> None:
     stack = start_stack("redis-restarts", worker_pool=args.pool, worker_concurrency=args.concurrency,
                         extra_env={"CELERY_BROKER_TRANSPORT": args.transport})
     try:
-        channels = channels_create(stack, [f"rr-{i}" for i in range(6)])
-        account = businesses(stack, 1)[0]
-        tenant = tenant_connected(stack, 1, account)
-        wait_callbacks_verified(stack, 1)
+        channels, (tenant,) = tenants_connected(stack, [f"rr-{i}" for i in range(6)])
         for name, channel_id in channels.items():
             tenant.rule(f"Invoices of {name}", channel_id, counterparty_contains=f"client {name}")
         stack.slack("POST", "/_control/settings", json={"post_answer_seconds": 0.7})
@@ -60,7 +54,7 @@ def main() -> None:
         for n in range(args.rounds):
             for i in range(12):
                 stack.freshbooks("POST", "/_control/invoices", json={
-                    "account_id": account["account_id"], "amount": "10.00", "organization": f"Client {names[i % 6]}"})
+                    "account_id": tenant.account_id, "amount": "10.00", "organization": f"Client {names[i % 6]}"})
             time.sleep(2.5)
             stack.stop_redis()
             time.sleep(DOWN_SECONDS[n % len(DOWN_SECONDS)])

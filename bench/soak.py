@@ -44,8 +44,6 @@ from bench.common import (  # noqa: E402
     DEFAULT_CONCURRENCY,
     DEFAULT_POOL,
     RssSampler,
-    businesses,
-    channels_create,
     delivery_id_of,
     django_setup,
     emit,
@@ -53,8 +51,7 @@ from bench.common import (  # noqa: E402
     machine,
     messages,
     start_stack,
-    tenant_connected,
-    wait_callbacks_verified,
+    tenants_connected,
 )
 
 RETRY_SCHEDULE = "2,5,10,20,30"  # seconds; see the module docstring
@@ -137,11 +134,8 @@ def main() -> None:
         from tenants.models import Tenant
 
         names = [f"soak-{i:02d}" for i in range(1, args.channels + 1)]
-        channel_ids = channels_create(stack, names)
-        accounts = businesses(stack, args.tenants)
         log(f"setting up {args.tenants} tenants")
-        tenants = [tenant_connected(stack, n + 1, accounts[n]) for n in range(args.tenants)]
-        wait_callbacks_verified(stack, args.tenants)
+        channel_ids, tenants = tenants_connected(stack, names, count=args.tenants)
         # Channels are dealt to tenants in turn; each channel has one rule and one client.
         routes = []  # (tenant index, account id, client id, channel id)
         for i, name in enumerate(names):

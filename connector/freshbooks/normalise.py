@@ -174,9 +174,19 @@ def _changes(before: dict | None, after: dict) -> dict[str, list]:
     return {k: [before.get(k), v] for k, v in after.items() if k in before and before.get(k) != v}
 
 
-def _snapshot_store(*, tenant_id: int, kind: Kind, object_id: str, data: dict, updated: str) -> dict | None:
+def _snapshot_store(*, tenant_id: int, kind: Kind, object_id: str, data: dict, updated: str,
+                    likely_new: bool = False) -> dict | None:
     """Saves the new state and returns the one to compare it with. Seeing the same `updated` stamp
-    again compares with the state before it, so normalising one update twice gives the same changes."""
+    again compares with the state before it, so normalising one update twice gives the same changes.
+    `likely_new` (a create): try the insert first, one statement instead of a locked read and an insert."""
+    if likely_new:
+        try:
+            with transaction.atomic():
+                ObjectSnapshot.objects.create(tenant_id=tenant_id, kind=kind, object_id=object_id, data=data,
+                                              updated=updated)
+            return None
+        except IntegrityError:
+            pass  # known already (a create seen again, or an update came first): compare as below
     with transaction.atomic():
         snapshot = (ObjectSnapshot.objects.select_for_update()
                     .filter(tenant_id=tenant_id, kind=kind, object_id=object_id).first())
@@ -296,7 +306,7 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
     already_reported = action == Action.UPDATED and _reported_by_create(
         tenant_id=inbound_event.tenant_id, kind=kind, object_id=object_id, updated=updated, comparable=comparable)
     baseline = _snapshot_store(tenant_id=inbound_event.tenant_id, kind=kind, object_id=object_id,
-                               data=comparable, updated=updated)
+                               data=comparable, updated=updated, likely_new=action == Action.CREATED)
     changes = _changes(baseline, comparable) if action in (Action.UPDATED, Action.SENT) else {}
     event = FinancialEvent(event_name=name, kind=kind, action=action, object_id=object_id, updated=updated,
                            changes=changes, **fields)

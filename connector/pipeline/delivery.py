@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.db.models import F
 from django.utils import timezone
 
 from audit import ledger
@@ -35,9 +36,9 @@ from connector.slack.client import (
     slack_post_message,
     slack_update_message,
 )
+from connector.slack.installation_cache import installation_cached
 from connector.slack.lifecycle import installation_mark_revoked
 from connector.slack.models import SlackInstallation
-from connector.slack.selectors import installation_for
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,14 @@ class DrainResult:
 
 def next_due_in(team_id: str, channel_id: str) -> float | None:
     """Seconds until the channel's next waiting delivery is due (0 when one is due now), None if none waits."""
-    waiting = ledger.deliveries_waiting(team_id=team_id, channel_id=channel_id)
-    nxt = waiting.order_by("next_attempt_at").values_list("next_attempt_at", flat=True)
-    has_null = waiting.filter(next_attempt_at__isnull=True).exists()
-    if has_null:
-        return 0.0
-    first = nxt.first()
-    if first is None:
+    soonest = list(ledger.deliveries_waiting(team_id=team_id, channel_id=channel_id)
+                   .order_by(F("next_attempt_at").asc(nulls_first=True))  # no time set: due now
+                   .values_list("next_attempt_at", flat=True)[:1])
+    if not soonest:
         return None
-    return max(0.0, (first - timezone.now()).total_seconds())
+    if soonest[0] is None:
+        return 0.0
+    return max(0.0, (soonest[0] - timezone.now()).total_seconds())
 
 
 def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> DrainResult:
@@ -75,9 +75,8 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     parked = pacing.parked_for(team_id, channel_id)
     if parked:
         return DrainResult(again_in=parked)
-    # In the order FreshBooks told us of the events (inbound ids), not the order workers finished fetching them.
-    candidate = (ledger.deliveries_due(team_id=team_id, channel_id=channel_id).exclude(slack_action=SlackAction.EDIT)
-                 .order_by("inbound_event_id", "id").only("id", "slack_action", "thread_ts", "card_id").first())
+    # Posts and replies only: edits go their own way (_edit_once), paced per card and workspace.
+    candidate = ledger.delivery_head(team_id=team_id, channel_id=channel_id)
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
     if candidate.slack_action == SlackAction.REPLY and not candidate.thread_ts and not _reply_threaded(candidate):
@@ -85,8 +84,8 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     wait = pacing.take_slot(team_id, channel_id)
     if wait:
         return DrainResult(again_in=wait)
-    claim = ledger.delivery_claim(delivery_id=candidate.pk, lease=CLAIM_LEASE)
-    if claim is None:  # another worker took it between our read and our claim
+    claim = ledger.delivery_take(candidate, lease=CLAIM_LEASE)
+    if claim is None:  # another worker took it (or it was held) between our read and our claim
         return DrainResult(again_in=0.0)
     try:
         posted = delivery_send(claim=claim, task_id=task_id)
@@ -162,7 +161,7 @@ def _edit_once(*, team_id: str, channel_id: str, task_id: str) -> DrainResult | 
 
 
 def _installation(delivery: Delivery) -> SlackInstallation | None:
-    installation = installation_for(tenant=delivery.tenant)
+    installation = installation_cached(tenant=delivery.tenant)
     return installation if installation and installation.team_id == delivery.slack_team_id else None
 
 

@@ -21,11 +21,11 @@ from connector.freshbooks import errors as fb_errors
 from connector.freshbooks.normalise import normalise_inbound
 from connector.pipeline.cards import card_deliveries, target_note, target_uses_cards
 from connector.pipeline.policy import CLAIM_LEASE, FRESHBOOKS_GIVE_UP_AFTER, freshbooks_retry_delay
+from connector.slack.installation_cache import installation_cached
 from connector.slack.messages import build_message
 from connector.slack.models import SlackInstallation
-from connector.slack.selectors import installation_for
 from routing.match import Target, match
-from routing.selectors import rules_enabled
+from routing.rule_cache import rules_enabled_cached
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,8 @@ def _retry(event: InboundEvent, delay: float, reason: str) -> Outcome:
 def _record(event: InboundEvent, normalised) -> Outcome:
     fin: FinancialEvent = normalised.event
     tenant = event.tenant
-    targets = match(rules_enabled(tenant=tenant), fin, base_currency=tenant.base_currency)
-    installation = installation_for(tenant=tenant)
+    targets = match(rules_enabled_cached(tenant=tenant), fin, base_currency=tenant.base_currency)
+    installation = installation_cached(tenant=tenant)
     try:
         with transaction.atomic():
             ledger.inbound_processed(

@@ -61,8 +61,12 @@ def attempt_recorded(sender, instance: DeliveryAttempt, created: bool, **kwargs)
     if instance.outcome == DeliveryAttempt.Outcome.RATE_LIMITED:
         RATE_LIMITED.inc()
     if instance.outcome in POSTED_OUTCOMES:
-        received = (InboundEvent.objects.filter(deliveries=instance.delivery_id)
-                    .values_list("received_at", flat=True).first())
+        # A claimed delivery brings its event's arrival (ledger.delivery_claim); others ask the database.
+        received = getattr(instance.delivery, "event_received_at", None) \
+            if DeliveryAttempt.delivery.is_cached(instance) else None
+        if received is None:
+            received = (InboundEvent.objects.filter(deliveries=instance.delivery_id)
+                        .values_list("received_at", flat=True).first())
         if received is not None:
             POST_LATENCY.observe(max(0.0, (timezone.now() - received).total_seconds()))
 

@@ -222,8 +222,18 @@ def test_channel_not_found_holds_that_channel_then_rule_fix_posts_in_order(insta
     assert [p["text"] for p in slack.posts_to("C9")] == ["held 0", "held 1", "held 2"]
 
 
+def reinstall(installation):
+    """The app installed again, saved as every reinstall saves it (connector.slack.lifecycle.installation_save)."""
+    from connector.slack.models import InstallationStatus
+
+    installation.refresh_from_db()
+    installation.status, installation.status_reason = InstallationStatus.ACTIVE, ""
+    installation.revoked_at, installation.installed_at = None, timezone.now()
+    installation.save()
+
+
 def test_token_revoked_holds_the_tenant_until_reinstall(installation, slack, make_delivery, tenant):
-    from connector.slack.models import InstallationStatus, SlackInstallation
+    from connector.slack.models import InstallationStatus
 
     deliveries = [make_delivery("C1"), make_delivery("C2"), make_delivery("C3")]
     slack.script["C1"] = ["token_revoked"]
@@ -233,8 +243,7 @@ def test_token_revoked_holds_the_tenant_until_reinstall(installation, slack, mak
     assert installation.status == InstallationStatus.REVOKED
     assert drain("C2").posted == 0
 
-    SlackInstallation.objects.filter(pk=installation.pk).update(status=InstallationStatus.ACTIVE,
-                                                                revoked_at=None, installed_at=timezone.now())
+    reinstall(installation)
     assert resume_slack_holds(tenant=tenant) == 3
     for d in deliveries:
         drain(d.channel_id)
@@ -245,7 +254,6 @@ def test_work_held_after_the_app_was_uninstalled_from_our_ui_resumes_on_reinstal
                                                                                  make_delivery):
     # Given the app removed from our UI (status reason "uninstalled", not a Slack code) with work waiting
     from connector.slack.lifecycle import installation_mark_revoked
-    from connector.slack.models import InstallationStatus, SlackInstallation
 
     installation_mark_revoked(installation=installation, reason="uninstalled")
     delivery = make_delivery("C1")
@@ -254,7 +262,7 @@ def test_work_held_after_the_app_was_uninstalled_from_our_ui_resumes_on_reinstal
     assert (delivery.status, delivery.held_reason) == (Delivery.Status.HELD, HeldReason.SLACK_ACCESS_LOST)
     assert delivery.last_error_code == "token_revoked"
     # When Slack is installed again, then it is released and posted
-    SlackInstallation.objects.filter(pk=installation.pk).update(status=InstallationStatus.ACTIVE, revoked_at=None)
+    reinstall(installation)
     assert resume_slack_holds(tenant=delivery.tenant) == 1
     drain("C1")
     delivery.refresh_from_db()
@@ -315,3 +323,41 @@ def test_a_posted_status_is_never_saved_without_its_attempt(installation, slack,
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.POSTED and len(slack.posts_to("C1")) == 1
     assert list(delivery.attempts.values_list("outcome", flat=True)) == ["duplicate_found"]
+
+
+def test_an_uninstall_saved_by_another_process_holds_the_next_post(installation, slack, make_delivery, tenant):
+    from connector.slack import installation_cache
+    from connector.slack.models import InstallationStatus, SlackInstallation
+
+    first = make_delivery("C1")
+    drain("C1")
+    first.refresh_from_db()
+    assert first.status == Delivery.Status.POSTED
+    # Another process (the web, told by Slack that the app was uninstalled) saves the installation revoked:
+    # its save announces the change in Redis, which this process reads before trusting its copy.
+    SlackInstallation.objects.filter(pk=installation.pk).update(
+        status=InstallationStatus.REVOKED, status_reason="app_uninstalled", revoked_at=timezone.now())
+    pacing.client().set(installation_cache.installations.version_key(tenant.pk), "changed-by-another-process")
+    second = make_delivery("C1")
+    drain("C1")
+    second.refresh_from_db()
+    assert (second.status, second.held_reason) == (Delivery.Status.HELD, HeldReason.SLACK_ACCESS_LOST)
+    assert len(slack.posts_to("C1")) == 1
+
+
+def test_a_delivery_claimed_or_moved_after_it_was_read_is_not_taken_as_read(installation, make_delivery, tenant):
+    first, second = make_delivery("C1"), make_delivery("C1")
+    # Two workers read the same head of the channel; one takes it, the other's take finds it changed.
+    read_by_a = ledger.delivery_head(team_id=TEAM, channel_id="C1")
+    read_by_b = ledger.delivery_head(team_id=TEAM, channel_id="C1")
+    assert read_by_a.pk == read_by_b.pk == first.pk
+    assert ledger.delivery_take(read_by_a, lease=CLAIM_LEASE) is not None
+    assert ledger.delivery_take(read_by_b, lease=CLAIM_LEASE) is None
+    # A delivery read, then held for its channel and released to another (a rule's channel fixed) before
+    # the take: the take refuses the stale copy, so nothing is posted to the old channel.
+    read = ledger.delivery_head(team_id=TEAM, channel_id="C1")
+    assert read.pk == second.pk
+    ledger.delivery_hold(tenant=tenant, reason=HeldReason.CHANNEL_UNUSABLE, team_id=TEAM, channel_id="C1")
+    ledger.deliveries_release(held=Delivery.objects.filter(pk=second.pk), channel_id="C2")
+    assert ledger.delivery_take(read, lease=CLAIM_LEASE) is None
+    assert ledger.delivery_head(team_id=TEAM, channel_id="C2").pk == second.pk
