@@ -38,9 +38,13 @@ def _no_network():
 
 
 def stack_database_url(name: str) -> str:
-    """A database of its own per stack, named after the test database (so parallel checkouts never meet)."""
+    """A database of its own per stack, named after the test database (so parallel checkouts never meet)
+    and the test worker (so parallel workers never meet)."""
     base = urlsplit(os.environ["DATABASE_URL"])  # the test database (connector/settings_test.py)
-    return urlunsplit(base._replace(path=f"/{base.path.lstrip('/')}_{name}"))
+    return urlunsplit(base._replace(path=f"/{base.path.lstrip('/')}_{name}{_WORKER}"))
+
+
+_WORKER = f"_{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
 
 
 # The beat sweeps every few seconds (production: every minute) and leaves fresh work alone for a few seconds
@@ -51,8 +55,8 @@ SWEEP_GRACE_SECONDS = 10
 
 def stack_config(name: str, **kwargs) -> StackConfig:
     """An end-to-end stack's settings: its own database (named after `name`) and the short sweep."""
-    return StackConfig(name=name, database_url=stack_database_url(f"e2e_{name}"), sweep_seconds=SWEEP_SECONDS,
-                       sweep_grace_seconds=SWEEP_GRACE_SECONDS, **kwargs)
+    return StackConfig(name=f"{name}{_WORKER}", database_url=stack_database_url(f"e2e_{name}"),
+                       sweep_seconds=SWEEP_SECONDS, sweep_grace_seconds=SWEEP_GRACE_SECONDS, **kwargs)
 
 
 @pytest.fixture(scope="session")
