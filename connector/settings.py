@@ -157,9 +157,12 @@ CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = "UTC"
+# Seconds between the beat's sweeps (and its looks for catch-up slots that have come). Only the end-to-end
+# stacks (sandbox/stack.py) shorten it, so that their tests see recovery in seconds rather than minutes.
+BEAT_SWEEP_SECONDS = env.float("BEAT_SWEEP_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     # The database is the truth: re-ring for lost work and release resolved holds.
-    "sweep": {"task": "connector.pipeline.tasks.sweep", "schedule": 60.0},
+    "sweep": {"task": "connector.pipeline.tasks.sweep", "schedule": BEAT_SWEEP_SECONDS},
     # Audit trail: daily retention purge (03:17 UTC, off the hour), and re-ringing lost bulk replays.
     "retention-purge": {"task": "audit.tasks.retention_purge", "schedule": crontab(hour=3, minute=17)},
     "bulk-replay-resume": {"task": "connector.pipeline.tasks.bulk_replay_resume", "schedule": 120.0},
@@ -174,7 +177,8 @@ CATCH_UP_INTERVAL_MINUTES = env.int("CATCH_UP_INTERVAL_MINUTES", default=15)
 if CATCH_UP_INTERVAL_MINUTES < 0:
     raise ImproperlyConfigured("CATCH_UP_INTERVAL_MINUTES must be 0 (off) or a number of minutes")
 if CATCH_UP_INTERVAL_MINUTES:
-    CELERY_BEAT_SCHEDULE["catch-up"] = {"task": "connector.pipeline.tasks.catch_up_beat", "schedule": 60.0}
+    CELERY_BEAT_SCHEDULE["catch-up"] = {"task": "connector.pipeline.tasks.catch_up_beat",
+                                        "schedule": BEAT_SWEEP_SECONDS}
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
@@ -185,6 +189,9 @@ PIPELINE_SLACK_RETRY_SCHEDULE = [int(s) for s in env.list("PIPELINE_SLACK_RETRY_
 # the least time between two edits of one card (rapid changes in between are coalesced: the latest wins).
 SLACK_EDITS_PER_MINUTE = env.int("SLACK_EDITS_PER_MINUTE", default=50)
 CARD_EDIT_INTERVAL_SECONDS = env.float("CARD_EDIT_INTERVAL_SECONDS", default=10.0)
+# Seconds the sweep leaves freshly queued work alone (connector/pipeline/policy.py); the end-to-end stacks
+# shorten it with the beat's sweep.
+PIPELINE_SWEEP_GRACE_SECONDS = env.float("PIPELINE_SWEEP_GRACE_SECONDS", default=60.0)
 
 # --- Webhook intake limits, per tenant URL and per minute (connector/pipeline/intake.py) -----------------
 # Verified webhooks: 200/s sustained is far above what one business's FreshBooks activity produces, yet

@@ -6,6 +6,10 @@ restarted and flushed without touching anything else on the machine.
 """
 
 import contextlib
+import fcntl
+import functools
+import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -89,6 +93,11 @@ class StackConfig:
     slack_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = ROOT / "var" / "stack"
+    # The beat's sweep for lost work and its look for catch-up slots (production: every 60 s), and how long
+    # the sweep leaves fresh work alone (60 s): None keeps production's. The e2e tests shorten both so that
+    # recovery shows in seconds; the benchmarks keep production's.
+    sweep_seconds: float | None = None
+    sweep_grace_seconds: float | None = None
 
 
 class Stack:
@@ -101,6 +110,7 @@ class Stack:
         self.freshbooks_port = free_port()
         self.slack_port = free_port()
         self.processes: dict[str, subprocess.Popen] = {}
+        self.argv: dict[str, list[str]] = {}  # how each process was started, to start it again
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
 
     # --- addresses --------------------------------------------------------------------------------
@@ -140,6 +150,10 @@ class Stack:
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(self.mail_dir),
         })
+        if self.config.sweep_seconds is not None:
+            env["BEAT_SWEEP_SECONDS"] = str(self.config.sweep_seconds)
+        if self.config.sweep_grace_seconds is not None:
+            env["PIPELINE_SWEEP_GRACE_SECONDS"] = str(self.config.sweep_grace_seconds)
         env.update(self.config.extra_env)
         return env
 
@@ -193,9 +207,32 @@ class Stack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def revive(self) -> None:
+        """Starts again every process of the stack that has exited (say a test stopped Redis and then failed),
+        so that a stack shared by several tests leaves each of them a whole system."""
+        exited = [name for name, proc in self.processes.items() if proc.poll() is not None]
+        if "redis" in exited:
+            self.start_redis()
+        for name in exited:
+            if name in self.worker_names:
+                self.start_worker(name)
+            elif name != "redis":
+                self._spawn(name, self.argv[name])
+        _wait_http(f"{self.freshbooks_url}/_control/state")
+        _wait_http(f"{self.slack_url}/_control/state")
+        _wait_http(f"{self.web_url}/healthz")
+        for name in exited:
+            if name in self.worker_names:
+                self.wait_worker_ready(name)
+
     def stop(self) -> None:
-        for name in reversed(list(self.processes)):  # last started first: Redis goes after its clients
-            self._terminate(name)
+        # Every client at once (each takes a few seconds to shut down cleanly), then Redis after them.
+        clients = [name for name in reversed(list(self.processes)) if name != "redis"]
+        for name in clients:
+            self._signal(name, signal.SIGTERM)
+        for name in clients:
+            self._reap(name)
+        self._terminate("redis")
         self.processes.clear()
 
     # --- pieces -----------------------------------------------------------------------------------
@@ -208,17 +245,27 @@ class Stack:
         log.flush()
         proc = subprocess.Popen(argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        self.processes[name] = proc
+        self.processes[name], self.argv[name] = proc, argv
         return proc
 
     def _terminate(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        self._signal(name, sig)
+        self._reap(name, timeout)
+
+    def _signal(self, name: str, sig: int) -> None:
         proc = self.processes.get(name)
-        if proc is None or proc.poll() is not None:
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+
+    def _reap(self, name: str, timeout: float = 15) -> None:
+        """Waits for the signalled process; SIGKILL (its whole group) if it takes longer than `timeout`."""
+        proc = self.processes.get(name)
+        if proc is None:
             return
         try:
-            os.killpg(proc.pid, sig)
             proc.wait(timeout=timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
@@ -297,16 +344,18 @@ class Stack:
                               capture_output=True, text=True, timeout=300)
 
     def _prepare_database(self) -> None:
+        """A new, migrated database: a copy of a migrated template (CREATE DATABASE ... TEMPLATE takes a
+        fraction of a second, migrating takes many), and the static files collected once per process."""
         parts = urlsplit(self.config.database_url)
         dbname = parts.path.lstrip("/")
         admin_url = urlunsplit(parts._replace(path="/postgres"))
+        template = migrated_template(admin_url, self.env())
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                         "AND pid <> pg_backend_pid()", [dbname])
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
-            conn.execute(f'CREATE DATABASE "{dbname}"')
-        self.manage("migrate", "--noinput")
-        self.manage("collectstatic", "--noinput")
+            _drop_database(conn, dbname)
+            with _template_lock(conn, template):
+                _disconnect(conn, template)
+                conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
+        collect_static(self.env())
 
     # --- stand-in controls ------------------------------------------------------------------------
     def freshbooks(self, method: str, path: str, **kwargs) -> dict:
@@ -318,3 +367,94 @@ class Stack:
         response = requests.request(method, f"{self.slack_url}{path}", timeout=10, **kwargs)
         response.raise_for_status()
         return response.json() if response.content else {}
+
+
+# --- Databases and static files, prepared once ---------------------------------------------------------------
+
+@functools.cache
+def migrations_fingerprint() -> str:
+    """What the migrated schema depends on: this checkout's migration files and the installed packages (whose
+    apps have migrations too). A template made from another fingerprint is made again."""
+    digest = hashlib.sha256()
+    for path in sorted(_migration_files()):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    for dist in sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()):
+        digest.update(dist.encode())
+    return digest.hexdigest()
+
+
+def _migration_files() -> list[Path]:
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ("var", "node_modules", "__pycache__")]
+        if os.path.basename(folder) == "migrations":
+            found += [Path(folder) / f for f in files if f.endswith(".py")]
+    return found
+
+
+def template_name() -> str:
+    checkout = "".join(c if c.isalnum() else "_" for c in ROOT.name.lower())
+    return f"mlc_{checkout}_stack_template"
+
+
+def _disconnect(conn, dbname: str) -> None:
+    conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                 "AND pid <> pg_backend_pid()", [dbname])
+
+
+def _drop_database(conn, dbname: str) -> None:
+    _disconnect(conn, dbname)
+    conn.execute(f'DROP DATABASE IF EXISTS "{dbname}"')
+
+
+@contextlib.contextmanager
+def _template_lock(conn, template: str):
+    """One process at a time makes or copies the template (parallel test workers share it)."""
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [template])
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [template])
+
+
+def migrated_template(admin_url: str, env: dict[str, str]) -> str:
+    """The name of a database migrated to this checkout's migrations, made (by `migrate`) only when the one
+    left by an earlier run was made from other migrations. Its comment holds the fingerprint it was made
+    from, written only once the migration succeeded."""
+    template, fingerprint = template_name(), migrations_fingerprint()
+    with psycopg.connect(admin_url, autocommit=True) as conn, _template_lock(conn, template):
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                           [template]).fetchone()
+        if row is not None and row[0] == fingerprint:
+            return template
+        _drop_database(conn, template)
+        conn.execute(f'CREATE DATABASE "{template}"')
+        template_url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{template}"))
+        _run_manage(["migrate", "--noinput"], env | {"DATABASE_URL": template_url})
+        conn.execute(f"COMMENT ON DATABASE \"{template}\" IS '{fingerprint}'")
+    return template
+
+
+def _run_manage(args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+
+
+_static_collected = False
+
+
+def collect_static(env: dict[str, str]) -> None:
+    """`collectstatic` into this checkout's STATIC_ROOT once per process (every stack serves the same files);
+    a file lock keeps parallel test workers from writing it at the same time."""
+    global _static_collected  # noqa: PLW0603 - once per process
+    if _static_collected:
+        return
+    lock_path = ROOT / "var" / "collectstatic.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _run_manage(["collectstatic", "--noinput"], env)
+    _static_collected = True

@@ -38,8 +38,9 @@ FRESHBOOKS_GIVE_UP_AFTER = timedelta(hours=48)
 
 # A worker claims an inbound event or a delivery for this long; if it dies, the sweep takes it back after.
 CLAIM_LEASE = timedelta(seconds=120)
-# The sweep leaves freshly queued work alone this long (its task is probably still on the way).
-SWEEP_GRACE = timedelta(seconds=60)
+# The sweep leaves freshly queued work alone this long (its task is probably still on the way): 60 s unless
+# settings.PIPELINE_SWEEP_GRACE_SECONDS says otherwise (the end-to-end stacks shorten it).
+SWEEP_GRACE = timedelta(seconds=getattr(settings, "PIPELINE_SWEEP_GRACE_SECONDS", 60))
 # How far back to look in channel history for a post whose outcome was unknown.
 HISTORY_LOOKBACK = timedelta(hours=24)
 # The longest a task waits as a Celery ETA. The Redis transport hands an unacknowledged task to another

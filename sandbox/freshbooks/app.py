@@ -454,6 +454,9 @@ class FreshBooksApp(App):
     def control_reset(self, request: Request) -> Response:
         def work(params):
             self.webhooks.clear()
+            if params.get("seed"):  # another seed: account ids and tokens no earlier account had
+                self.config.seed = str(params["seed"])
+                self.store.seed = f"freshbooks:{self.config.seed}"
             self.store.reset()
             self.books.set_business_count(1)
             return {"reset": True}

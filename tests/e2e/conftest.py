@@ -1,5 +1,7 @@
 """End-to-end fixtures: the whole system as real processes (sandbox/stack.py) on PostgreSQL and Redis,
-with the FreshBooks and Slack stand-ins. One stack per test module; each test gets its own tenant."""
+with the FreshBooks and Slack stand-ins. One stack serves every module that takes the `stack` fixture (a module
+needing other settings defines its own, from `stack_config`); each test gets its own tenant, and starts from
+fresh stand-in accounts (`stand_ins_fresh`)."""
 
 import itertools
 import json
@@ -8,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -36,18 +39,40 @@ def _no_network():
 
 
 def stack_database_url(name: str) -> str:
-    """A database of its own per stack, named after the test database (so parallel checkouts never meet)."""
+    """A database of its own per stack, named after the test database (so parallel checkouts never meet)
+    and the test worker (so parallel workers never meet)."""
     base = urlsplit(os.environ["DATABASE_URL"])  # the test database (connector/settings_test.py)
-    return urlunsplit(base._replace(path=f"/{base.path.lstrip('/')}_{name}"))
+    return urlunsplit(base._replace(path=f"/{base.path.lstrip('/')}_{name}{_WORKER}"))
 
 
-@pytest.fixture(scope="module")
-def stack(request):
-    name = request.module.__name__.rsplit(".", 1)[-1]
-    with Stack(StackConfig(name=name, database_url=stack_database_url(f"e2e_{name}"))) as running:
+_WORKER = f"_{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
+
+
+# The beat sweeps every few seconds (production: every minute) and leaves fresh work alone for a few seconds
+# (production: a minute): what the tests wait for after a loss comes in seconds; the behaviour is the same.
+SWEEP_SECONDS = 5
+SWEEP_GRACE_SECONDS = 10
+
+
+def stack_config(name: str, **kwargs) -> StackConfig:
+    """An end-to-end stack's settings: its own database (named after `name`) and the short sweep."""
+    return StackConfig(name=f"{name}{_WORKER}", database_url=stack_database_url(f"e2e_{name}"),
+                       sweep_seconds=SWEEP_SECONDS, sweep_grace_seconds=SWEEP_GRACE_SECONDS, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def shared_stack():
+    """Started by the first module that needs it, stopped at the end of the session."""
+    with Stack(stack_config("shared")) as running:
         yield running
 
 
+@pytest.fixture(scope="module")
+def stack(shared_stack):
+    """The running system for this module's tests: the shared stack, whole again if a module before stopped
+    one of its processes."""
+    shared_stack.revive()
+    return shared_stack
 
 
 class Operator:
@@ -78,10 +103,11 @@ def last_line(completed) -> str:
 
 
 def stand_ins_fresh(stack) -> str:
-    """Each test starts from a fresh FreshBooks account (so no earlier test's callbacks receive its events)
-    and a Slack workspace without faults or pending revocations. Slack keeps its messages: tests look at
-    those posted after the returned ts."""
-    stack.freshbooks("POST", "/_control/reset")
+    """Each test starts from a fresh FreshBooks account (so no earlier test's callbacks receive its events,
+    and, its account ids and tokens being new, no earlier test's tenant can read it in a catch-up) and a
+    Slack workspace without faults or pending revocations. Slack keeps its messages: tests look at those
+    posted after the returned ts."""
+    stack.freshbooks("POST", "/_control/reset", json={"seed": f"e2e-{uuid.uuid4().hex}"})
     stack.freshbooks("DELETE", "/_control/faults")
     stack.slack("DELETE", "/_control/faults")
     stack.slack("POST", "/_control/settings", json={"channel_rate_window": 1.0})
@@ -114,31 +140,44 @@ def manage_batch(stack, *commands: list[str]) -> dict[str, str]:
     return json.loads(last_line(completed))
 
 
+def _connect_commands(stack, tenant: str) -> tuple[list[list[str]], str]:
+    """The operator commands connecting `tenant` to both stand-ins (fresh tokens), and the FreshBooks
+    account id."""
+    fb = stack.freshbooks("POST", "/_control/tokens")
+    sl = stack.slack("POST", "/_control/tokens")
+    return [["connect_freshbooks", "--tenant", tenant, "--access-token", fb["access_token"],
+             "--refresh-token", fb["refresh_token"], "--expires-in", str(fb.get("expires_in", 43200)),
+             "--account-id", fb["account_id"], "--business-id", str(fb["business_id"])],
+            ["connect_slack", "--tenant", tenant, "--bot-token", sl["access_token"],
+             "--team-id", sl["team_id"], "--team-name", sl["team_name"]],
+            ["register_callbacks", "--tenant", tenant]], fb["account_id"]
+
+
 @pytest.fixture
-def operator(stack):
+def operator(request, stack):
     since = stand_ins_fresh(stack)
     n = next(_tenants)
     email = f"owner{n}@example.com"
-    out = manage_batch(stack, ["createtenant", "--name", f"E2E Business {n}", "--owner", email, "--password", PASSWORD],
-                       ["apitoken", "--tenant", "{createtenant}", "--user", email])
+    commands = [["createtenant", "--name", f"E2E Business {n}", "--owner", email, "--password", PASSWORD],
+                ["apitoken", "--tenant", "{createtenant}", "--user", email]]
+    connecting = "connected" in request.fixturenames  # then in the same process (each start costs seconds)
+    if connecting:
+        connect, account_id = _connect_commands(stack, "{createtenant}")
+        commands += connect
+    out = manage_batch(stack, *commands)
     operator = Operator(stack, out["createtenant"], email, out["apitoken"])
     operator.since_ts = since
+    if connecting:
+        operator.account_id = account_id
     return operator
 
 
 @pytest.fixture
 def connected(stack, operator):
     """The operator's tenant connected to both stand-ins by the operator commands, callbacks verified."""
-    fb = stack.freshbooks("POST", "/_control/tokens")
-    sl = stack.slack("POST", "/_control/tokens")
-    manage_batch(stack,
-                 ["connect_freshbooks", "--tenant", operator.slug, "--access-token", fb["access_token"],
-                  "--refresh-token", fb["refresh_token"], "--expires-in", str(fb.get("expires_in", 43200)),
-                  "--account-id", fb["account_id"], "--business-id", str(fb["business_id"])],
-                 ["connect_slack", "--tenant", operator.slug, "--bot-token", sl["access_token"],
-                  "--team-id", sl["team_id"], "--team-name", sl["team_name"]],
-                 ["register_callbacks", "--tenant", operator.slug])
-    operator.account_id = fb["account_id"]
+    if not hasattr(operator, "account_id"):  # not done with the tenant's creation (`operator` alone asked)
+        commands, operator.account_id = _connect_commands(stack, operator.slug)
+        manage_batch(stack, *commands)
     return operator
 
 

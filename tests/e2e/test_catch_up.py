@@ -8,8 +8,8 @@ import time
 import psycopg
 import pytest
 
-from sandbox.stack import Stack, StackConfig
-from tests.e2e.conftest import channel_id, manage_batch, messages, stack_database_url, wait_for
+from sandbox.stack import Stack
+from tests.e2e.conftest import channel_id, manage_batch, messages, stack_config, wait_for
 
 SETTLE = 90  # seconds for the posts to go out at Slack's pace of one per second per channel
 
@@ -17,9 +17,7 @@ SETTLE = 90  # seconds for the posts to go out at Slack's pace of one per second
 @pytest.fixture(scope="module")
 def stack():
     # The beat reads nobody here (interval 0): the command is the only catch-up, so its counts are exact.
-    config = StackConfig(name="test_catch_up", database_url=stack_database_url("e2e_test_catch_up"),
-                         extra_env={"CATCH_UP_INTERVAL_MINUTES": "0"})
-    with Stack(config) as running:
+    with Stack(stack_config("test_catch_up", extra_env={"CATCH_UP_INTERVAL_MINUTES": "0"})) as running:
         yield running
 
 

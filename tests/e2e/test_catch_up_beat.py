@@ -3,15 +3,13 @@ about two intervals (here one minute), marked as found by a catch-up read."""
 
 import pytest
 
-from sandbox.stack import Stack, StackConfig
-from tests.e2e.conftest import channel_id, stack_database_url, wait_for
+from sandbox.stack import Stack
+from tests.e2e.conftest import channel_id, stack_config, wait_for
 
 
 @pytest.fixture(scope="module")
 def stack():
-    config = StackConfig(name="test_catch_up_beat", database_url=stack_database_url("e2e_test_catch_up_beat"),
-                         extra_env={"CATCH_UP_INTERVAL_MINUTES": "1"})
-    with Stack(config) as running:
+    with Stack(stack_config("test_catch_up_beat", extra_env={"CATCH_UP_INTERVAL_MINUTES": "1"})) as running:
         yield running
 
 

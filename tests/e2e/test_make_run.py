@@ -12,9 +12,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from sandbox.stack import ROOT, free_port
+from sandbox.stack import ROOT, Stack, StackConfig, free_port
 
 STOP_WITHIN = 5  # seconds
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """A redis-server of its own: the unit tests' Redis database may be flushed meanwhile (by tests running
+    in parallel with these)."""
+    redis = Stack(StackConfig(name="make_run"))  # only for a redis-server of its own
+    redis.start_redis()
+    yield redis.redis_url
+    redis.stop()
 
 
 def descendants(pid: int) -> set[int]:
@@ -65,13 +75,13 @@ def port_free(port: int) -> bool:
     (["make", "--no-print-directory", "run"], signal.SIGINT),
     (["make", "--no-print-directory", "run"], signal.SIGTERM),
 ], ids=["bin/run SIGINT", "bin/run SIGTERM", "make run SIGINT", "make run SIGTERM"])
-def test_a_signal_to_the_started_pid_stops_everything(command, stop_signal, tmp_path):
+def test_a_signal_to_the_started_pid_stops_everything(command, stop_signal, tmp_path, redis_url):
     ports = {"PORT": free_port(), "SANDBOX_FRESHBOOKS_PORT": free_port(), "SANDBOX_SLACK_PORT": free_port()}
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MAKE", "MFLAGS", "DJANGO_"))}
     env |= {name: str(port) for name, port in ports.items()} | {
         "DEBUG": "true", "SANDBOX": "true", "PYTHONUNBUFFERED": "1",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "REDIS_URL": redis_url,
         "SANDBOX_FRESHBOOKS_STATE_FILE": str(tmp_path / "fb.json"),
         "SANDBOX_SLACK_STATE_FILE": str(tmp_path / "slack.json"),
         "WEB_CONCURRENCY": "1", "WORKER_CONCURRENCY": "1",
