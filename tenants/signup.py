@@ -72,8 +72,8 @@ def signup_request(*, email: str, business_name: str, base_currency: str = "USD"
 
 
 def signups_purge(now=None) -> int:
-    """Deletes sign-up rows KEEP_EXPIRED_DAYS past their expiry (run nightly, so they go without new
-    sign-ups). Until then an old link's page says "expired" or "used" rather than "not valid"."""
+    """Deletes sign-up rows KEEP_EXPIRED_DAYS past their expiry. Beat's daily retention purge runs it, so
+    they go without new sign-ups; until then an old link's page says "expired" or "used", not "not valid"."""
     deleted, _ = SignupRequest.objects.filter(
         expires_at__lt=(now or timezone.now()) - timedelta(days=KEEP_EXPIRED_DAYS)).delete()
     return deleted

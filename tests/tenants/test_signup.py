@@ -272,7 +272,7 @@ def test_the_link_never_reaches_a_log(client, mailoutbox, caplog):
     assert redact_webhook_tokens(f'"POST {link} HTTP/1.1" 302') == '"POST /accounts/signup/verify/<redacted>/ HTTP/1.1" 302'
 
 
-def test_sign_ups_long_expired_are_deleted_by_the_nightly_purge_without_new_sign_ups(client, mailoutbox):
+def test_sign_ups_long_expired_are_deleted_by_the_daily_retention_purge_without_new_sign_ups(client, mailoutbox):
     _signed_up(client, mailoutbox, email="old@example.com")
     _signed_up(client, mailoutbox, email="recent@example.com")
     now = timezone.now()
