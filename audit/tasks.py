@@ -7,6 +7,7 @@ from celery import shared_task
 from audit import retention
 from audit.export import export_job_build, export_job_fail
 from tenants.models import Tenant
+from tenants.signup import signups_purge
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +16,9 @@ RETENTION_SOFT_TIME_LIMIT = 600  # seconds: a tenant's purge run (RETENTION_MAX_
 
 @shared_task(acks_late=True, ignore_result=True)
 def retention_purge() -> None:
-    """Beat, daily: one purge task per tenant, so a big tenant never delays the others."""
+    """Beat, daily: one purge task per tenant, so a big tenant never delays the others; and the sign-ups
+    whose links expired long ago, which belong to no tenant (here, so they go even when nobody signs up)."""
+    signups_purge()
     for tenant_id in Tenant.objects.order_by("id").values_list("id", flat=True):
         retention_purge_tenant.delay(tenant_id)
 

@@ -140,8 +140,8 @@ def banner(p: Plan) -> str:
    Slack stand-in        {slack}/     (the messages arrive here)
 
  Try it in five steps (README.md says more):
-   1. Open {app}/accounts/signup/ and create an account, then open the link in the email:
-      it is on {app}/sandbox/mailbox/ (and printed in this log).
+   1. Open {app}/accounts/signup/ and sign up, then open the link in the email (it is on
+      {app}/sandbox/mailbox/ and printed in this log) and choose your password there.
    2. Dashboard: Connect FreshBooks > Allow.
    3. Dashboard: Add to Slack > Allow.
    4. Dashboard: Create a rule > Create these two rules.

@@ -18,26 +18,16 @@ def time_zone_field(**kwargs) -> forms.ChoiceField:
 
 
 class SignUpForm(forms.Form):
+    """Only what grants no access: the password is chosen on the page behind the emailed link (tenants/signup.py)."""
+
     business_name = forms.CharField(max_length=200, label="Business name")
     email = forms.EmailField(label="Email")
-    password = forms.CharField(widget=forms.PasswordInput, label="Password",
-                               help_text=password_validation.password_validators_help_text_html())
     base_currency = forms.ChoiceField(choices=currency_choices, initial="USD", label="Base currency")
     time_zone = time_zone_field(initial="UTC", help_text="Times are shown in it; change it any time in Settings.")
 
     def clean_email(self):
         # Never "this address has an account": the emailed link or note says it (tenants/signup.py).
         return self.cleaned_data["email"].strip().lower()
-
-    def clean(self):
-        data = super().clean()
-        if data.get("password"):
-            user = get_user_model()(username=data.get("email", ""), email=data.get("email", ""))
-            try:
-                password_validation.validate_password(data["password"], user)
-            except forms.ValidationError as exc:
-                self.add_error("password", exc)
-        return data
 
 
 class TenantCreateForm(forms.Form):
@@ -105,8 +95,9 @@ class RoleForm(forms.Form):
         self.fields["role"].choices = Role.choices
 
 
-class InvitationSignUpForm(forms.Form):
-    """Sign-up through an invitation: the email is the invited one, only a password is chosen."""
+class ChoosePasswordForm(forms.Form):
+    """A new account's password, for an address already proven by an emailed link (an invitation, or a
+    sign-up's confirmation): Django's password validation, checked against that address too."""
 
     password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
                                label="Choose a password",

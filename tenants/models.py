@@ -174,19 +174,19 @@ SIGNUP_LINK_LIFETIME_HOURS = 24  # a sign-up's emailed link works for a day, the
 
 
 class SignupRequest(models.Model):
-    """A sign-up waiting for its email address to be confirmed: the form's answers, the password already
-    hashed, and the hash of the emailed link's token. Following the link makes the account and the
-    business and marks the row used, so each link works once. An address with an account never gets one."""
+    """A sign-up waiting for its email address to be confirmed: the form's answers (none of them grants
+    access: the password is chosen on the page behind the link) and the hash of the emailed link's token.
+    Finishing there makes the account and the business and marks the row used, so each link works once.
+    An address with an account never gets one."""
 
     email = models.EmailField(db_index=True)
-    password_hash = models.CharField(max_length=256)  # as User.password: a salted hash, never the password
     business_name = models.CharField(max_length=200)
     base_currency = models.CharField(max_length=3, default="USD")
     time_zone = models.CharField(max_length=64, default="UTC")
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
-    used_at = models.DateTimeField(null=True, blank=True)  # set (and the hash blanked) when the link is followed
+    used_at = models.DateTimeField(null=True, blank=True)  # set when the link finishes its sign-up
 
     def __str__(self) -> str:
         return f"sign-up of {self.email}"

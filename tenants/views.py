@@ -19,8 +19,8 @@ from tenants import signup as signups
 from tenants.forms import (
     ApiTokenForm,
     BusinessSettingsForm,
+    ChoosePasswordForm,
     InvitationForm,
-    InvitationSignUpForm,
     RetentionForm,
     RoleForm,
     SignUpForm,
@@ -42,16 +42,16 @@ SIGNUP_EMAIL_SESSION_KEY = "signup_email"
 @rate_limit("signup", rate_setting="SIGNUP_RATE")
 def signup(request):
     """The form answers "check your email" whether or not the address has an account (tenants/signup.py):
-    password rules and other form errors show on the form, since they say nothing about who has an account."""
+    form errors show on the form, since they say nothing about who has an account. No password here: it is
+    chosen behind the emailed link, so whoever signs up with someone else's address gets nothing."""
     if request.user.is_authenticated:
         return redirect("dashboard")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            signups.signup_request(email=data["email"], password=data["password"],
-                                   business_name=data["business_name"], base_currency=data["base_currency"],
-                                   time_zone=data["time_zone"] or "UTC")
+            signups.signup_request(email=data["email"], business_name=data["business_name"],
+                                   base_currency=data["base_currency"], time_zone=data["time_zone"] or "UTC")
         except RateLimited as exc:
             return too_many_requests(request, retry_after=exc.retry_after, message=exc.message)
         request.session[SIGNUP_EMAIL_SESSION_KEY] = data["email"]
@@ -66,14 +66,16 @@ def signup_sent(request):
 
 
 def signup_verify(request, token: str):
-    """The emailed link. GET asks (so a mail scanner opening links creates nothing); POST makes the account
-    and its business, logs in and goes on to the dashboard's onboarding."""
+    """The emailed link. GET asks for the password (so a mail scanner opening links creates nothing); a
+    valid POST makes the account and its business, logs in and goes on to the dashboard's onboarding."""
     context = {"hours": SIGNUP_LINK_LIFETIME_HOURS}
     try:
-        if request.method != "POST":
+        signup = signups.signup_open(token)
+        form = ChoosePasswordForm(request.POST if request.method == "POST" else None, email=signup.email)
+        if not form.is_valid():
             return render(request, "registration/signup_verify.html",
-                          {**context, "signup": signups.signup_open(token)})
-        user, tenant = signups.signup_complete(token)
+                          {**context, "signup": signup, "form": form}, status=400 if form.is_bound else 200)
+        user, tenant = signups.signup_complete(token, form.cleaned_data["password"])
     except signups.SignupInvalid as exc:
         return render(request, "registration/signup_verify.html",
                       {**context, "invalid": exc.reason, "signup": exc.signup}, status=exc.status)
@@ -322,7 +324,7 @@ def invitation_accept_view(request, token: str):
     if get_user_model().objects.filter(email__iexact=invitation.email).exists():
         messages.info(request, f"Log in as {invitation.email} to join {invitation.tenant.name}.")
         return redirect_to_login(request.get_full_path())
-    form = InvitationSignUpForm(request.POST or None, email=invitation.email)
+    form = ChoosePasswordForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_create(email=invitation.email, password=form.cleaned_data["password"])

@@ -7,11 +7,17 @@ import json
 import logging
 import re
 
-# A tenant's webhook URL carries its secret token, and so does a sign-up's emailed link: whatever logs a
-# path (Django's 4xx warnings, gunicorn's access log, runserver) shows `/webhooks/freshbooks/<redacted>/`
-# (or `/accounts/signup/verify/<redacted>/`) instead.
-SECRET_PATH_PREFIXES = ("/webhooks/freshbooks/", "/accounts/signup/verify/")
-WEBHOOK_PATH = re.compile(r"(/webhooks/freshbooks/|/accounts/signup/verify/)[^/\s\"'?]+")
+# Some URLs carry a secret in their path: a tenant's webhook URL, and the emailed links (sign-up,
+# invitation, "link your Slack account", password reset). Whatever logs a path (Django's 4xx warnings,
+# gunicorn's access log, runserver) shows e.g. `/webhooks/freshbooks/<redacted>/` instead: the segment
+# after the prefix is the secret (for a password reset, the segment after the user's id; Django's own
+# `set-password` step that follows carries none).
+SECRET_PATH_PREFIXES = ("/webhooks/freshbooks/", "/accounts/signup/verify/", "/accounts/invitations/",
+                        "/accounts/slack/link/", "/accounts/reset/")
+_SEGMENT = r"[^/\s\"'?]+"
+WEBHOOK_PATH = re.compile(
+    rf"(/webhooks/freshbooks/|/accounts/signup/verify/|/accounts/invitations/|/accounts/slack/link/"
+    rf"|/accounts/reset/{_SEGMENT}/(?!set-password/)){_SEGMENT}")
 WEBHOOK_PATH_REDACTED = r"\1<redacted>"
 
 

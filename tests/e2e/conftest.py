@@ -197,12 +197,12 @@ def messages(stack, channel: str, since_ts: str | None = None) -> list[dict]:
 
 def sign_up(stack, business_name: str, email: str, *, from_mailbox_page: bool = False) -> Browser:
     """Signs up through /accounts/signup/ like a browser (CSRF token from the form), then opens the link
-    emailed to `email` (from the stack's mail files, or the sandbox's mailbox page as a newcomer does) and
-    finishes signing up: logged in after."""
+    emailed to `email` (from the stack's mail files, or the sandbox's mailbox page as a newcomer does),
+    chooses the password there (the sign-up form asks none) and finishes signing up: logged in after."""
     browser = Browser(stack.web_url)
     browser.get("/accounts/signup/")
     page = browser.submit(button="Create account", data={"business_name": business_name, "email": email,
-                                                         "password": PASSWORD, "base_currency": "USD"})
+                                                         "base_currency": "USD"})
     assert page.status_code == 200 and "Check your email" in page.text, (page.url, page.text[:2000])
     if from_mailbox_page:
         mailbox = browser.follow("sandbox mailbox")
@@ -211,8 +211,8 @@ def sign_up(stack, business_name: str, email: str, *, from_mailbox_page: bool = 
     else:
         [mail] = stack.emails(to=email)
         link = signup_link_path(mail.body)
-    assert "Finish signing up" in browser.get(link).text
-    page = browser.submit(button="Finish signing up")
+    assert "Choose your password" in browser.get(link).text
+    page = browser.submit(button="Finish signing up", data={"password": PASSWORD})
     assert page.status_code == 200 and page.url.endswith("/dashboard/"), (page.url, page.text[:2000])
     return browser
 

@@ -1,5 +1,5 @@
 """Sign-up by emailed link: the form answers the same for a new address and one with an account, the link
-works once and expires, and two uses of one link at once make one account."""
+works once and expires, the password is chosen only behind it, and two uses of one link at once make one account."""
 
 import re
 import threading
@@ -9,8 +9,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit.tasks import retention_purge
 from connector.core.logging import redact_webhook_tokens
 from tenants import signup as signups
 from tenants.models import Membership, Role, SignupRequest, Tenant
@@ -23,7 +25,7 @@ CSRF_TOKEN = re.compile(r'"X-CSRFToken": "\w+"|name="csrfmiddlewaretoken" value=
 
 
 def _form(email, **over):
-    return {"business_name": "Acme Plumbing", "email": email, "password": PASSWORD, "base_currency": "CAD",
+    return {"business_name": "Acme Plumbing", "email": email, "base_currency": "CAD",
             "time_zone": "America/Toronto", **over}
 
 
@@ -46,9 +48,10 @@ def test_sign_up_emails_a_link_that_makes_the_business_and_logs_in(client, mailo
 
     page = client.get(link)  # opening the link (or a mail scanner doing so) creates nothing yet
     assert page.status_code == 200 and "Finish signing up" in page.content.decode()
+    assert 'type="password"' in page.content.decode() and 'autocomplete="new-password"' in page.content.decode()
     assert not Tenant.objects.filter(name="Acme Plumbing").exists()
 
-    response = client.post(link)
+    response = client.post(link, {"password": PASSWORD})
 
     assert response.status_code == 302 and response["Location"] == "/dashboard/"
     tenant = Tenant.objects.get(name="Acme Plumbing")
@@ -95,36 +98,95 @@ def test_a_known_address_gets_an_email_with_log_in_and_reset_links_and_nothing_c
     assert owner.check_password("the owner's own passphrase")
 
 
+def test_the_sign_up_form_asks_no_password(client):
+    page = client.get("/accounts/signup/").content.decode()
+
+    assert "Business name" in page and 'name="email"' in page and "Time zone" in page
+    assert 'type="password"' not in page and 'name="password"' not in page
+
+
 def test_form_errors_show_on_the_form_for_any_address(client, owner, mailoutbox):
     for email in ("new@example.com", owner.email):
-        response = client.post("/accounts/signup/", _form(email, password="123", business_name=""))
+        response = client.post("/accounts/signup/", _form(email, business_name=""))
 
         assert response.status_code == 200
         page = response.content.decode()
-        assert "too short" in page and "This field is required" in page
+        assert "This field is required" in page
         assert "log in instead" not in page and "exists" not in page
     assert mailoutbox == []
 
 
+def test_the_password_chosen_at_the_link_follows_the_password_rules(client, mailoutbox):
+    link = _signed_up(client, mailoutbox)
+
+    for password in ("123", "ann@example.com", ""):
+        response = client.post(link, {"password": password})
+
+        assert response.status_code == 400 and "Finish signing up" in response.content.decode()
+        assert "_auth_user_id" not in client.session
+    assert "too short" in client.post(link, {"password": "123"}).content.decode()
+    assert "too similar" in client.post(link, {"password": "ann@example.com"}).content.decode()
+    assert not get_user_model().objects.filter(email="ann@example.com").exists()
+    assert client.post(link, {"password": PASSWORD}).status_code == 302  # the link still works
+
+
+def test_someone_signing_up_with_anothers_address_never_gets_an_account_they_can_use(mailoutbox):
+    """A pre-registration takeover: the attacker fills in the victim's address (and tries a password of
+    their own); the victim follows the emailed link. The account's password is the victim's, and the
+    attacker's value was never stored anywhere."""
+    attacker, victim = Client(), Client()
+    attackers_password = "the-attackers-own-passphrase"
+    attacker.post("/accounts/signup/", _form("victim@example.com", password=attackers_password))
+    assert not any(attackers_password in str(value)
+                   for row in SignupRequest.objects.values() for value in row.values())
+
+    [mail] = mailoutbox
+    link = signup_link_path(mail.body)
+    assert "Choose your password" in victim.get(link).content.decode()
+    assert victim.post(link, {"password": PASSWORD}).status_code == 302
+
+    user = get_user_model().objects.get(email="victim@example.com")
+    assert user.check_password(PASSWORD) and not user.check_password(attackers_password)
+    login = attacker.post("/accounts/login/", {"username": "victim@example.com", "password": attackers_password})
+    assert login.status_code == 200 and "_auth_user_id" not in attacker.session
+    assert attacker.get("/dashboard/").status_code == 302
+
+
+def test_a_new_and_a_known_address_cost_the_same_database_work(owner, mailoutbox):
+    """The same statements in the same order (literals aside): a known address's row is written, then rolled
+    back. Savepoints are left out: outside this test's transaction the end is one COMMIT or one ROLLBACK."""
+    literal = re.compile(r"'[^']*'|\b\d+\b")
+    shapes = {}
+    for email in ("nobody-yet@example.com", owner.email):
+        with CaptureQueriesContext(connection) as queries:
+            signups.signup_request(email=email, business_name="Acme Plumbing")
+        shapes[email] = [literal.sub("?", q["sql"]) for q in queries if "SAVEPOINT" not in q["sql"]]
+
+    assert shapes["nobody-yet@example.com"] == shapes[owner.email]
+    assert any(sql.startswith("INSERT") for sql in shapes[owner.email])
+    assert list(SignupRequest.objects.values_list("email", flat=True)) == ["nobody-yet@example.com"]
+    assert len(mailoutbox) == 2
+
+
 def test_the_link_works_once(client, mailoutbox):
     link = _signed_up(client, mailoutbox)
-    assert client.post(link).status_code == 302
+    assert client.post(link, {"password": PASSWORD}).status_code == 302
     client.post("/accounts/logout/")
 
-    again = client.post(link)
+    again = client.post(link, {"password": "another-long-passphrase"})
 
     assert again.status_code == 410 and "was used already" in again.content.decode()
     assert "_auth_user_id" not in client.session
     assert client.get(link).status_code == 410
     assert Tenant.objects.filter(name="Acme Plumbing").count() == 1
-    assert SignupRequest.objects.get().password_hash == ""  # the hash does not outlive its use
+    assert get_user_model().objects.get(email="ann@example.com").check_password(PASSWORD)
 
 
 def test_an_expired_link_is_refused_with_a_clear_message(client, mailoutbox):
     link = _signed_up(client, mailoutbox)
     SignupRequest.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
 
-    for response in (client.get(link), client.post(link)):
+    for response in (client.get(link), client.post(link, {"password": PASSWORD})):
         assert response.status_code == 410
         page = response.content.decode()
         assert "This sign-up link has expired" in page and "Sign up again" in page
@@ -136,7 +198,7 @@ def test_an_unknown_link_is_not_found(client):
     response = client.get("/accounts/signup/verify/not-a-real-token/")
 
     assert response.status_code == 404 and "not valid" in response.content.decode()
-    assert client.post("/accounts/signup/verify/not-a-real-token/").status_code == 404
+    assert client.post("/accounts/signup/verify/not-a-real-token/", {"password": PASSWORD}).status_code == 404
 
 
 def test_an_address_that_got_an_account_meanwhile_is_never_logged_into(client, mailoutbox):
@@ -144,14 +206,14 @@ def test_an_address_that_got_an_account_meanwhile_is_never_logged_into(client, m
     other = get_user_model().objects.create_user(username="ann@example.com", email="ann@example.com",
                                                  password="someone else's passphrase")
 
-    response = client.post(link)
+    response = client.post(link, {"password": PASSWORD})
 
     assert response.status_code == 410 and "has an account already" in response.content.decode()
     assert "_auth_user_id" not in client.session
     other.refresh_from_db()
     assert other.check_password("someone else's passphrase")
     assert not Tenant.objects.filter(name="Acme Plumbing").exists()
-    assert client.post(link).status_code == 410
+    assert client.post(link, {"password": PASSWORD}).status_code == 410
 
 
 @pytest.mark.django_db(transaction=True)
@@ -164,7 +226,7 @@ def test_two_uses_of_one_link_at_once_make_one_account(mailoutbox):
     def follow():
         try:
             barrier.wait()
-            user, _ = signups.signup_complete(token)
+            user, _ = signups.signup_complete(token, PASSWORD)
             outcomes.append(("made", user.pk))
         except signups.SignupInvalid as exc:
             outcomes.append((exc.reason, None))
@@ -202,9 +264,22 @@ def test_a_signed_in_visitor_goes_to_the_dashboard(owner_client):
 def test_the_link_never_reaches_a_log(client, mailoutbox, caplog):
     link = _signed_up(client, mailoutbox)
     token = link.rstrip("/").rsplit("/", 1)[-1]
-    client.post(link)
-    client.post(link)  # 410: Django logs the path of every 4xx
+    client.post(link, {"password": PASSWORD})
+    client.post(link, {"password": PASSWORD})  # 410: Django logs the path of every 4xx
 
     assert "Gone: /accounts/signup/verify/<redacted>/" in [r.getMessage() for r in caplog.records]
     assert token not in caplog.text
     assert redact_webhook_tokens(f'"POST {link} HTTP/1.1" 302') == '"POST /accounts/signup/verify/<redacted>/ HTTP/1.1" 302'
+
+
+def test_sign_ups_long_expired_are_deleted_by_the_daily_retention_purge_without_new_sign_ups(client, mailoutbox):
+    _signed_up(client, mailoutbox, email="old@example.com")
+    _signed_up(client, mailoutbox, email="recent@example.com")
+    now = timezone.now()
+    SignupRequest.objects.filter(email="old@example.com").update(
+        expires_at=now - timedelta(days=signups.KEEP_EXPIRED_DAYS, minutes=1))
+    SignupRequest.objects.filter(email="recent@example.com").update(expires_at=now - timedelta(days=1))
+
+    retention_purge.run()  # what beat runs daily (settings.CELERY_BEAT_SCHEDULE["retention-purge"])
+
+    assert list(SignupRequest.objects.values_list("email", flat=True)) == ["recent@example.com"]
