@@ -321,16 +321,9 @@ class SlackApp(App):
         reference = params.get("channel")
         if not reference:
             raise SlackError("channel_not_found")
-        with self.store.lock:
-            channel = self.workspace.find_channel(reference)
-            fault = self._channel_fault(channel["id"], "chat.postMessage") if channel else None
-        if fault is not None and fault.get("error"):
-            raise SlackError(fault["error"])
-        if fault is not None and fault.get("status"):
-            self.workspace.count("failures", str(fault["status"]))
-            return _server_error(int(fault["status"]))
-        if channel is None or (channel["is_private"] and not channel["bot_member"]):
-            raise SlackError("channel_not_found")
+        channel, fault, failed = self._writable_channel(reference, "chat.postMessage")
+        if failed is not None:
+            return failed
         if channel["is_archived"]:
             raise SlackError("is_archived")
         if not channel["bot_member"] and "chat:write.public" not in record["scopes"]:
@@ -360,6 +353,22 @@ class SlackApp(App):
             response.delay_before_send = float(self.data["settings"].get("post_answer_seconds") or 0)
         return response
 
+    def _writable_channel(self, reference, method: str) -> tuple[dict, dict | None, Response | None]:
+        """The channel a post or edit names and the fault injected there for `method` (its timeout applies
+        later), with the injected server error to answer, if any. Raises the injected error code, or
+        channel_not_found for a channel the bot cannot see."""
+        with self.store.lock:
+            channel = self.workspace.find_channel(reference)
+            fault = self._channel_fault(channel["id"], method) if channel else None
+        if fault is not None and fault.get("error"):
+            raise SlackError(fault["error"])
+        if fault is not None and fault.get("status"):
+            self.workspace.count("failures", str(fault["status"]))
+            return channel, fault, _server_error(int(fault["status"]))
+        if channel is None or (channel["is_private"] and not channel["bot_member"]):
+            raise SlackError("channel_not_found")
+        return channel, fault, None
+
     def _thread_for(self, channel: dict, thread_ts) -> tuple[dict | None, bool]:
         """(parent, orphan) of a post: no thread_ts is a top-level message; one naming no message answers
         thread_not_found, or with the orphan_replies setting is accepted and shown nowhere."""
@@ -381,16 +390,9 @@ class SlackApp(App):
         if wait is not None:
             self.workspace.count_plain("edit_ratelimited")
             raise SlackError("ratelimited", status=429, headers={"Retry-After": str(wait)})
-        with self.store.lock:
-            channel = self.workspace.find_channel(params.get("channel"))
-            fault = self._channel_fault(channel["id"], "chat.update") if channel else None
-        if fault is not None and fault.get("error"):
-            raise SlackError(fault["error"])
-        if fault is not None and fault.get("status"):
-            self.workspace.count("failures", str(fault["status"]))
-            return _server_error(int(fault["status"]))
-        if channel is None or (channel["is_private"] and not channel["bot_member"]):
-            raise SlackError("channel_not_found")
+        channel, fault, failed = self._writable_channel(params.get("channel"), "chat.update")
+        if failed is not None:
+            return failed
         if channel["is_archived"]:
             raise SlackError("is_inactive")  # "cannot be edited within a frozen, archived or deleted channel"
         with self.store.lock:
