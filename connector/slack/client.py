@@ -302,6 +302,17 @@ def slack_respond(*, response_url: str, body: dict) -> None:
         raise PayloadBug((answer.body or "response_url_refused")[:64], answer.status_code)
 
 
+def _posted_for(response, delivery_id: int) -> str | None:
+    """The ts of the message in a page of conversations.history/replies whose metadata names `delivery_id`."""
+    for message in response.get("messages") or []:
+        meta = message.get("metadata") or {}
+        payload = meta.get("event_payload") or {}
+        if meta.get("event_type") == constants.DELIVERY_METADATA_TYPE \
+                and str(payload.get("delivery_id")) == str(delivery_id):
+            return message.get("ts")
+    return None
+
+
 def slack_find_posted(*, installation: SlackInstallation, channel_id: str, delivery_id: int,
                       oldest: float) -> str | None:
     """The ts of a message posted for `delivery_id` in the channel since `oldest`, or None."""
@@ -310,12 +321,9 @@ def slack_find_posted(*, installation: SlackInstallation, channel_id: str, deliv
         response = _with_installation(installation, "conversations.history", lambda c, cur=cursor: (
             c.conversations_history(channel=channel_id, oldest=f"{oldest:.6f}", inclusive=True,
                                     include_all_metadata=True, limit=constants.PAGE_LIMIT, cursor=cur)))
-        for message in response.get("messages") or []:
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == constants.DELIVERY_METADATA_TYPE \
-                    and str(payload.get("delivery_id")) == str(delivery_id):
-                return message.get("ts")
+        ts = _posted_for(response, delivery_id)
+        if ts:
+            return ts
         cursor = (response.get("response_metadata") or {}).get("next_cursor")
         if not cursor:
             return None
@@ -332,13 +340,7 @@ def slack_find_reply(*, installation: SlackInstallation, channel_id: str, thread
     response = _with_installation(installation, "conversations.replies", lambda c: c.conversations_replies(
         channel=channel_id, ts=thread_ts, oldest=f"{oldest:.6f}", inclusive=True, include_all_metadata=True,
         limit=constants.PAGE_LIMIT))
-    for message in response.get("messages") or []:
-        meta = message.get("metadata") or {}
-        payload = meta.get("event_payload") or {}
-        if meta.get("event_type") == constants.DELIVERY_METADATA_TYPE \
-                and str(payload.get("delivery_id")) == str(delivery_id):
-            return message.get("ts")
-    return None
+    return _posted_for(response, delivery_id)
 
 
 def slack_channel_usable(*, installation: SlackInstallation, channel_id: str) -> bool:
