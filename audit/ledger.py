@@ -46,11 +46,6 @@ def _due(now: datetime) -> Q:
 # Deliveries
 
 
-def deliveries_due(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
-    """The channel's deliveries waiting to be sent and due now."""
-    return deliveries_waiting(team_id=team_id, channel_id=channel_id).filter(_due(timezone.now()))
-
-
 def deliveries_waiting(*, team_id: str, channel_id: str) -> QuerySet[Delivery]:
     """The channel's deliveries waiting to be posted, due or not."""
     return Delivery.objects.filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
@@ -94,6 +89,14 @@ def delivery_head(*, team_id: str, channel_id: str) -> Delivery | None:
     return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
             .exclude(slack_action=Delivery.SlackAction.EDIT)
             .filter(_due(timezone.now())).order_by("inbound_event_id", "id").first())
+
+
+def card_edit_head(*, team_id: str, channel_id: str) -> Delivery | None:
+    """The channel's card edit due soonest, read for delivery_take, with its card and the card's first message."""
+    return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING,
+                                slack_action=Delivery.SlackAction.EDIT)
+            .filter(_due(timezone.now())).select_related("card", "card__post_delivery")
+            .order_by("next_attempt_at", "id").first())
 
 
 def delivery_take(delivery: Delivery, *, lease: timedelta) -> Claim | None:

@@ -137,8 +137,7 @@ def _edit_wait(card: Card) -> float:
 def _edit_once(*, team_id: str, channel_id: str, task_id: str) -> DrainResult | None:
     """Send the channel's due card edit, if its card and the workspace's edit budget allow. None when no
     edit went out (none due, or the one due was postponed): the channel's posts go on."""
-    edit = (ledger.deliveries_due(team_id=team_id, channel_id=channel_id).filter(slack_action=SlackAction.EDIT)
-            .select_related("card", "card__post_delivery").order_by("next_attempt_at", "id").first())
+    edit = ledger.card_edit_head(team_id=team_id, channel_id=channel_id)
     if edit is None:
         return None
     if edit.card is None or edit.card.forgotten_at is not None:
@@ -152,8 +151,8 @@ def _edit_once(*, team_id: str, channel_id: str, task_id: str) -> DrainResult | 
     if wait:
         ledger.delivery_postpone(edit, in_seconds=wait)
         return None
-    claim = ledger.delivery_claim(delivery_id=edit.pk, lease=CLAIM_LEASE)
-    if claim is None:
+    claim = ledger.delivery_take(edit, lease=CLAIM_LEASE)
+    if claim is None:  # taken, or its content replaced by newer news, since we read it: read it again
         return DrainResult(again_in=0.0)
     pacing.card_edit_mark(edit.card_id)
     posted = delivery_send(claim=claim, task_id=task_id)
