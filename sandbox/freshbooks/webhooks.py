@@ -369,6 +369,18 @@ class Webhooks:
             self._local.session = requests.Session()
         return self._local.session
 
+    def _post(self, uri: str, body: str, headers: dict, timeout: float) -> requests.Response:
+        """One webhook POST. A kept-alive connection can be closed by the receiver (gunicorn's keepalive, 2 s)
+        at the moment it is reused; that loses nothing on the receiver's side, so the POST is sent again
+        once, on a new connection, as HTTP clients do. A receiver that is down fails both times."""
+        data = body.encode("utf-8")
+        try:
+            return self._session().post(uri, data=data, headers=headers, timeout=timeout, allow_redirects=False)
+        except requests.ConnectionError:
+            self._local.session.close()
+            del self._local.session
+            return self._session().post(uri, data=data, headers=headers, timeout=timeout, allow_redirects=False)
+
     def _send(self, delivery_id: int) -> None:
         with self.store.lock:
             delivery = self.data["deliveries"].get(str(delivery_id))
@@ -383,8 +395,7 @@ class Webhooks:
         started = time.monotonic()
         attempt = {"at": _iso_now(), "status": None, "error": None, "ms": None, "response": None}
         try:
-            answer = self._session().post(uri, data=body.encode("utf-8"), headers=headers, timeout=timeout,
-                                          allow_redirects=False)
+            answer = self._post(uri, body, headers, timeout)
             attempt["status"] = answer.status_code
             attempt["response"] = answer.text[:RESPONSE_EXCERPT_CHARS]
         except requests.RequestException as error:

@@ -245,3 +245,79 @@ def test_dropped_webhooks_are_never_sent_until_delivered_late(freshbooks, fb_tok
 
     sent = wait_for(lambda: len(_events(receiver)) >= 2 and _events(receiver))
     assert [dict(r.form_pairs())["name"] for r in sent] == ["invoice.create", "invoice.update"]
+
+
+class _KeepAliveDropper:
+    """A receiver that answers every request with keep-alive, and closes a kept-alive connection, unanswered,
+    when its second request arrives: what a server does whose idle timeout fires as the client reuses it."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.answered: list[bytes] = []
+        self.dropped = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn):
+        with conn:
+            for number in range(2):
+                request = self._request(conn)
+                if request is None:
+                    return
+                if number == 1:
+                    self.dropped += 1
+                    return
+                self.answered.append(request)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+
+    @staticmethod
+    def _request(conn) -> bytes | None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            body += conn.recv(65536)
+        return body
+
+    def close(self):
+        self.listener.close()
+
+
+def test_a_kept_alive_connection_closed_as_it_is_reused_does_not_lose_the_webhook(freshbooks, fb_token):
+    dropper = _KeepAliveDropper()
+    try:
+        created = requests.post(_callbacks_url(freshbooks, fb_token), headers=fb_token["headers"],
+                                json={"callback": {"event": "invoice.create", "uri": f"{dropper.url}/hook"}})
+        callback_id = created.json()["response"]["result"]["callback"]["callbackid"]
+        verification = dict(parse_qsl(wait_for(lambda: dropper.answered)[0].decode()))  # then kept alive
+        requests.put(_callbacks_url(freshbooks, fb_token, callback_id), headers=fb_token["headers"],
+                     json={"callback": {"verifier": verification["verifier"]}})
+
+        requests.post(f"{freshbooks.url}/_control/invoices", json={})
+
+        webhooks = wait_for(lambda: [w for w in requests.get(f"{freshbooks.url}/_control/webhooks").json()["webhooks"]
+                                     if w["status"] != "pending" and "callback.verify" not in w["body"]])
+        assert dropper.dropped == 1
+        assert webhooks[0]["status"] == "delivered" and webhooks[0]["attempts"][-1]["status"] == 200
+        assert any(b"invoice.create" in body for body in dropper.answered)
+    finally:
+        dropper.close()
