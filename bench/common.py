@@ -22,11 +22,12 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
-from sandbox.stack import PROCFILE_CONCURRENCY, PROCFILE_POOL, Stack, StackConfig  # noqa: E402
+from sandbox.stack import PROCFILE_CONCURRENCY, PROCFILE_POOL, PROCFILE_PROCESSES, Stack, StackConfig  # noqa: E402
 
 SLACK_TEAM = "T0SANDBOX"  # the Slack stand-in's only workspace: every tenant installs into it
 PASSWORD = "a-long-bench-passphrase"
-DEFAULT_POOL, DEFAULT_CONCURRENCY = PROCFILE_POOL, PROCFILE_CONCURRENCY  # the Procfile's worker line
+# the Procfile's worker line (bin/worker)
+DEFAULT_POOL, DEFAULT_CONCURRENCY, DEFAULT_PROCESSES = PROCFILE_POOL, PROCFILE_CONCURRENCY, PROCFILE_PROCESSES
 RSS_SAMPLE_INTERVAL = 0.25  # seconds between /proc samples of the web and worker process groups
 
 

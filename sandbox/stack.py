@@ -11,7 +11,6 @@ import functools
 import hashlib
 import importlib.metadata
 import os
-import re
 import shutil
 import signal
 import socket
@@ -26,6 +25,7 @@ import psycopg
 import requests
 
 from connector.core.mailbox import Mail, read_mailbox
+from connector.workers import worker_argv, worker_concurrency, worker_environment, worker_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -40,16 +40,9 @@ FRESHBOOKS_CLIENT = ("sandbox-freshbooks-client-id", "sandbox-freshbooks-client-
 SLACK_CLIENT = ("sandbox-slack-client-id", "sandbox-slack-client-secret")
 
 
-def procfile_worker() -> tuple[str, int]:
-    """The pool and concurrency of the Procfile's worker line (its defaults where it reads the environment),
-    so that the stacks run the worker as `make run` and production do."""
-    line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("worker:"))
-    pool = re.search(r"--pool[= ](\w+)", line)
-    concurrency = re.search(r"--concurrency[= ](?:\$\{\w+:-)?(\d+)", line)
-    return (pool.group(1) if pool else "prefork"), (int(concurrency.group(1)) if concurrency else os.cpu_count() or 1)
-
-
-PROCFILE_POOL, PROCFILE_CONCURRENCY = procfile_worker()
+# The Procfile's worker (bin/worker): this many Celery processes of this many threads each, with a database
+# pool per process; the stacks run each of those processes themselves, so a test can kill or restart one.
+PROCFILE_POOL, PROCFILE_CONCURRENCY, PROCFILE_PROCESSES = "threads", worker_concurrency(), worker_processes()
 
 
 def checkout_database_url(name: str) -> str:
@@ -239,12 +232,12 @@ class Stack:
     def _log(self, name: str):
         return open(self.config.log_dir / f"{self.config.name}-{name}.log", "ab")  # noqa: SIM115 - kept by Popen
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         log = self._log(name)
         log.write(f"\n--- {time.strftime('%H:%M:%S')} starting {name}: {' '.join(argv)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=ROOT, env={**self.env(), **(extra_env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         self.processes[name], self.argv[name] = proc, argv
         return proc
 
@@ -308,12 +301,13 @@ class Stack:
         return ["web", *(f"web-{n}" for n in range(2, self.config.webs + 1))]
 
     def worker_argv(self, name: str = "worker") -> list[str]:
-        return [str(BIN / "celery"), "-A", "connector", "worker", "--loglevel", "INFO",
-                "--pool", self.config.worker_pool, "--concurrency", str(self.config.worker_concurrency),
-                "--hostname", f"{self.config.name}-{name}-{time.monotonic_ns()}@%h"]
+        return worker_argv(concurrency=self.config.worker_concurrency, pool=self.config.worker_pool,
+                           hostname=f"{self.config.name}-{name}-{time.monotonic_ns()}@%h")
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen:
-        return self._spawn(name, self.worker_argv(name))
+        # As bin/worker starts each of its processes; an old-style prefork pool runs without a database pool.
+        pool_env = worker_environment(self.config.worker_concurrency) if self.config.worker_pool == "threads" else {}
+        return self._spawn(name, self.worker_argv(name), extra_env=pool_env)
 
     def wait_worker_ready(self, name: str = "worker", timeout: float = START_TIMEOUT) -> None:
         marker = "ml-connector worker connected to Redis"
