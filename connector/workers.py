@@ -46,8 +46,8 @@ def worker_concurrency() -> int:
 
 def worker_environment(concurrency: int) -> dict[str, str]:
     """What a worker process adds to its environment: a database pool for its threads (connector/settings.py
-    reads DATABASE_POOL_MAX_SIZE), unless the operator set one."""
-    return {"DATABASE_POOL_MAX_SIZE": os.environ.get("DATABASE_POOL_MAX_SIZE") or str(concurrency)}
+    reads DATABASE_POOL_MAX_SIZE), unless the operator chose a size (0: no pool)."""
+    return {"DATABASE_POOL_MAX_SIZE": os.environ.get("DATABASE_POOL_MAX_SIZE", "").strip() or str(concurrency)}
 
 
 def worker_argv(*, concurrency: int, hostname: str | None = None, extra: list[str] | tuple[str, ...] = (),

@@ -62,6 +62,8 @@ def test_each_process_gets_a_database_pool_as_large_as_its_threads(monkeypatch):
     assert worker_environment(24) == {"DATABASE_POOL_MAX_SIZE": "24"}
     monkeypatch.setenv("DATABASE_POOL_MAX_SIZE", "10")
     assert worker_environment(24) == {"DATABASE_POOL_MAX_SIZE": "10"}
+    monkeypatch.setenv("DATABASE_POOL_MAX_SIZE", "0")  # the operator wants none
+    assert worker_environment(24) == {"DATABASE_POOL_MAX_SIZE": "0"}
     argv = worker_argv(concurrency=24, hostname="worker2@%h")
     assert argv[argv.index("--pool") + 1] == "threads" and argv[argv.index("--concurrency") + 1] == "24"
     assert argv[-2:] == ["--hostname", "worker2@%h"]
