@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     DEFAULT_CONCURRENCY,
     DEFAULT_POOL,
+    DEFAULT_PROCESSES,
     SLACK_TEAM,
     RssSampler,
     delivery_id_of,
@@ -182,10 +183,13 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=5, help="fairness probes per kind")
     parser.add_argument("--pool", default=DEFAULT_POOL, help="Celery worker pool (default: the Procfile's)")
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--workers", type=int, default=DEFAULT_PROCESSES,
+                        help="worker processes (default: as the Procfile's worker, one per core)")
     args = parser.parse_args()
 
     log("starting the stack")
-    stack = start_stack("delivery", worker_pool=args.pool, worker_concurrency=args.concurrency)
+    stack = start_stack("delivery", worker_pool=args.pool, worker_concurrency=args.concurrency,
+                        workers=args.workers)
     try:
         django_setup(stack)
         from tenants.models import Tenant
@@ -198,7 +202,7 @@ def main() -> None:
         a.rule("Probe invoices", extra["fair-a"])
         b.rule("Probe invoices", extra["fair-b"])
         tenant_a = Tenant.objects.get(slug=a.slug)
-        with RssSampler(stack) as memory:
+        with RssSampler(stack, groups=("web", *stack.worker_names)) as memory:
             log(f"pacing: {args.channels} channels x {args.messages} messages")
             pacing = pacing_phase(stack, tenant_a, pace, args.messages)
             log(f"pacing: {pacing}")
@@ -211,7 +215,7 @@ def main() -> None:
         emit({
             "benchmark": "delivery", "machine": machine(),
             "stack": {"web_workers": stack.config.web_workers, "worker_concurrency": stack.config.worker_concurrency,
-                      "worker_pool": stack.config.worker_pool},
+                      "worker_pool": stack.config.worker_pool, "worker_processes": stack.config.workers},
             "policy": {"channel_interval_ms": policy.CHANNEL_INTERVAL_MS,
                        "team_max_posts_per_second": policy.TEAM_MAX_POSTS_PER_SECOND},
             "pacing": pacing, "fairness": fairness, "memory": memory.report(),
