@@ -31,7 +31,8 @@ def redact_webhook_tokens(text: str) -> str:
 
 class RedactWebhookTokens(logging.Filter):
     """Rewrites a record's message, arguments and `request` extra so no webhook token reaches a handler.
-    On the `django.request` and `django.server` loggers (which log request paths) and on the handler."""
+    On the `django.request` logger (it logs request paths, e.g. "Unauthorized: /webhooks/...")
+    and on the handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

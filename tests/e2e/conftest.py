@@ -201,7 +201,7 @@ def sign_up(stack, business_name: str, email: str, *, from_mailbox_page: bool = 
     chooses the password there (the sign-up form asks none) and finishes signing up: logged in after."""
     browser = Browser(stack.web_url)
     browser.get("/accounts/signup/")
-    page = browser.submit(button="Create account", data={"business_name": business_name, "email": email,
+    page = browser.submit(button="Email me a sign-up link", data={"business_name": business_name, "email": email,
                                                          "base_currency": "USD"})
     assert page.status_code == 200 and "Check your email" in page.text, (page.url, page.text[:2000])
     if from_mailbox_page:
