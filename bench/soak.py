@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (  # noqa: E402
     DEFAULT_CONCURRENCY,
     DEFAULT_POOL,
+    DEFAULT_PROCESSES,
     RssSampler,
     delivery_id_of,
     django_setup,
@@ -118,7 +119,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
                         help="Celery worker concurrency (threads or processes)")
     parser.add_argument("--pool", default=DEFAULT_POOL, help="Celery worker pool")
-    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (machines)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_PROCESSES,
+                        help="Celery worker processes (default: as the Procfile's worker, one per core)")
     parser.add_argument("--redis-restarts", type=int, default=5)
     args = parser.parse_args()
     run_started = time.time()
