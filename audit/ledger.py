@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from audit.models import Card, Delivery, DeliveryAttempt, HeldReason, InboundEvent
@@ -91,12 +91,16 @@ def delivery_head(*, team_id: str, channel_id: str) -> Delivery | None:
             .filter(_due(timezone.now())).order_by("inbound_event_id", "id").first())
 
 
-def card_edit_head(*, team_id: str, channel_id: str) -> Delivery | None:
-    """The channel's card edit due soonest, read for delivery_take, with its card and the card's first message."""
-    return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING,
-                                slack_action=Delivery.SlackAction.EDIT)
-            .filter(_due(timezone.now())).select_related("card", "card__post_delivery")
-            .order_by("next_attempt_at", "id").first())
+def channel_head(*, team_id: str, channel_id: str) -> Delivery | None:
+    """The channel's next due delivery, for delivery_take, in one read (most drains find no edit waiting, and
+    read no card): its card edit due soonest, ordered by (next_attempt_at, id), when one is due; else its next
+    post or reply, in delivery_head's order (inbound ids, then id)."""
+    edit = Q(slack_action=Delivery.SlackAction.EDIT)
+    return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
+            .filter(_due(timezone.now()))
+            .order_by(Case(When(edit, then=Value(0)), default=Value(1)),
+                      Case(When(edit, then=F("next_attempt_at"))),
+                      Case(When(~edit, then=F("inbound_event_id"))), "id").first())
 
 
 def delivery_take(delivery: Delivery, *, lease: timedelta) -> Claim | None:
