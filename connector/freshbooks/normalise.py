@@ -1,6 +1,7 @@
 """From an InboundEvent to one FinancialEvent: a table maps each FreshBooks event name to a reader that
 fetches what it needs; the changes since the last stored snapshot are added for updates."""
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -174,6 +175,13 @@ def _changes(before: dict | None, after: dict) -> dict[str, list]:
     return {k: [before.get(k), v] for k, v in after.items() if k in before and before.get(k) != v}
 
 
+def _own_statement():
+    """Around one statement that may fail: a savepoint inside a transaction (so the failure does not break
+    it), nothing in autocommit (the worker's case), where the statement is its own transaction already and a
+    BEGIN and COMMIT around it would be two more round trips."""
+    return transaction.atomic() if transaction.get_connection().in_atomic_block else contextlib.nullcontext()
+
+
 def _snapshot_store(*, tenant_id: int, kind: Kind, object_id: str, data: dict, updated: str,
                     likely_new: bool = False) -> dict | None:
     """Saves the new state and returns the one to compare it with. Seeing the same `updated` stamp
@@ -181,7 +189,7 @@ def _snapshot_store(*, tenant_id: int, kind: Kind, object_id: str, data: dict, u
     `likely_new` (a create): try the insert first, one statement instead of a locked read and an insert."""
     if likely_new:
         try:
-            with transaction.atomic():
+            with _own_statement():
                 ObjectSnapshot.objects.create(tenant_id=tenant_id, kind=kind, object_id=object_id, data=data,
                                               updated=updated)
             return None

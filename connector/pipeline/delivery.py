@@ -67,16 +67,17 @@ def next_due_in(team_id: str, channel_id: str) -> float | None:
 
 
 def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> DrainResult:
-    """Send at most one delivery of this channel (a card edit first, when its card and the workspace's edit
-    budget allow; else a post, if the channel's pace allows); say when to come back."""
-    edited = _edit_once(team_id=team_id, channel_id=channel_id, task_id=task_id)
-    if edited is not None:
-        return edited
+    """Send at most one delivery of this channel (a due card edit first, when its card and the workspace's
+    edit budget allow; else a post, if the channel's pace allows); say when to come back."""
+    head = ledger.channel_head(team_id=team_id, channel_id=channel_id)
+    if head is not None and head.slack_action == SlackAction.EDIT:
+        edited = _edit_once(head, team_id=team_id, channel_id=channel_id, task_id=task_id)
+        if edited is not None:
+            return edited
     parked = pacing.parked_for(team_id, channel_id)
     if parked:
         return DrainResult(again_in=parked)
-    # Posts and replies only: edits go their own way (_edit_once), paced per card and workspace.
-    candidate = ledger.delivery_head(team_id=team_id, channel_id=channel_id)
+    candidate = _post_head(head, team_id=team_id, channel_id=channel_id)
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
     if candidate.slack_action == SlackAction.REPLY and not candidate.thread_ts and not _reply_threaded(candidate):
@@ -112,10 +113,21 @@ def _until_posted(card: Card) -> float:
     return max(REPLY_WAITS_FOR_CARD, (due - timezone.now()).total_seconds() if due else 0.0)
 
 
+def _card_of(delivery: Delivery) -> Card | None:
+    """The card of a reply or edit as a drain reads it (its ts, when it was shown, whether and when its first
+    message goes out), without its encrypted state and note nor its first message's text: a drain reads
+    neither (an edit posts its own text; a repost reads the state afresh)."""
+    card = (Card.objects.filter(pk=delivery.card_id).select_related("post_delivery")
+            .defer("state", "note", "post_delivery__message_text", "post_delivery__message_blocks",
+                   "post_delivery__counterparty", "post_delivery__document_number").first())
+    delivery.card = card
+    return card
+
+
 def _reply_threaded(reply: Delivery) -> bool:
     """Give a reply its card's ts. True when it may be sent now: in the thread, or at the top level when its
     card will never be posted; False when it waits for the card (postponed until then)."""
-    card = Card.objects.filter(pk=reply.card_id).select_related("post_delivery").first()
+    card = _card_of(reply)
     if card is not None and card.ts:
         ledger.delivery_thread(reply, thread_ts=card.ts)
         return True
@@ -134,20 +146,26 @@ def _edit_wait(card: Card) -> float:
     return max(CARD_EDIT_INTERVAL.total_seconds() - since, pacing.card_edit_wait(card.pk), 0.0)
 
 
-def _edit_once(*, team_id: str, channel_id: str, task_id: str) -> DrainResult | None:
-    """Send the channel's due card edit, if its card and the workspace's edit budget allow. None when no
-    edit went out (none due, or the one due was postponed): the channel's posts go on."""
-    edit = ledger.card_edit_head(team_id=team_id, channel_id=channel_id)
-    if edit is None:
-        return None
-    if edit.card is None or edit.card.forgotten_at is not None:
+def _post_head(head: Delivery | None, *, team_id: str, channel_id: str) -> Delivery | None:
+    """The channel's next due post or reply: the head read, unless that was an edit which had to wait (then
+    read again without edits: they go their own way, paced per card and workspace)."""
+    if head is None or head.slack_action != SlackAction.EDIT:
+        return head
+    return ledger.delivery_head(team_id=team_id, channel_id=channel_id)
+
+
+def _edit_once(edit: Delivery, *, team_id: str, channel_id: str, task_id: str) -> DrainResult | None:
+    """Send the channel's due card `edit`, if its card and the workspace's edit budget allow. None when it
+    was postponed: the channel's posts go on."""
+    card = _card_of(edit)
+    if card is None or card.forgotten_at is not None:
         # Its card was replaced by a new one, which already shows the latest state.
         ledger.delivery_fail(edit, error_code="card_replaced")
         return DrainResult(again_in=0.0)
-    if not edit.card.ts and _never_posted(edit.card):
+    if not card.ts and _never_posted(card):
         ledger.delivery_fail(edit, error_code="card_not_posted")  # its first message failed: nothing to edit
         return DrainResult(again_in=0.0)
-    wait = _edit_wait(edit.card) or pacing.edit_take(team_id)
+    wait = _edit_wait(card) or pacing.edit_take(team_id)
     if wait:
         ledger.delivery_postpone(edit, in_seconds=wait)
         return None

@@ -165,3 +165,20 @@ def test_an_update_showing_only_the_state_its_create_reported_is_the_creates_new
         tenant=tenant, name="invoice.update", object_id="29618", raw_body=""))
     assert later.dedupe_key.startswith("invoice.update:29618:2019-05-02 09:00:00:")
     assert later.event.changes == {"due_date": ["2019-05-20", "2019-06-01"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_seen_again_in_autocommit_compares_with_the_stored_state_and_a_new_one_is_one_insert(tenant):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from connector.freshbooks.normalise import _snapshot_store
+
+    key = {"tenant_id": tenant.pk, "kind": "invoice", "object_id": "77"}
+    with CaptureQueriesContext(connection) as captured:  # the worker's case: no transaction around it
+        assert _snapshot_store(**key, data={"status": "draft"}, updated="2026-01-01 10:00:00", likely_new=True) is None
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["INSERT"]
+    # The same create again (a redelivered webhook): the failed INSERT broke nothing, it compares as an update.
+    again = _snapshot_store(**key, data={"status": "sent"}, updated="2026-01-01 10:00:05", likely_new=True)
+    assert again == {"status": "draft"}
+    assert ObjectSnapshot.objects.get(**key).data == {"status": "sent"}

@@ -361,3 +361,30 @@ def test_a_delivery_claimed_or_moved_after_it_was_read_is_not_taken_as_read(inst
     ledger.deliveries_release(held=Delivery.objects.filter(pk=second.pk), channel_id="C2")
     assert ledger.delivery_take(read, lease=CLAIM_LEASE) is None
     assert ledger.delivery_head(team_id=TEAM, channel_id="C2").pk == second.pk
+
+
+def test_the_channel_head_is_its_soonest_due_edit_else_its_oldest_post(installation, make_delivery):
+    now = timezone.now()
+    post, _later_post = make_delivery("C1"), make_delivery("C1")
+    late_edit, early_edit, waiting_edit = make_delivery("C1"), make_delivery("C1"), make_delivery("C1")
+    for edit, due in ((late_edit, -1), (early_edit, -10), (waiting_edit, 60)):
+        Delivery.objects.filter(pk=edit.pk).update(slack_action=Delivery.SlackAction.EDIT,
+                                                   next_attempt_at=now + timezone.timedelta(seconds=due))
+    assert ledger.channel_head(team_id=TEAM, channel_id="C1").pk == early_edit.pk
+    ledger.delivery_postpone(early_edit, in_seconds=60)
+    assert ledger.channel_head(team_id=TEAM, channel_id="C1").pk == late_edit.pk
+    ledger.delivery_postpone(late_edit, in_seconds=60)
+    # Edits that must wait do not hold the channel's posts back.
+    assert ledger.channel_head(team_id=TEAM, channel_id="C1").pk == post.pk
+
+
+def test_a_drain_without_edits_reads_the_channel_head_once(installation, slack, make_delivery):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_delivery("C1"), make_delivery("C1")
+    with CaptureQueriesContext(connection) as captured:
+        assert drain("C1").posted == 1
+    head_reads = [q for q in captured.captured_queries
+                  if q["sql"].startswith('SELECT "audit_delivery"."id"')]
+    assert len(head_reads) == 1
