@@ -325,6 +325,8 @@ def inbound_claim(*, inbound_event_id: int, lease: timedelta) -> InboundEvent | 
     """Take a received or retrying, due event for `lease`, with its tenant. Sets next_attempt_at (now +
     lease) and attempts (+1). None when it is not due or another worker has it."""
     now = timezone.now()
+    if connection.vendor != "postgresql":
+        return _inbound_claim_portable(inbound_event_id=inbound_event_id, now=now, lease=lease)
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [now + lease, inbound_event_id, [s.value for s in PROCESSABLE], now])
         row = cursor.fetchone()
@@ -334,6 +336,16 @@ def inbound_claim(*, inbound_event_id: int, lease: timedelta) -> InboundEvent | 
     event = _from_row(InboundEvent, _CLAIM_EVENT_FIELDS, row[:split])
     event.tenant = _from_row(Tenant, _CLAIM_TENANT_FIELDS, row[split:])
     return event
+
+
+def _inbound_claim_portable(*, inbound_event_id: int, now: datetime, lease: timedelta) -> InboundEvent | None:
+    """inbound_claim in two statements, for SQLite (`make run`'s default database), whose UPDATE ... FROM
+    cannot return the joined tenant's columns."""
+    claimed = (InboundEvent.objects.filter(pk=inbound_event_id, status__in=PROCESSABLE).filter(_due(now))
+               .update(next_attempt_at=now + lease, attempts=models.F("attempts") + 1))
+    if claimed != 1:
+        return None
+    return InboundEvent.objects.select_related("tenant").defer("raw_body", "financial_event").get(pk=inbound_event_id)
 
 
 def inbound_processed(event: InboundEvent, *, matched: bool, **facts) -> None:

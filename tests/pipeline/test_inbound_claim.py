@@ -74,3 +74,14 @@ def test_two_workers_claiming_the_same_event_at_once_make_one_winner(tenant):
     assert len(claims) == 2
     assert [c.pk for c in claims if c is not None] == [event.pk]
     assert InboundEvent.objects.get(pk=event.pk).attempts == 1
+
+
+def test_on_sqlite_the_claim_takes_the_same_event_in_two_statements(tenant, monkeypatch, django_assert_num_queries):
+    # SQLite (`make run`'s default database) cannot return a joined table's columns from UPDATE ... FROM.
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    event = make_event(tenant, due_in=-1)
+    with django_assert_num_queries(2):
+        claimed = ledger.inbound_claim(inbound_event_id=event.pk, lease=LEASE)
+        assert claimed.tenant.slug == tenant.slug
+    assert claimed.attempts == InboundEvent.objects.get(pk=event.pk).attempts == 1
+    assert ledger.inbound_claim(inbound_event_id=event.pk, lease=LEASE) is None  # leased now
