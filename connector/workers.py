@@ -67,31 +67,38 @@ def _die_with_parent() -> None:
 def supervise(argvs: list[list[str]], env: dict[str, str]) -> int:
     children = [subprocess.Popen(argv, env=env, process_group=0, preexec_fn=_die_with_parent)  # noqa: S603
                 for argv in argvs]
+    # Reaped only by os.wait below (never by Popen.poll), so a pid still here is ours to signal.
+    running = {child.pid: child for child in children}
     stopping = False
 
     def forward(signum, _frame):
         nonlocal stopping
         stopping = True
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
     for signum in FORWARDED:
         signal.signal(signum, forward)
     status = 0
-    while any(child.poll() is None for child in children):
+    while running:
         pid, wait_status = os.wait()
-        child = next((c for c in children if c.pid == pid), None)
+        child = running.pop(pid, None)
         if child is None:
             continue
         child.returncode = os.waitstatus_to_exitcode(wait_status)
         if not stopping:  # one died by itself: stop the rest, report its status
-            stopping, status = True, child.returncode or 1
+            stopping, status = True, _exit_status(child.returncode) or 1
             print(f"worker: process {pid} exited with {child.returncode}; stopping the others", flush=True)
             forward(signal.SIGTERM, None)
     if status == 0:
-        status = max((abs(c.returncode) for c in children if c.returncode), default=0)
+        status = max((_exit_status(c.returncode) for c in children if c.returncode), default=0)
     return status
+
+
+def _exit_status(returncode: int) -> int:
+    """As a shell reports it: 128 + the signal for a process killed by one."""
+    return returncode if returncode >= 0 else 128 - returncode
 
 
 def main(extra: list[str]) -> int:
