@@ -69,6 +69,10 @@ def port_free(port: int) -> bool:
     return True
 
 
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("command", "stop_signal"), [
     ([sys.executable, "bin/run"], signal.SIGINT),
     ([sys.executable, "bin/run"], signal.SIGTERM),
@@ -88,8 +92,10 @@ def test_a_signal_to_the_started_pid_stops_everything(command, stop_signal, tmp_
     }
     log = (tmp_path / "run.log").open("w+")
     # Its own session so that cleanup can reach anything left behind; the signal goes to the PID only.
+    # SIGINT as a terminal or an IDE leaves it: a suite started in the background by a non-interactive shell
+    # inherits it ignored, and a make that starts with SIGINT ignored keeps ignoring it.
     started = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_default_interrupt)
     try:
         deadline = time.monotonic() + 120
         while True:
