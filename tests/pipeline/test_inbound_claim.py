@@ -1,7 +1,6 @@
 """Claiming an inbound event: one statement takes a due event for a lease and reads it back with its tenant;
 an event not due, held or done, or taken by another worker, is not claimed."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -10,6 +9,7 @@ from django.utils import timezone
 
 from audit import ledger
 from audit.models import InboundEvent
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -56,21 +56,7 @@ def test_an_event_not_due_or_not_processable_is_not_claimed(tenant, status, due_
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_claiming_the_same_event_at_once_make_one_winner(tenant):
     event = make_event(tenant)
-    start = threading.Barrier(2)
-    claims = []
-
-    def claim():
-        try:
-            start.wait(10)
-            claims.append(ledger.inbound_claim(inbound_event_id=event.pk, lease=LEASE))
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=claim) for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(20)
+    claims = at_once(lambda: ledger.inbound_claim(inbound_event_id=event.pk, lease=LEASE))
     assert len(claims) == 2
     assert [c.pk for c in claims if c is not None] == [event.pk]
     assert InboundEvent.objects.get(pk=event.pk).attempts == 1

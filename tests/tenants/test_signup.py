@@ -2,7 +2,6 @@
 works once and expires, the password is chosen only behind it, and two uses of one link at once make one account."""
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from audit.tasks import retention_purge
 from connector.core.logging import redact_webhook_tokens
 from tenants import signup as signups
 from tenants.models import Membership, Role, SignupRequest, Tenant
+from tests.concurrency import at_once
 from tests.mail import signup_link_path
 
 pytestmark = pytest.mark.django_db
@@ -220,24 +220,14 @@ def test_an_address_that_got_an_account_meanwhile_is_never_logged_into(client, m
 def test_two_uses_of_one_link_at_once_make_one_account(mailoutbox):
     client = Client()
     token = _signed_up(client, mailoutbox, email="race@example.com").rstrip("/").rsplit("/", 1)[-1]
-    barrier = threading.Barrier(2)
-    outcomes = []
-
     def follow():
         try:
-            barrier.wait()
             user, _ = signups.signup_complete(token, PASSWORD)
-            outcomes.append(("made", user.pk))
         except signups.SignupInvalid as exc:
-            outcomes.append((exc.reason, None))
-        finally:
-            connection.close()
+            return exc.reason, None
+        return "made", user.pk
 
-    threads = [threading.Thread(target=follow) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once(follow)
 
     assert sorted(reason for reason, _ in outcomes) == ["made", "used"]
     assert get_user_model().objects.filter(email="race@example.com").count() == 1
