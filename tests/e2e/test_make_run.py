@@ -85,7 +85,7 @@ def test_a_signal_to_the_started_pid_stops_everything(command, stop_signal, tmp_
     env |= {name: str(port) for name, port in ports.items()} | {
         "DEBUG": "true", "SANDBOX": "true", "PYTHONUNBUFFERED": "1",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "REDIS_URL": redis_url,
+        "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url,  # not the unit tests' broker (pytest set it)
         "SANDBOX_FRESHBOOKS_STATE_FILE": str(tmp_path / "fb.json"),
         "SANDBOX_SLACK_STATE_FILE": str(tmp_path / "slack.json"),
         "WEB_CONCURRENCY": "1", "WORKER_CONCURRENCY": "1",
