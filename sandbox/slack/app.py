@@ -302,19 +302,8 @@ class SlackApp(App):
                 raise SlackError("not_in_channel")
             # newest first; replies stay in their threads unless also sent to the channel
             messages = list(reversed(channel_flow(self.data["messages"][channel["id"]])))
-        messages = _between(messages, params)
-        limit = min(max(_int(params.get("limit"), HISTORY_LIMIT_DEFAULT), 1), HISTORY_LIMIT_MAX)
-        start = _cursor_offset(params.get("cursor"))
-        page = messages[start:start + limit]
-        with_metadata = _truthy(params.get("include_all_metadata"))
-        with self.store.lock:
-            shown = [api_view(m, with_metadata) for m in page]
-        more = start + limit < len(messages)
-        body = {"ok": True, "messages": shown, "has_more": more, "pin_count": 0, "channel_actions_ts": None,
-                "channel_actions_count": 0}
-        if more:
-            body["response_metadata"] = {"next_cursor": _cursor(start + limit)}
-        return Response.json(body)
+        body = self._message_page(_between(messages, params), params, HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX)
+        return Response.json(body | {"pin_count": 0, "channel_actions_ts": None, "channel_actions_count": 0})
 
     def chat_post_message(self, request: Request, params: dict) -> Response:
         record = self._auth(request, params, "chat:write")
@@ -442,18 +431,22 @@ class SlackApp(App):
             if parent is None or parent.get("orphan") or (parent.get("deleted") and not parent.get("reply_count")):
                 raise SlackError("thread_not_found")
             replies = self.workspace.replies(channel["id"], parent["ts"])
-        thread = [parent, *_between(replies, params)]
-        limit = min(max(_int(params.get("limit"), REPLIES_LIMIT_MAX), 1), REPLIES_LIMIT_MAX)
+        return Response.json(self._message_page([parent, *_between(replies, params)], params, REPLIES_LIMIT_MAX,
+                                                REPLIES_LIMIT_MAX))
+
+    def _message_page(self, messages: list, params: dict, default_limit: int, max_limit: int) -> dict:
+        """One page of messages as conversations.history and .replies answer it: `limit` (clamped), the
+        offset cursor, metadata when include_all_metadata is set."""
+        limit = min(max(_int(params.get("limit"), default_limit), 1), max_limit)
         start = _cursor_offset(params.get("cursor"))
-        page = thread[start:start + limit]
         with_metadata = _truthy(params.get("include_all_metadata"))
         with self.store.lock:
-            shown = [api_view(m, with_metadata) for m in page]
-        more = start + limit < len(thread)
+            shown = [api_view(m, with_metadata) for m in messages[start:start + limit]]
+        more = start + limit < len(messages)
         body = {"ok": True, "messages": shown, "has_more": more}
         if more:
             body["response_metadata"] = {"next_cursor": _cursor(start + limit)}
-        return Response.json(body)
+        return body
 
     def _validated_content(self, params: dict) -> tuple[str, list | None, dict | None]:
         text = params.get("text")
