@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 
+WORKER_POOL = "threads"
 DEFAULT_CONCURRENCY = 24
 MAX_DEFAULT_PROCESSES = 4  # one per core up to 4; past that, size it (README, Scaling and operations)
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
@@ -51,7 +52,7 @@ def worker_environment(concurrency: int) -> dict[str, str]:
 
 
 def worker_argv(*, concurrency: int, hostname: str | None = None, extra: list[str] | tuple[str, ...] = (),
-                pool: str = "threads") -> list[str]:
+                pool: str = WORKER_POOL) -> list[str]:
     argv = [sys.executable, "-m", "celery", "-A", "connector", "worker", "--loglevel", "INFO", "--pool", pool,
             "--concurrency", str(concurrency)]
     return argv + (["--hostname", hostname] if hostname else []) + list(extra)

@@ -25,7 +25,13 @@ import psycopg
 import requests
 
 from connector.core.mailbox import Mail, read_mailbox
-from connector.workers import worker_argv, worker_concurrency, worker_environment, worker_processes
+from connector.workers import (
+    WORKER_POOL,
+    worker_argv,
+    worker_concurrency,
+    worker_environment,
+    worker_processes,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -42,7 +48,7 @@ SLACK_CLIENT = ("sandbox-slack-client-id", "sandbox-slack-client-secret")
 
 # The Procfile's worker (bin/worker): this many Celery processes of this many threads each, with a database
 # pool per process; the stacks run each of those processes themselves, so a test can kill or restart one.
-PROCFILE_POOL, PROCFILE_CONCURRENCY, PROCFILE_PROCESSES = "threads", worker_concurrency(), worker_processes()
+PROCFILE_POOL, PROCFILE_CONCURRENCY, PROCFILE_PROCESSES = WORKER_POOL, worker_concurrency(), worker_processes()
 
 
 def checkout_database_url(name: str) -> str:
@@ -306,7 +312,7 @@ class Stack:
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen:
         # As bin/worker starts each of its processes; an old-style prefork pool runs without a database pool.
-        pool_env = worker_environment(self.config.worker_concurrency) if self.config.worker_pool == "threads" else {}
+        pool_env = worker_environment(self.config.worker_concurrency) if self.config.worker_pool == WORKER_POOL else {}
         return self._spawn(name, self.worker_argv(name), extra_env=pool_env)
 
     def wait_worker_ready(self, name: str = "worker", timeout: float = START_TIMEOUT) -> None:
