@@ -12,6 +12,7 @@ from django.conf import settings
 
 from connector.workers import worker_argv, worker_environment, worker_processes
 from tests.polling import wait_for
+from tests.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,12 +111,7 @@ def test_processes_die_with_a_killed_supervisor(tmp_path):
     assert wait_for(lambda: (tmp_path / "child0.signals").read_text() if (tmp_path / "child0.signals").exists()
                     else None, timeout=5) == str(int(signal.SIGTERM))
 
-    def ended() -> bool:  # gone, or a zombie left for whoever adopted it to reap
-        try:
-            return Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        except FileNotFoundError:
-            return True
-    assert wait_for(ended, timeout=5)
+    assert wait_for(lambda: not alive({child}), timeout=5)  # gone, or a zombie left for its adopter to reap
 
 
 def test_bin_worker_runs_two_celery_workers_and_stops_them_on_sigterm(tmp_path):
