@@ -7,5 +7,5 @@ class FreshBooksConfig(AppConfig):
     verbose_name = "FreshBooks"
 
     def ready(self):
-        # Connects the receivers that tell every process's verifier cache when callbacks change.
-        from connector.freshbooks import verifier_cache  # noqa: F401, PLC0415 - Django's place for receivers
+        # Connects the receivers that tell every process's verifier and connection caches of a change.
+        from connector.freshbooks import connection_cache, verifier_cache  # noqa: F401, PLC0415 - receivers

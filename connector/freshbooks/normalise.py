@@ -16,9 +16,10 @@ from django.db import IntegrityError, transaction
 from audit.models import InboundEvent
 from connector.core.events import SUPPORTED_EVENTS, Action, DocumentState, FinancialEvent, Kind
 from connector.freshbooks.client import FreshBooksClient
+from connector.freshbooks.connection_cache import connection_live_cached
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksBug, NoLongerTrue, NotFound
 from connector.freshbooks.invoices import invoice_overdue
-from connector.freshbooks.models import FreshBooksConnection, ObjectSnapshot
+from connector.freshbooks.models import ObjectSnapshot
 from tenants.zones import tenant_today
 
 # FreshBooks' web app, where a person opens an object. Derived from the API URL: api.<domain> ->
@@ -275,8 +276,7 @@ def normalise_inbound(*, inbound_event: InboundEvent) -> Normalised:
     if name not in NORMALISERS:
         raise FreshBooksBug(f"No normaliser for the FreshBooks event {name!r}")
     kind, action, reader = NORMALISERS[name]
-    connection = (FreshBooksConnection.objects.for_tenant(inbound_event.tenant)
-                  .exclude(status=FreshBooksConnection.Status.DISCONNECTED).first())
+    connection = connection_live_cached(tenant=inbound_event.tenant)
     if connection is None or not connection.is_active:
         raise AuthorizationLost("FreshBooks is not connected (or needs reconnecting) for this business")
     if inbound_event.account_id and inbound_event.account_id != connection.account_id:

@@ -16,6 +16,7 @@ from connector.core.errors import ApplicationError
 from connector.core.events import WEBHOOK_EVENTS
 from connector.core.redis_client import redis_quick
 from connector.freshbooks import client as fb
+from connector.freshbooks.connection_cache import connection_changed
 from connector.freshbooks.errors import AuthorizationLost, FreshBooksError, NotFound, RateLimited, Transient
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection
 from connector.freshbooks.selectors import connection_live
@@ -133,6 +134,7 @@ def _connection_end(*, connection: FreshBooksConnection, actor, reason: str) -> 
         status=FreshBooksConnection.Status.DISCONNECTED, status_reason=reason, access_token="",
         refresh_token="", expires_at=None, disconnected_at=timezone.now(), updated_at=timezone.now())
     verifiers_changed(connection.tenant_id)
+    connection_changed(connection.tenant_id)
     activity_record(tenant=connection.tenant, actor=actor, action="freshbooks.disconnected",
                     target=connection.business_name or connection.business_id,
                     details={"reason": reason, "problems": problems})
