@@ -363,19 +363,39 @@ def test_a_delivery_claimed_or_moved_after_it_was_read_is_not_taken_as_read(inst
     assert ledger.delivery_head(team_id=TEAM, channel_id="C2").pk == second.pk
 
 
-def test_the_channel_head_is_its_soonest_due_edit_else_its_oldest_post(installation, make_delivery):
+@pytest.fixture(params=["postgresql", "sqlite"])
+def head_read(request, monkeypatch):
+    """The channel head read both ways: its SQL written out (PostgreSQL), and through the ORM (SQLite)."""
+    from django.db import connection
+
+    if request.param == "sqlite":
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    return lambda channel_id: ledger.channel_head(team_id=TEAM, channel_id=channel_id)
+
+
+def test_the_channel_head_is_its_soonest_due_edit_else_its_oldest_post(installation, make_delivery, head_read):
     now = timezone.now()
     post, _later_post = make_delivery("C1"), make_delivery("C1")
     late_edit, early_edit, waiting_edit = make_delivery("C1"), make_delivery("C1"), make_delivery("C1")
     for edit, due in ((late_edit, -1), (early_edit, -10), (waiting_edit, 60)):
         Delivery.objects.filter(pk=edit.pk).update(slack_action=Delivery.SlackAction.EDIT,
                                                    next_attempt_at=now + timezone.timedelta(seconds=due))
-    assert ledger.channel_head(team_id=TEAM, channel_id="C1").pk == early_edit.pk
+    assert head_read("C1").pk == early_edit.pk
     ledger.delivery_postpone(early_edit, in_seconds=60)
-    assert ledger.channel_head(team_id=TEAM, channel_id="C1").pk == late_edit.pk
+    assert head_read("C1").pk == late_edit.pk
     ledger.delivery_postpone(late_edit, in_seconds=60)
     # Edits that must wait do not hold the channel's posts back.
-    assert ledger.channel_head(team_id=TEAM, channel_id="C1").pk == post.pk
+    assert head_read("C1").pk == post.pk
+
+
+def test_the_channel_head_comes_as_a_claim_reads_it(installation, make_delivery, head_read):
+    delivery = make_delivery("C1")
+    head = head_read("C1")
+    assert head.pk == delivery.pk and head.tenant == delivery.tenant and head.tenant.slug == delivery.tenant.slug
+    assert head.event_received_at == delivery.inbound_event.received_at
+    assert (head.message_text, head.message_blocks, head.amount) == (delivery.message_text, delivery.message_blocks,
+                                                                   delivery.amount)
+    assert head_read("C2") is None
 
 
 def test_a_drain_without_edits_reads_the_channel_head_once(installation, slack, make_delivery):
@@ -385,6 +405,6 @@ def test_a_drain_without_edits_reads_the_channel_head_once(installation, slack, 
     make_delivery("C1"), make_delivery("C1")
     with CaptureQueriesContext(connection) as captured:
         assert drain("C1").posted == 1
-    head_reads = [q for q in captured.captured_queries
-                  if q["sql"].startswith('SELECT "audit_delivery"."id"')]
+    head_reads = [q for q in captured.captured_queries  # the ORM's read, or the one written out (PostgreSQL)
+                  if q["sql"].startswith(('SELECT "audit_delivery"."id"', 'SELECT d."id"'))]
     assert len(head_reads) == 1
