@@ -16,10 +16,10 @@ from celery import shared_task
 
 from connector.celery import app
 from connector.core.redis_client import redis_quick
+from connector.pipeline.doorbell import inbound_ring_many
 
 logger = logging.getLogger(__name__)
 
-PROCESS_EVENT = "connector.pipeline.tasks.process_event"
 DRAIN_INBOX = "connector.pipeline.inbox.drain_inbox"
 RING_TTL = 30  # seconds; a doorbell whose drain task was lost rings again after this
 DRAIN_BATCH = 500  # ids popped per round trip by the drain task
@@ -67,8 +67,7 @@ def drain_inbox(tenant_id: int) -> int:
     handed = 0
     while True:
         ids = client.lpop(_inbox_key(tenant_id), DRAIN_BATCH) or []
-        for raw in ids:
-            app.send_task(PROCESS_EVENT, args=(int(raw),))
+        inbound_ring_many(int(raw) for raw in ids)
         handed += len(ids)
         if len(ids) < DRAIN_BATCH:
             return handed

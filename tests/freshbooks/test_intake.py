@@ -15,7 +15,7 @@ from connector.core.redis_client import redis_quick
 from connector.freshbooks.models import FreshBooksCallback, WebhookRejection
 from connector.freshbooks.normalise import normalise_inbound
 from connector.freshbooks.selectors import webhook_rejections_recent
-from connector.pipeline import inbox, intake
+from connector.pipeline import doorbell, inbox, intake
 from tests.freshbooks.conftest import API, OTHER_VERIFIER, VERIFIER, load_fixture, make_callback
 
 pytestmark = pytest.mark.django_db
@@ -128,13 +128,15 @@ def test_a_webhook_arriving_on_a_database_connection_that_died_is_still_persiste
 
 
 def test_the_inbox_rings_one_drain_task_per_burst_and_the_drain_hands_every_id_to_process_event():
-    with mock.patch.object(inbox.app, "send_task") as send:
+    with mock.patch.object(inbox.app, "send_task") as send, \
+            mock.patch.object(inbox.app.tasks[doorbell.PROCESS_EVENT], "apply_async") as process:
         for event_id in (11, 12, 13):
             inbox.inbox_push(7, event_id)
         assert send.call_args_list == [mock.call(inbox.DRAIN_INBOX, args=(7,))]  # one ring for the burst
         send.reset_mock()
         assert inbox.drain_inbox.run(7) == 3
-        assert send.call_args_list == [mock.call(inbox.PROCESS_EVENT, args=(i,)) for i in (11, 12, 13)]
+        assert [c.args[0] for c in process.call_args_list] == [(11,), (12,), (13,)]
+        assert len({id(c.kwargs["producer"]) for c in process.call_args_list}) == 1  # over one connection
         send.reset_mock()
         inbox.inbox_push(7, 14)  # the drain silenced the doorbell: the next push rings again
         assert send.call_args_list == [mock.call(inbox.DRAIN_INBOX, args=(7,))]

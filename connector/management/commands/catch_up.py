@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from connector.core.errors import ApplicationError
 from connector.freshbooks.errors import FreshBooksError
 from connector.pipeline.catch_up import catch_up_run
-from connector.pipeline.tasks import process_events_enqueue
+from connector.pipeline.doorbell import inbound_ring_many
 from tenants.models import Tenant
 
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
         if since_day is not None and since_day > date.today():
             raise CommandError("--since is in the future: nothing has changed there yet.")
         try:
-            result = catch_up_run(tenant=found, since=since_day, enqueue=process_events_enqueue)
+            result = catch_up_run(tenant=found, since=since_day, enqueue=inbound_ring_many)
         except (ApplicationError, FreshBooksError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from exc
         self.stdout.write(result.summary())
