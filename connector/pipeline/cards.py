@@ -58,24 +58,24 @@ def card_deliveries(*, event: InboundEvent, fin: FinancialEvent, fetched: dict, 
     if card is None:
         if fin.kind == Kind.PAYMENT or fin.action in (Action.DELETED, Action.OVERDUE):
             return None  # news about a document this channel has no card of: a message as today
+        opened = dataclasses.replace(state, last_change=fin.label).to_dict()
         try:
             with transaction.atomic():
-                card = Card.objects.create(**key, state={}, note=target_note(target))
+                card = Card.objects.create(**key, state=opened, note=target_note(target))
         except IntegrityError:  # another worker opened it first (no longer possible once we hold the lock)
             card = Card.objects.select_for_update().get(**key, forgotten_at__isnull=True)
         else:
-            return [_card_open(card, fin=fin, state=state, make=make)]
+            return [_card_open(card, make=make)]
     return _card_news(card, event=event, fin=fin, state=state, make=make)
 
 
-def _card_open(card: Card, *, fin: FinancialEvent, state: DocumentState, make: Callable[[], Delivery]) -> Delivery:
-    """The card's first message: the event's own message, as today."""
+def _card_open(card: Card, *, make: Callable[[], Delivery]) -> Delivery:
+    """The card's first message (the event's own message, as today), for a card made with its state."""
     post = make()
     post.card = card
     post.save()
     card.post_delivery = post
-    card.state = dataclasses.replace(state, last_change=fin.label).to_dict()
-    card.save(update_fields=["post_delivery", "state", "updated_at"])
+    Card.objects.filter(pk=card.pk).update(post_delivery=post, updated_at=timezone.now())
     return post
 
 
