@@ -14,6 +14,7 @@ errors, up to the worker's main loop. Acknowledging a task that finishes after t
 same path for its old channel.
 
 What changes, each small and local:
+- the synchronous client (publishes, acknowledgements) is built once per connection pool, not per call;
 - a channel of a closed transport raises a connection error instead, so Celery treats it as what it is,
   a lost connection: it logs, reconnects and goes on;
 - a channel close cut short by the lost connection still leaves the poller and drops its clients;
@@ -40,6 +41,19 @@ class BrokerGone(RedisConnectionError):
 
 
 class Channel(kombu_redis.Channel):
+    _sync_client = None  # kombu builds a new redis.Redis for every publish and acknowledgement
+
+    def _create_client(self, asynchronous=False):
+        """One client per connection pool instead of one per call (a redis.Redis costs more to build than the
+        command it sends); a new pool, as after a lost connection, gets a new client."""
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        pool = self.pool
+        client = self._sync_client
+        if client is None or client.connection_pool is not pool:
+            client = self._sync_client = super()._create_client()
+        return client
+
     def _connparams(self, asynchronous=False):
         transport = self.connection
         if transport is None or transport.client is None:
