@@ -41,5 +41,6 @@ def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0) -> None:
     countdown = min(countdown, MAX_TASK_COUNTDOWN)
     claim = pacing.claim_drain(team_id, channel_id, countdown=countdown)
     if claim:
-        app.tasks[DRAIN_CHANNEL].apply_async((team_id, channel_id, claim),
-                                             countdown=countdown if countdown > DRAIN_MIN_COUNTDOWN else None)
+        app.tasks[DRAIN_CHANNEL].apply_async(
+            (team_id, channel_id, claim.token),
+            countdown=claim.countdown if claim.countdown > DRAIN_MIN_COUNTDOWN else None)

@@ -8,6 +8,7 @@ Redis may lose all of this state; then at worst one extra post per channel is tr
 import functools
 import time
 import uuid
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -87,12 +88,17 @@ def slot_restart(team_id: str, channel_id: str) -> None:
 # waiting for a far retry (or a claimed delivery's lease) would hold back a new message or a sooner retry.
 DRAIN_SOONER_BY_MS = 250
 
-# Set the drain key to ARGV[1] (due) unless a drain is already due no later than ARGV[1] + ARGV[3].
+# A drain is due at ARGV[1] (epoch ms), or when the channel's post slot (KEYS[2]) opens if that is later:
+# sooner it could only find the slot taken. Set the drain key (KEYS[1]) to that due and answer it, unless a
+# drain is already due no later than it + ARGV[3] (answer 0). ARGV[4]: now (ms); ARGV[2]: the key's lease.
 _CLAIM_DRAIN = """
+local due = tonumber(ARGV[1])
+local slot = redis.call('PTTL', KEYS[2])
+if slot > 0 then due = math.max(due, tonumber(ARGV[4]) + slot) end
 local current = tonumber(redis.call('GET', KEYS[1]) or '')
-if current and current <= tonumber(ARGV[1]) + tonumber(ARGV[3]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+if current and current <= due + tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], due, 'PX', due - tonumber(ARGV[4]) + tonumber(ARGV[2]))
+return due
 """
 # Delete the drain key if it is still this drain's (ARGV[1]: its due; empty: whatever it holds).
 _RELEASE_DRAIN = """
@@ -105,14 +111,22 @@ def _drain_key(team_id: str, channel_id: str) -> str:
     return f"mlc:drain:{team_id}:{channel_id}"
 
 
-def claim_drain(team_id: str, channel_id: str, *, countdown: float, lease: float = 30.0) -> str | None:
-    """Whether the caller should schedule a drain of this channel in `countdown` seconds: yes (a token
-    for the drain to release its claim with) when none is scheduled, or when the one scheduled is due
+@dataclass(frozen=True)
+class DrainClaim:
+    token: str  # the drain releases its claim with it (release_drain)
+    countdown: float  # seconds until the drain is due: the caller's, or until the channel's post slot opens
+
+
+def claim_drain(team_id: str, channel_id: str, *, countdown: float, lease: float = 30.0) -> DrainClaim | None:
+    """Whether the caller should schedule a drain of this channel in `countdown` seconds (later if the
+    channel's post slot is taken until then): yes when none is scheduled, or when the one scheduled is due
     more than DRAIN_SOONER_BY_MS later; None when one already covers it."""
-    due = str(int((time.time() + countdown) * 1000))
-    claimed = client().eval(_CLAIM_DRAIN, 1, _drain_key(team_id, channel_id), due,
-                            int((countdown + lease) * 1000), DRAIN_SOONER_BY_MS)
-    return due if claimed else None
+    now_ms = int(time.time() * 1000)
+    due = client().eval(_CLAIM_DRAIN, 2, _drain_key(team_id, channel_id), _channel_key(team_id, channel_id),
+                        now_ms + int(countdown * 1000), int(lease * 1000), DRAIN_SOONER_BY_MS, now_ms)
+    if not due:
+        return None
+    return DrainClaim(token=str(int(due)), countdown=max(0.0, (int(due) - now_ms) / 1000))
 
 
 def release_drain(team_id: str, channel_id: str, token: str | None = None) -> None:

@@ -6,7 +6,7 @@ from django.conf import settings
 
 from connector.pipeline import pacing
 from connector.pipeline.doorbell import channel_kick
-from connector.pipeline.policy import MAX_TASK_COUNTDOWN
+from connector.pipeline.policy import CHANNEL_INTERVAL_MS, MAX_TASK_COUNTDOWN
 from tests.pipeline.conftest import TEAM
 
 
@@ -68,3 +68,16 @@ def test_a_superseded_drain_leaves_the_sooner_drains_claim_alone():
     with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
         channel_kick(TEAM, "C1")
     assert scheduled(drain) == [None]
+
+
+def test_a_kick_while_the_channels_post_slot_is_taken_schedules_the_drain_for_when_it_opens():
+    # Given a channel that has just posted: its post slot is taken for the next second
+    pacing.slot_restart(TEAM, "C1")
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        # When new messages for it are kicked at once (process_event)
+        channel_kick(TEAM, "C1")
+        channel_kick(TEAM, "C1")
+        channel_kick(TEAM, "C2")  # another channel's slot is free
+    # Then one drain is scheduled for when the slot opens (sooner it could only find the slot taken)
+    [slot_opens, other] = scheduled(drain)
+    assert 0.8 < slot_opens <= CHANNEL_INTERVAL_MS / 1000 and other is None
