@@ -109,7 +109,7 @@ def channel_head(*, team_id: str, channel_id: str) -> Delivery | None:
         return None
     split = len(_HEAD_DELIVERY_FIELDS)
     head = _from_row(Delivery, _HEAD_DELIVERY_FIELDS, row[:split])
-    head.event_received_at = _from_row(InboundEvent, [_RECEIVED_AT], row[split:split + 1]).received_at
+    head.event_received_at = _from_db(_RECEIVED_AT, row[split])
     head.tenant = _from_row(Tenant, _CLAIM_TENANT_FIELDS, row[split + 1:])
     return head
 
@@ -352,15 +352,17 @@ def _head_sql() -> str:
 _HEAD_SQL = _head_sql()
 
 
+def _from_db(field: models.Field, value):
+    """A raw column value of `field` as a query would give it (decrypted, JSON parsed, a datetime)."""
+    column = field.get_col(field.model._meta.db_table)
+    for convert in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+        value = convert(value, column, connection)
+    return value
+
+
 def _from_row(model: type[models.Model], fields: list, values) -> models.Model:
-    """An instance of `model` read from a raw row as a query would make it (values decrypted, JSON parsed);
-    the fields not read are deferred."""
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        for convert in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
-            value = convert(value, column, connection)
-        converted.append(value)
+    """An instance of `model` read from a raw row as a query would make it; the fields not read are deferred."""
+    converted = [_from_db(field, value) for field, value in zip(fields, values, strict=True)]
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
