@@ -168,12 +168,24 @@ def delivery_id_of(message: dict) -> int | None:
     return int(value) if value not in (None, "") else None
 
 
-def pgid_of(pid: int) -> int | None:
+def proc_stat(pid: int | str) -> tuple[str, list[str]] | None:
+    """A process's command name and the fields of /proc/<pid>/stat after it; None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[2])
+            name, fields = f.read().split(" (", 1)[1].rsplit(")", 1)
     except (OSError, ValueError, IndexError):
         return None
+    return name, fields.split()
+
+
+def cpu_seconds_of(fields: list[str]) -> float:
+    """User + system CPU time of a process, from its /proc/<pid>/stat fields (proc_stat)."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pgid_of(pid: int) -> int | None:
+    stat = proc_stat(pid)
+    return int(stat[1][2]) if stat else None
 
 
 # --- memory ----------------------------------------------------------------------------------------------
@@ -246,16 +258,11 @@ class RssSampler:
         """CPU time (user + system) used so far by each group's live processes."""
         processes = self._processes if self._processes is not None else self.stack.processes
         leaders = {proc.pid: name for name in self.groups if (proc := processes.get(name)) and proc.poll() is None}
-        ticks = os.sysconf("SC_CLK_TCK")
         totals = dict.fromkeys(self.groups, 0.0)
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and (group := leaders.get(pgid_of(int(entry)))):
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                    totals[group] += (int(fields[11]) + int(fields[12])) / ticks
-                except (OSError, ValueError, IndexError):
-                    pass
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            stat = proc_stat(entry)
+            if stat and (group := leaders.get(int(stat[1][2]))):
+                totals[group] += cpu_seconds_of(stat[1])
         return totals
 
     def report(self) -> dict:

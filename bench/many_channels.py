@@ -38,12 +38,14 @@ from bench.common import (  # noqa: E402
     DEFAULT_POOL,
     DEFAULT_PROCESSES,
     RssSampler,
+    cpu_seconds_of,
     delivery_id_of,
     django_setup,
     emit,
     log,
     machine,
     messages,
+    proc_stat,
     start_stack,
     tenants_connected,
 )
@@ -65,17 +67,8 @@ def machine_busy_seconds() -> float:
 def postgres_cpu_seconds() -> float:
     """CPU seconds of the PostgreSQL server's processes alive now (a backend that ended meanwhile is not
     counted: a lower bound, exact when the connections are pooled)."""
-    total = 0.0
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                name, fields = stat.read().split(" (", 1)[1].rsplit(")", 1)
-        except (OSError, IndexError, ValueError):
-            continue
-        if name == "postgres":
-            values = fields.split()
-            total += (int(values[11]) + int(values[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    stats = filter(None, map(proc_stat, filter(str.isdigit, os.listdir("/proc"))))
+    return sum(cpu_seconds_of(fields) for name, fields in stats if name == "postgres")
 
 
 def run(name: str, args, pool: str, concurrency: int, workers: int, web_threads: int | None = None) -> dict:
