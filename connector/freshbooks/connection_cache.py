@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from connector.core.tenant_cache import TenantCache
 from connector.freshbooks.models import FreshBooksConnection
 from connector.freshbooks.selectors import connection_live
+from connector.freshbooks.verifier_cache import verifiers_changed
 from tenants.models import Tenant
 
 connections = TenantCache("freshbooks-connection", lambda tenant: connection_live(tenant=tenant))
@@ -23,9 +24,12 @@ def connection_live_cached(*, tenant: Tenant) -> FreshBooksConnection | None:
 
 
 def connection_changed(tenant_id: int) -> None:
+    """Announces a connection changed by a queryset update (no signal): to this cache, and to the webhook
+    verifiers' (a connection that is not active signs no webhook)."""
     connections.changed(tenant_id)
+    verifiers_changed(tenant_id)
 
 
 @receiver([post_save, post_delete], sender=FreshBooksConnection, dispatch_uid="freshbooks.connection_cache")
 def _on_connection_change(sender, instance, **kwargs):
-    connection_changed(instance.tenant_id)
+    connections.changed(instance.tenant_id)  # the verifiers' cache has a receiver of its own

@@ -8,7 +8,6 @@ from django.utils import timezone
 from audit.activity import activity_record
 from connector.freshbooks.connection_cache import connection_changed
 from connector.freshbooks.models import FreshBooksConnection
-from connector.freshbooks.verifier_cache import verifiers_changed
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +19,7 @@ def connection_mark_needs_reauth(*, connection: FreshBooksConnection, reason: st
                        updated_at=timezone.now()))
     connection.refresh_from_db()
     if updated:
-        verifiers_changed(connection.tenant_id)  # its callbacks no longer sign webhooks
-        connection_changed(connection.tenant_id)
+        connection_changed(connection.tenant_id)  # its callbacks no longer sign webhooks
         logger.warning("freshbooks.needs_reauth", extra={"tenant_id": connection.tenant_id,
                                                          "connection_id": connection.pk})
         activity_record(tenant=connection.tenant, actor=None, action="freshbooks.needs_reconnect",

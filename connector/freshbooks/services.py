@@ -21,7 +21,6 @@ from connector.freshbooks.errors import AuthorizationLost, FreshBooksError, NotF
 from connector.freshbooks.models import FreshBooksCallback, FreshBooksConnection, WebhookRejection
 from connector.freshbooks.selectors import connection_live
 from connector.freshbooks.signals import connection_reactivated
-from connector.freshbooks.verifier_cache import verifiers_changed
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -133,7 +132,6 @@ def _connection_end(*, connection: FreshBooksConnection, actor, reason: str) -> 
     FreshBooksConnection.objects.filter(pk=connection.pk).update(
         status=FreshBooksConnection.Status.DISCONNECTED, status_reason=reason, access_token="",
         refresh_token="", expires_at=None, disconnected_at=timezone.now(), updated_at=timezone.now())
-    verifiers_changed(connection.tenant_id)
     connection_changed(connection.tenant_id)
     activity_record(tenant=connection.tenant, actor=actor, action="freshbooks.disconnected",
                     target=connection.business_name or connection.business_id,
