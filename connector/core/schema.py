@@ -1,6 +1,11 @@
 """OpenAPI post-processing: every operation documents the error answers it can give, in the one error
 shape {"message", "extra"} (connector.core.api), and input text says it may not hold NUL, so the schema
-matches what clients actually receive."""
+matches what clients actually receive; and the view that serves the schema (SchemaView)."""
+
+import threading
+
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -70,3 +75,16 @@ def document_errors(result, generator, request, public):
                 if code == "429":
                     response["headers"] = RETRY_AFTER
     return result
+
+
+# drf-spectacular loads each extension's target class on first use, into a class attribute: a second
+# thread generating the schema meanwhile can read the attribute half way (None where it expects the class's
+# dotted path) and answer 500. Generating one schema at a time per process avoids that; it is rarely asked for.
+_GENERATING = threading.Lock()
+
+
+class SchemaView(SpectacularAPIView):
+    @extend_schema(**SCHEMA_KWARGS)  # as the view it extends: the schema's own endpoint is documented as before
+    def get(self, request, *args, **kwargs):
+        with _GENERATING:
+            return super().get(request, *args, **kwargs)
