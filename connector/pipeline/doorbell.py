@@ -14,14 +14,9 @@ BULK_REPLAY = "connector.pipeline.tasks.bulk_replay"
 DRAIN_MIN_COUNTDOWN = 0.02  # seconds; Celery countdowns below this are not worth an ETA
 
 
-def inbound_ring(inbound_event_id: int, countdown: float | None = None) -> None:
-    """Have a worker process this inbound event (now, or after `countdown` seconds)."""
-    app.tasks[PROCESS_EVENT].apply_async((inbound_event_id,), countdown=countdown)
-
-
 def inbound_ring_many(inbound_event_ids) -> None:
-    """inbound_ring for many events (an inbox's or a catch-up page's) over one broker connection: taking a
-    connection from the pool for each message costs about 40% more per message."""
+    """Have a worker process each of these inbound events (an inbox's slice, connector/pipeline/inbox.py),
+    over one broker connection: taking a connection from the pool for each message costs about 40% more."""
     with app.producer_or_acquire() as producer:
         for inbound_event_id in inbound_event_ids:
             app.tasks[PROCESS_EVENT].apply_async((inbound_event_id,), producer=producer)

@@ -1,11 +1,15 @@
-"""Per-tenant inbox between the webhook intake and the workers: the intake pushes a persisted event's id
-and rings the tenant's doorbell in one Redis round trip; only the ring that finds the doorbell silent
-sends a Celery task (`drain_inbox`), which hands every id waiting in the inbox to `process_event`.
+"""Per-tenant inbox between the webhook intake (and catch-up reads, the sweep, released holds) and the
+workers: a producer pushes persisted events' ids and rings the tenant's doorbell in one Redis round trip;
+only the ring that finds the doorbell silent sends a Celery task (`drain_inbox`), which hands the next
+INBOX_SLICE ids to `process_event` and, if more wait, queues itself again behind them.
 
-So a burst of webhooks costs one Celery message, not one each. Nothing is lost if Redis or the broker
-fails: the database is the truth, and the sweep re-enqueues every event still `received` after its grace
-(connector/pipeline/sweep.py). The doorbell expires after RING_TTL, so a lost drain task delays the
-tenant's events by that much at most (sooner than the sweep).
+So a burst of webhooks costs one Celery message per slice, not one per webhook to ring; and one tenant's
+burst (an import, a catch-up after an outage) never stands in the broker's queue ahead of the others'
+news: the queue holds at most a slice of each busy tenant's events at a time, so the tenants take turns.
+
+Nothing is lost if Redis or the broker fails: the database is the truth, and the sweep re-enqueues every
+event still `received` after its grace (connector/pipeline/sweep.py). The doorbell expires after RING_TTL,
+so a lost drain task delays the tenant's events by that much at most (sooner than the sweep).
 """
 
 import contextlib
@@ -22,7 +26,10 @@ logger = logging.getLogger(__name__)
 
 DRAIN_INBOX = "connector.pipeline.inbox.drain_inbox"
 RING_TTL = 30  # seconds; a doorbell whose drain task was lost rings again after this
-DRAIN_BATCH = 500  # ids popped per round trip by the drain task
+# Ids handed to process_event per drain: with N tenants busy, another tenant's news waits behind at most
+# N x (INBOX_SLICE + 1) messages. Small enough for that to be well under a second at a worker's rate; the
+# drain that hands it costs about a twentieth of one event's processing, shared by the slice.
+INBOX_SLICE = 20
 
 
 def _inbox_key(tenant_id: int) -> str:
@@ -35,15 +42,22 @@ def _ring_key(tenant_id: int) -> str:
 
 def inbox_push(tenant_id: int, inbound_event_id: int) -> None:
     """Queues a persisted event for processing. Never raises: a failure is logged and left to the sweep."""
+    inbox_push_many(tenant_id, [inbound_event_id])
+
+
+def inbox_push_many(tenant_id: int, inbound_event_ids) -> None:
+    """Queues persisted events of one tenant for processing, in this order. Never raises (as inbox_push)."""
+    ids = list(inbound_event_ids)
+    if not ids:
+        return
     try:
         # Not a MULTI: the two run in this order, and a drain in between only means one more drain.
         pipe = redis_quick().pipeline(transaction=False)
-        pipe.rpush(_inbox_key(tenant_id), inbound_event_id)
+        pipe.rpush(_inbox_key(tenant_id), *ids)
         pipe.set(_ring_key(tenant_id), "1", nx=True, ex=RING_TTL)
         _, rang = pipe.execute()
     except redis.RedisError:
-        logger.warning("pipeline.inbox.push_failed", extra={"tenant_id": tenant_id,
-                                                            "inbound_event_id": inbound_event_id})
+        logger.warning("pipeline.inbox.push_failed", extra={"tenant_id": tenant_id, "inbound_events": len(ids)})
         return
     if rang:
         _drain_send(tenant_id)
@@ -60,14 +74,18 @@ def _drain_send(tenant_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def drain_inbox(tenant_id: int) -> int:
-    """Hands every id waiting in the tenant's inbox to process_event. The doorbell is silenced first, so
-    an id pushed while this runs either is popped here or rings for another drain."""
+    """Hands the next INBOX_SLICE ids waiting in the tenant's inbox to process_event, then, if more wait,
+    rings again: the next drain joins the broker's queue behind this slice and every other tenant's
+    messages sent meanwhile. The doorbell is silenced first, so an id pushed while this runs either is
+    popped here or rings for another drain. Returns how many ids it handed."""
     client = redis_quick()
-    client.delete(_ring_key(tenant_id))
-    handed = 0
-    while True:
-        ids = client.lpop(_inbox_key(tenant_id), DRAIN_BATCH) or []
-        inbound_ring_many(int(raw) for raw in ids)
-        handed += len(ids)
-        if len(ids) < DRAIN_BATCH:
-            return handed
+    pipe = client.pipeline(transaction=False)  # in this order, in one round trip
+    pipe.delete(_ring_key(tenant_id))
+    pipe.lpop(_inbox_key(tenant_id), INBOX_SLICE)
+    pipe.llen(_inbox_key(tenant_id))
+    _, ids, waiting = pipe.execute()
+    ids = ids or []
+    inbound_ring_many(int(raw) for raw in ids)
+    if waiting and client.set(_ring_key(tenant_id), "1", nx=True, ex=RING_TTL):
+        _drain_send(tenant_id)
+    return len(ids)

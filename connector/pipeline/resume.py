@@ -7,7 +7,8 @@ from django.db import transaction
 
 from audit import ledger
 from audit.models import Delivery, HeldReason
-from connector.pipeline.doorbell import channel_kick, inbound_ring
+from connector.pipeline.doorbell import channel_kick
+from connector.pipeline.inbox import inbox_push_many
 from connector.slack.models import SlackInstallation
 from connector.slack.selectors import installation_active
 from tenants.models import Tenant
@@ -53,7 +54,6 @@ def resume_channel_holds(*, tenant: Tenant, old_channel_id: str, new_channel_id:
 def resume_freshbooks_holds(*, tenant: Tenant) -> int:
     """FreshBooks reconnected: process the inbound events that waited for it."""
     ids = ledger.inbound_release_freshbooks_holds(tenant=tenant)
-    for pk in ids:
-        transaction.on_commit(lambda pk=pk: inbound_ring(pk))
+    transaction.on_commit(lambda: inbox_push_many(tenant.pk, ids))
     logger.info("resume.freshbooks", extra={"tenant": tenant.slug, "released": len(ids)})
     return len(ids)

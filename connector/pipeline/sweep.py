@@ -2,6 +2,7 @@
 command) it re-rings for work whose task was lost, and releases holds whose cause is gone."""
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db.models import Q
@@ -11,7 +12,8 @@ from audit import ledger
 from audit.models import Delivery, HeldReason, InboundEvent
 from connector.freshbooks.models import FreshBooksConnection
 from connector.pipeline import pacing
-from connector.pipeline.doorbell import channel_kick, inbound_ring
+from connector.pipeline.doorbell import channel_kick
+from connector.pipeline.inbox import inbox_push_many
 from connector.pipeline.policy import CHANNEL_PROBE_INTERVAL, SWEEP_GRACE
 from connector.pipeline.resume import resume_channel_holds, resume_freshbooks_holds, resume_slack_holds
 from connector.slack.client import slack_channel_usable
@@ -37,10 +39,13 @@ def sweep_run() -> SweepReport:
     inbound = (InboundEvent.objects
                .filter(status__in=[InboundEvent.Status.RECEIVED, InboundEvent.Status.RETRYING])
                .filter(Q(next_attempt_at__isnull=True, received_at__lte=stale) | Q(next_attempt_at__lte=now))
-               .order_by("id").values_list("id", flat=True)[:5000])
-    for pk in inbound:
-        inbound_ring(pk)
-        report.inbound_requeued += 1
+               .order_by("id").values_list("tenant_id", "id")[:5000])
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for tenant_id, pk in inbound:
+        by_tenant[tenant_id].append(pk)
+    for tenant_id, ids in by_tenant.items():  # through the inboxes, so the tenants take turns (inbox.py)
+        inbox_push_many(tenant_id, ids)
+        report.inbound_requeued += len(ids)
 
     channels = (Delivery.objects.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING])
                 .exclude(slack_team_id="")

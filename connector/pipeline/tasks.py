@@ -1,5 +1,6 @@
 """Celery tasks: thin, id-based, idempotent; each calls one service and reschedules instead of sleeping."""
 
+import functools
 import logging
 
 from celery import shared_task
@@ -14,7 +15,8 @@ from connector.pipeline import bulk_replay as bulk
 from connector.pipeline import catch_up_schedule, inbound, pacing
 from connector.pipeline.catch_up import catch_up_run
 from connector.pipeline.delivery import channel_drain_once
-from connector.pipeline.doorbell import channel_kick, inbound_ring_many
+from connector.pipeline.doorbell import channel_kick
+from connector.pipeline.inbox import inbox_push_many
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 from connector.pipeline.sweep import sweep_run
 
@@ -87,7 +89,7 @@ def catch_up_connection(connection_id: int, claim: str) -> None:
         connection = (FreshBooksConnection.objects.select_related("tenant")
                       .filter(pk=connection_id, status=FreshBooksConnection.Status.ACTIVE).first())
         if connection is not None:
-            catch_up_run(tenant=connection.tenant, enqueue=inbound_ring_many)
+            catch_up_run(tenant=connection.tenant, enqueue=functools.partial(inbox_push_many, connection.tenant_id))
     except (FreshBooksError, ApplicationError):
         pass  # recorded on the catch-up state, which backs off; the next tick tries again
     except SoftTimeLimitExceeded:

@@ -1,14 +1,16 @@
 """Pipeline fixtures: a tenant with Slack installed, deliveries waiting, Slack served by a local HTTP server."""
 
+import contextlib
 import json
 import threading
 import time
+from unittest import mock
 
 import pytest
 from django.utils import timezone
 
 from audit.models import Delivery, InboundEvent
-from connector.pipeline import pacing
+from connector.pipeline import doorbell, inbox, pacing
 
 TEAM = "T0TEST"
 
@@ -21,6 +23,22 @@ def drain(channel: str = "C1"):
     r = pacing.client()
     r.delete(f"mlc:pace:{TEAM}:{channel}", *r.keys(f"mlc:teamcap:{TEAM}:*"))
     return channel_drain_once(team_id=TEAM, channel_id=channel)
+
+
+@contextlib.contextmanager
+def handed_to_processing():
+    """The ids handed to process_event, in order, through the tenants' inboxes (connector/pipeline/inbox.py):
+    no message reaches the broker, and the drain tasks the inboxes rang run here as a worker would run
+    them, once the block ends."""
+    handed: list[int] = []
+    with mock.patch.object(inbox.app, "send_task") as ring, \
+            mock.patch.object(inbox.app.tasks[doorbell.PROCESS_EVENT], "apply_async") as process:
+        yield handed
+        while ring.call_args_list:
+            rung, ring.call_args_list = ring.call_args_list, []
+            for call in rung:
+                inbox.drain_inbox.run(*call.kwargs["args"])
+        handed += [call.args[0][0] for call in process.call_args_list]
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ from connector.pipeline.catch_up import EASTERN, catch_up_run, catch_up_state, s
 from connector.pipeline.inbound import inbound_process
 from routing.models import Rule
 from tests.freshbooks.conftest import ACCOUNT_ID, API, VERIFIER, make_callback, make_connection, signed
+from tests.pipeline.conftest import handed_to_processing
 
 pytestmark = pytest.mark.django_db
 
@@ -295,12 +296,10 @@ def test_command_prints_the_counts_on_its_last_line(tenant, books):
     books.add("invoice", 1, CONNECTED - timedelta(hours=1))
     books.add("invoice", 2, CONNECTED + timedelta(hours=1))
     out = io.StringIO()
-    with mock.patch("connector.pipeline.tasks.process_event.apply_async") as enqueue, \
-            TestCase.captureOnCommitCallbacks(execute=True):
+    with handed_to_processing() as handed, TestCase.captureOnCommitCallbacks(execute=True):
         call_command("catch_up", "--tenant", tenant.slug, stdout=out)
     assert out.getvalue().strip().splitlines()[-1] == "read 2, new 1, already seen 1"
-    [(args, _)] = enqueue.call_args_list
-    assert args == ((InboundEvent.objects.get(object_id="2").pk,),)
+    assert handed == [InboundEvent.objects.get(object_id="2").pk]
 
 
 def test_command_refuses_bad_input_and_reports_freshbooks_errors(tenant, books):

@@ -16,6 +16,7 @@ from connector.pipeline.inbound import inbound_process
 from connector.pipeline.sweep import sweep_run
 from routing.models import Rule
 from tests.freshbooks.conftest import API, VERIFIER, load_fixture, make_callback, make_connection, signed
+from tests.pipeline.conftest import handed_to_processing
 
 pytestmark = pytest.mark.django_db
 
@@ -162,11 +163,10 @@ def test_lost_authorisation_holds_events_until_reconnect(client, tenant, connect
         fb_api.add(r["method"], API + r["path"], json=r.get("json"), status=r.get("status", 200))
     grant = TokenGrant(access_token="access-2", refresh_token="refresh-2",
                        expires_at=timezone.now() + timezone.timedelta(hours=6))
-    with mock.patch("connector.pipeline.tasks.process_event.apply_async") as enqueue, \
-            django_capture_on_commit_callbacks(execute=True):
+    with handed_to_processing() as handed, django_capture_on_commit_callbacks(execute=True):
         connection_store(tenant=tenant, actor=None, grant=grant, account_id=connected.account_id,
                          business_id=connected.business_id)
-    enqueue.assert_called_once_with((inbound.pk,), countdown=None)
+    assert handed == [inbound.pk]
     inbound.refresh_from_db()
     assert inbound.status == InboundEvent.Status.RECEIVED
     inbound_process(inbound_event_id=inbound.pk)
@@ -179,10 +179,10 @@ def test_sweep_re_enqueues_an_event_whose_task_was_lost(client, tenant, connecte
     fixture = mock_fixture(fb_api, "invoice.create")
     inbound = deliver(client, tenant, fixture["webhook"])  # its task never ran (broker lost it)
     InboundEvent.objects.filter(pk=inbound.pk).update(received_at=timezone.now() - timezone.timedelta(minutes=5))
-    with mock.patch("connector.pipeline.tasks.process_event.apply_async") as enqueue:
+    with handed_to_processing() as handed:
         report = sweep_run()
     assert report.inbound_requeued == 1
-    enqueue.assert_called_once_with((inbound.pk,), countdown=None)
+    assert handed == [inbound.pk]
 
 
 def test_sweep_rings_each_channel_once_however_many_deliveries_wait_there(installation, make_delivery):

@@ -1,6 +1,7 @@
 """catch_up --tenant SLUG [--since YYYY-MM-DD]: one catch-up read from FreshBooks now; the last line counts
 what it read, e.g. `read 42, new 3, already seen 39`."""
 
+import functools
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
@@ -8,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from connector.core.errors import ApplicationError
 from connector.freshbooks.errors import FreshBooksError
 from connector.pipeline.catch_up import catch_up_run
-from connector.pipeline.doorbell import inbound_ring_many
+from connector.pipeline.inbox import inbox_push_many
 from tenants.models import Tenant
 
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         if since_day is not None and since_day > date.today():
             raise CommandError("--since is in the future: nothing has changed there yet.")
         try:
-            result = catch_up_run(tenant=found, since=since_day, enqueue=inbound_ring_many)
+            result = catch_up_run(tenant=found, since=since_day, enqueue=functools.partial(inbox_push_many, found.pk))
         except (ApplicationError, FreshBooksError) as exc:
             raise CommandError(getattr(exc, "message", str(exc))) from exc
         self.stdout.write(result.summary())
