@@ -14,6 +14,7 @@ page at a time, not the whole list. The worker's and web's peak RSS as the other
 """
 
 import argparse
+import functools
 import sys
 import threading
 import time
@@ -133,7 +134,7 @@ def main() -> None:
     try:
         django_setup(stack)
         from audit.models import InboundEvent
-        from connector.pipeline.doorbell import inbound_ring_many
+        from connector.pipeline.inbox import inbox_push_many
         from tenants.models import Tenant
 
         business = businesses(stack, 1)[0]
@@ -147,7 +148,7 @@ def main() -> None:
 
         with RssSampler(stack) as sampler:
             first_lists = CountingLists()
-            first, first_s, first_rss = timed_read(tenant, inbound_ring_many, first_lists)
+            first, first_s, first_rss = timed_read(tenant, functools.partial(inbox_push_many, tenant.pk), first_lists)
             log(f"first read: {first.summary()} in {first_s:.2f} s; waiting for the worker")
             deadline = time.monotonic() + PROCESS_TIMEOUT
             pending = InboundEvent.objects.for_tenant(tenant).filter(
@@ -156,7 +157,8 @@ def main() -> None:
                 time.sleep(1)
             processing_s = time.perf_counter() - started - first_s
             second_lists = CountingLists()
-            second, second_s, second_rss = timed_read(tenant, inbound_ring_many, second_lists)
+            second, second_s, second_rss = timed_read(tenant, functools.partial(inbox_push_many, tenant.pk),
+                                                      second_lists)
             log(f"second read: {second.summary()} in {second_s:.2f} s")
 
         def read(result, seconds, rss, lists):
