@@ -9,7 +9,7 @@ JSON line.
 default rate each channel gets one message every 5 s, so pacing never delays one. Two latencies per
 message, both ending at the stand-in's message ts: from the FreshBooks control call (includes the
 stand-in's webhook queue), and from the webhook's arrival (InboundEvent.received_at). Also: peak RSS of
-the web and worker process groups.
+the web and worker process groups, and the worker processes' CPU per invoice (idle time included).
 """
 
 import argparse
@@ -60,7 +60,8 @@ def main() -> None:
         called: dict[str, float] = {}
         lock = threading.Lock()
         log(f"creating {args.invoices} invoices at {args.rate}/s over {args.channels} channels")
-        with RssSampler(stack) as memory:
+        with RssSampler(stack, groups=("web", *stack.worker_names)) as memory:
+            cpu_before = memory.cpu_seconds()
             started = time.time()
             for i in range(args.invoices):
                 delay = started + i / args.rate - time.time()
@@ -78,6 +79,7 @@ def main() -> None:
                 if sum(stats["messages_per_channel_id"].get(c, 0) for c in channel_ids.values()) >= args.invoices:
                     break
                 time.sleep(0.5)
+            worker_cpu = sum(memory.cpu_seconds()[w] - cpu_before[w] for w in stack.worker_names)
         from_call, from_received = [], []
         posted = 0
         for channel_id in channel_ids.values():
@@ -94,6 +96,8 @@ def main() -> None:
             "invoices": args.invoices, "channels": args.channels, "rate_per_s": args.rate, "posted": posted,
             "latency_from_freshbooks_change_s": summary(from_call),
             "latency_from_webhook_received_s": summary(from_received),
+            # The worker processes' CPU over the run (idle time included), per invoice posted.
+            "worker_cpu_ms_per_invoice": round(worker_cpu * 1000 / posted, 1) if posted else None,
             "memory": memory.report(),
         })
     finally:

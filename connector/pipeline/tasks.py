@@ -35,16 +35,34 @@ def process_event(inbound_event_id: int) -> None:
     if outcome.retry_in is not None and outcome.retry_in <= MAX_TASK_COUNTDOWN:
         process_event.apply_async((inbound_event_id,), countdown=outcome.retry_in)
     # A longer wait is the sweep's: it re-enqueues the event once its next_attempt_at has passed.
-    for team_id, channel_id in outcome.channels:
-        channel_kick(team_id, channel_id)
+    task_id = process_event.request.id or ""
+    for n, (team_id, channel_id) in enumerate(outcome.channels):
+        # The first channel's post goes out from here when the channel is free (most events have one
+        # channel, and most find it free): no second task. The others' drains run in parallel as tasks.
+        here = functools.partial(_drain_here, team_id, channel_id, task_id=task_id) if n == 0 else None
+        channel_kick(team_id, channel_id, drain_here=here)
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def drain_channel(self, team_id: str, channel_id: str, claim: str | None = None) -> None:
+    _drain(team_id, channel_id, claim, task_id=self.request.id or "")
+
+
+def _drain(team_id: str, channel_id: str, claim: str | None, *, task_id: str) -> None:
     pacing.release_drain(team_id, channel_id, claim)
-    result = channel_drain_once(team_id=team_id, channel_id=channel_id, task_id=self.request.id or "")
+    result = channel_drain_once(team_id=team_id, channel_id=channel_id, task_id=task_id)
     if result.again_in is not None:
         channel_kick(team_id, channel_id, countdown=result.again_in)
+
+
+def _drain_here(team_id: str, channel_id: str, claim: str, *, task_id: str) -> None:
+    """A drain run by process_event. Its event is processed whatever happens here: an error leaves the
+    channel to a drain task, as if the post had been sent to the broker in the first place."""
+    try:
+        _drain(team_id, channel_id, claim, task_id=task_id)
+    except Exception:
+        logger.exception("drain.in_process_event_failed", extra={"channel": channel_id})
+        channel_kick(team_id, channel_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -81,3 +81,66 @@ def test_a_kick_while_the_channels_post_slot_is_taken_schedules_the_drain_for_wh
     # Then one drain is scheduled for when the slot opens (sooner it could only find the slot taken)
     [slot_opens, other] = scheduled(drain)
     assert 0.8 < slot_opens <= CHANNEL_INTERVAL_MS / 1000 and other is None
+
+
+def _processed_into(monkeypatch, *channels: str) -> None:
+    """process_event finds its event processed into deliveries for `channels`, in this order."""
+    from connector.pipeline import inbound
+
+    monkeypatch.setattr(inbound, "inbound_process", lambda **kw: inbound.Outcome(
+        status="processed", channels=tuple((TEAM, channel) for channel in channels)))
+
+
+def test_process_event_posts_to_a_free_channel_itself_and_sends_no_drain_task(
+        monkeypatch, installation, slack, make_delivery):
+    from connector.pipeline import tasks
+
+    delivery = make_delivery("C1")
+    _processed_into(monkeypatch, "C1")
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        tasks.process_event.run(42)
+    assert [p["channel"] for p in slack.posts] == ["C1"]
+    delivery.refresh_from_db()
+    assert delivery.status == "posted"
+    assert scheduled(drain) == []
+    assert not pacing.client().exists(f"mlc:drain:{TEAM}:C1")  # its drain claim is released
+
+
+def test_process_event_leaves_a_channel_whose_slot_is_taken_to_a_drain_when_it_opens(
+        monkeypatch, installation, slack, make_delivery):
+    from connector.pipeline import tasks
+
+    make_delivery("C1")
+    pacing.slot_restart(TEAM, "C1")  # the channel has just posted
+    _processed_into(monkeypatch, "C1")
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        tasks.process_event.run(42)
+    assert slack.posts == []
+    [countdown] = scheduled(drain)
+    assert 0 < countdown <= CHANNEL_INTERVAL_MS / 1000
+
+
+def test_process_event_posts_its_first_channel_itself_and_sends_the_others_drains_to_run_in_parallel(
+        monkeypatch, installation, slack, make_delivery):
+    from connector.pipeline import tasks
+
+    make_delivery("C1")
+    make_delivery("C2")
+    _processed_into(monkeypatch, "C1", "C2")
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        tasks.process_event.run(42)
+    assert [p["channel"] for p in slack.posts] == ["C1"]
+    assert [call.args[0][:2] for call in drain.call_args_list] == [(TEAM, "C2")]
+
+
+def test_an_error_in_process_events_own_drain_leaves_the_channel_to_a_drain_task(
+        monkeypatch, installation, slack, make_delivery):
+    from connector.pipeline import tasks
+
+    make_delivery("C1")
+    _processed_into(monkeypatch, "C1")
+    monkeypatch.setattr(tasks, "channel_drain_once", mock.Mock(side_effect=RuntimeError("database went away")))
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as drain:
+        tasks.process_event.run(42)  # the event stays processed: no error escapes
+    assert slack.posts == []
+    assert [(call.args[0][:2], call.kwargs.get("countdown")) for call in drain.call_args_list] == [((TEAM, "C1"), None)]
