@@ -162,6 +162,16 @@ def messages(stack: Stack, channel_id: str) -> list[dict]:
     return stack.slack("GET", "/_control/messages", params={"channel": channel_id})["messages"]
 
 
+def event_stages(events, since: float) -> dict[str, float]:
+    """Where the time went for these inbound events: when the first and the last were received and the last
+    was processed, in seconds after `since` (epoch); a stage none reached is left out."""
+    from django.db.models import Max, Min
+
+    stages = events.aggregate(first_received=Min("received_at"), last_received=Max("received_at"),
+                              last_processed=Max("processed_at"))
+    return {name: moment.timestamp() - since for name, moment in stages.items() if moment is not None}
+
+
 def delivery_id_of(message: dict) -> int | None:
     payload = (message.get("metadata") or {}).get("event_payload") or {}
     value = payload.get("delivery_id")

@@ -42,6 +42,7 @@ from bench.common import (  # noqa: E402
     delivery_id_of,
     django_setup,
     emit,
+    event_stages,
     log,
     machine,
     messages,
@@ -78,8 +79,6 @@ def run(name: str, args, pool: str, concurrency: int, workers: int, web_threads:
                         webs=args.webs, freshbooks_args=["--delivery-workers", str(WEBHOOK_SENDERS)], **web)
     try:
         django_setup(stack)
-        from django.db.models import Max, Min
-
         from audit.models import Delivery, InboundEvent
 
         names = [f"mc-{i:03d}" for i in range(1, args.channels + 1)]
@@ -133,11 +132,9 @@ def run(name: str, args, pool: str, concurrency: int, workers: int, web_threads:
             in_order = in_order and objects == invoices
         last = max(stamps) if stamps else time.time()
         span = last - released
-        stages = InboundEvent.objects.filter(name="invoice.create").aggregate(
-            first_received=Min("received_at"), last_received=Max("received_at"), last_processed=Max("processed_at"))
         # Where the time went: webhooks arriving, then processed into deliveries, then posted.
-        timeline = {k: round(v.timestamp() - released, 2) for k, v in stages.items() if v is not None} | {
-            "last_post": round(span, 2)}
+        stages = event_stages(InboundEvent.objects.filter(name="invoice.create"), released)
+        timeline = {k: round(v, 2) for k, v in stages.items()} | {"last_post": round(span, 2)}
         result = {
             "worker": {"pool": pool, "concurrency": concurrency, "processes": workers},
             "web_masters": args.webs, "web_workers_each": stack.config.web_workers,

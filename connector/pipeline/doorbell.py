@@ -42,9 +42,11 @@ def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0, *,
     # A drain woken before its channel is due finds nothing to post and kicks again for the rest.
     countdown = min(countdown, MAX_TASK_COUNTDOWN)
     claim = pacing.claim_drain(team_id, channel_id, countdown=countdown)
-    if claim and drain_here is not None and claim.countdown <= DRAIN_MIN_COUNTDOWN:
+    if claim is None:
+        return
+    due_now = claim.countdown <= DRAIN_MIN_COUNTDOWN
+    if due_now and drain_here is not None:
         drain_here(claim.token)
-    elif claim:
-        app.tasks[DRAIN_CHANNEL].apply_async(
-            (team_id, channel_id, claim.token),
-            countdown=claim.countdown if claim.countdown > DRAIN_MIN_COUNTDOWN else None)
+    else:
+        app.tasks[DRAIN_CHANNEL].apply_async((team_id, channel_id, claim.token),
+                                             countdown=None if due_now else claim.countdown)
