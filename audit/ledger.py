@@ -438,6 +438,17 @@ def inbound_fail(event: InboundEvent, *, reason: str) -> None:
         status=InboundEvent.Status.FAILED, status_reason=reason[:_REASON_MAX], next_attempt_at=None)
 
 
+def inbound_unread_before(*, tenant_id: int, inbound_event_id: int, since: datetime,
+                          attempts_below: int) -> int | None:
+    """The latest of the tenant's events told before this one that is still being read for the first time
+    (received, not yet processed), when received after `since` and claimed fewer than `attempts_below`
+    times; None when there is none. Workers read events in parallel, so a later event can be recorded first."""
+    return (InboundEvent.objects.filter(tenant_id=tenant_id, status=InboundEvent.Status.RECEIVED,
+                                        id__lt=inbound_event_id, received_at__gt=since,
+                                        attempts__lt=attempts_below)
+            .order_by("-id").values_list("id", flat=True).first())
+
+
 def inbound_release_freshbooks_holds(*, tenant: Tenant) -> list[int]:
     """FreshBooks works again: held -> received, oldest first. Clears status_reason and next_attempt_at.
     Returns the released ids."""

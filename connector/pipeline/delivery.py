@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit import ledger
 from audit.ledger import Claim
 from audit.models import Card, Delivery, DeliveryAttempt, HeldReason
-from connector.pipeline import pacing
+from connector.pipeline import order, pacing
 from connector.pipeline.cards import card_repost
 from connector.pipeline.policy import (
     CARD_EDIT_INTERVAL,
@@ -80,6 +80,9 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     candidate = _post_head(head, team_id=team_id, channel_id=channel_id)
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
+    wait = order.post_waits(candidate)
+    if wait != 0:
+        return DrainResult(again_in=wait)  # None: the earlier news, once read, wakes the channel
     if candidate.slack_action == SlackAction.REPLY and not candidate.thread_ts and not _reply_threaded(candidate):
         return DrainResult(again_in=0.0)  # it waits for its card; the next due delivery may go
     wait = pacing.take_slot(team_id, channel_id)

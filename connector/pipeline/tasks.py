@@ -12,7 +12,7 @@ from connector.core.errors import ApplicationError
 from connector.freshbooks.errors import FreshBooksError
 from connector.freshbooks.models import FreshBooksConnection
 from connector.pipeline import bulk_replay as bulk
-from connector.pipeline import catch_up_schedule, inbound, pacing
+from connector.pipeline import catch_up_schedule, inbound, order, pacing
 from connector.pipeline.catch_up import catch_up_run
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.doorbell import channel_kick
@@ -35,6 +35,7 @@ def process_event(inbound_event_id: int) -> None:
     if outcome.retry_in is not None and outcome.retry_in <= MAX_TASK_COUNTDOWN:
         process_event.apply_async((inbound_event_id,), countdown=outcome.retry_in)
     # A longer wait is the sweep's: it re-enqueues the event once its next_attempt_at has passed.
+    order.news_read(inbound_event_id, kicked=outcome.channels)
     task_id = process_event.request.id or ""
     for n, (team_id, channel_id) in enumerate(outcome.channels):
         # The first channel's post goes out from here when the channel is free (most events have one

@@ -181,7 +181,8 @@ def make_delivery(tenant):
         n = counter["n"]
         event = InboundEvent.objects.create(tenant=tenant, name="invoice.create", object_id=str(1000 + n),
                                             raw_body=f"name=invoice.create&object_id={1000 + n}",
-                                            dedupe_key=f"invoice.create:{1000 + n}")
+                                            dedupe_key=f"invoice.create:{1000 + n}",
+                                            status=InboundEvent.Status.PROCESSED)  # as it is once it has deliveries
         return Delivery.objects.create(
             tenant=tenant, inbound_event=event, event_name="invoice.create", object_id=str(1000 + n),
             kind="invoice", action="created", slack_team_id=team_id, channel_id=channel_id,

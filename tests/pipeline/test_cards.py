@@ -52,7 +52,8 @@ class Story:
                         "payment.create": (Kind.PAYMENT, Action.CREATED)}[name]
         object_id = f"9{self.n}" if kind == Kind.PAYMENT else self.invoice_id
         inbound = InboundEvent.objects.create(tenant=self.tenant, name=name, object_id=object_id, raw_body="",
-                                              dedupe_key=f"{name}:{self.invoice_id}:{object_id}:{self.n}")
+                                              dedupe_key=f"{name}:{self.invoice_id}:{object_id}:{self.n}",
+                                              status=InboundEvent.Status.PROCESSED)
         amount = Decimal(payment_amount) if payment_amount else Decimal(fetched_invoice["amount"]["amount"])
         fin = FinancialEvent(event_name=name, kind=kind, action=action, object_id=object_id, amount=amount,
                              currency="USD", counterparty="Acme Corporation", document_number="0000077",

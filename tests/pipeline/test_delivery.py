@@ -56,7 +56,8 @@ def test_channel_posts_in_the_order_freshbooks_sent_the_events_not_the_order_the
     # Given two webhooks received in order whose processing finished the other way round (concurrent
     # workers), so the second event's delivery was made first
     first, second = (InboundEvent.objects.create(tenant=tenant, name="invoice.create", object_id=n, raw_body="",
-                                                 dedupe_key=f"invoice.create:{n}") for n in ("1", "2"))
+                                                 dedupe_key=f"invoice.create:{n}", status=InboundEvent.Status.PROCESSED)
+                     for n in ("1", "2"))
     for event, text in ((second, "second event"), (first, "first event")):
         Delivery.objects.create(tenant=tenant, inbound_event=event, event_name="invoice.create",
                                 object_id=event.object_id, kind="invoice", action="created", slack_team_id=TEAM,

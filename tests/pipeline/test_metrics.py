@@ -4,7 +4,7 @@ intake's answer, posts by Slack's outcome with their latency, 429s, and the back
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from audit.models import Delivery
+from audit.models import Delivery, InboundEvent
 from tests.pipeline.conftest import drain
 
 TOKEN = "metrics-token-0123456789"
@@ -75,7 +75,9 @@ def test_posts_429s_and_latency_are_counted(client, metrics_on, slack, installat
 
 
 @pytest.mark.django_db
-def test_backlog_and_holds_come_from_the_ledger(client, metrics_on, make_delivery):
+def test_backlog_and_holds_come_from_the_ledger(client, metrics_on, make_delivery, tenant):
+    for n in range(4):
+        InboundEvent.objects.create(tenant=tenant, name="invoice.create", object_id=str(n), raw_body="")
     make_delivery("C1")
     make_delivery("C1")
     held = make_delivery("C3", status=Delivery.Status.HELD)

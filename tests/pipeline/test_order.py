@@ -1,0 +1,180 @@
+"""A channel shows its news in the order FreshBooks told us of it, though workers read events in parallel:
+a post waits while an earlier event of its tenant is still being read, and reading that event wakes it."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from audit import ledger
+from audit.models import Delivery, InboundEvent
+from connector.pipeline import inbound, order, tasks
+from connector.pipeline.policy import ORDER_WAIT, ORDER_WAIT_CLAIMS
+from tests.pipeline.conftest import TEAM, drain
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def told(tenant):
+    """Events received from FreshBooks, in this order, not yet read."""
+    def make(count: int) -> list[InboundEvent]:
+        return [InboundEvent.objects.create(tenant=tenant, name="invoice.create", object_id=str(n), raw_body="",
+                                            dedupe_key=f"invoice.create:{n}") for n in range(count)]
+    return make
+
+
+@pytest.fixture
+def reading(monkeypatch, installation):
+    """process_event reads an event into one post to the channel given in `routes` (none: no rule matched),
+    as inbound_process does it: the event processed and its delivery made in one transaction."""
+    routes: dict[int, str | None] = {}
+
+    def read(*, inbound_event_id):
+        event = InboundEvent.objects.get(pk=inbound_event_id)
+        channel = routes[inbound_event_id]
+        with transaction.atomic():
+            InboundEvent.objects.filter(pk=event.pk).update(
+                status=InboundEvent.Status.PROCESSED if channel else InboundEvent.Status.IGNORED)
+            if channel:
+                text = f"event {event.object_id}"
+                Delivery.objects.create(tenant=event.tenant, inbound_event=event, event_name=event.name,
+                                        object_id=event.object_id, kind="invoice", action="created",
+                                        slack_team_id=TEAM, channel_id=channel, channel_name=channel.lower(),
+                                        message_text=text, message_blocks=[])
+        return inbound.Outcome(status="processed", channels=((TEAM, channel),) if channel else ())
+
+    monkeypatch.setattr(inbound, "inbound_process", read)
+    return routes
+
+
+def drains_sent(apply_async) -> list[str]:
+    return [call.args[0][1] for call in apply_async.call_args_list]
+
+
+def run_drains_sent(apply_async) -> None:
+    """Run the drain tasks sent so far as a worker would, once the channel's pace allows (not waited for)."""
+    from connector.pipeline import pacing
+
+    for call in apply_async.call_args_list:
+        pacing.client().delete(f"mlc:pace:{TEAM}:{call.args[0][1]}")
+        tasks.drain_channel.run(*call.args[0])
+    apply_async.reset_mock()
+
+
+def test_a_later_event_read_first_waits_for_the_earlier_one_then_both_post_in_order(told, reading, slack):
+    # Given two invoices told in this order for one channel, the second read first (another worker was
+    # still fetching the first from FreshBooks)
+    first, second = told(2)
+    reading[first.pk] = reading[second.pk] = "C1"
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as sent:
+        tasks.process_event.run(second.pk)
+        # Then nothing is posted yet: the first may (and does) bring a post for the same channel
+        assert slack.posts == []
+        # When the first is read
+        tasks.process_event.run(first.pk)
+        # Then the first goes out at once and the second after the channel's second, in FreshBooks' order
+        assert [p["text"] for p in slack.posts] == ["event 0"]
+        assert drains_sent(sent) == ["C1"]
+        run_drains_sent(sent)
+    assert [p["text"] for p in slack.posts] == ["event 0", "event 1"]
+
+
+def test_an_earlier_event_with_no_post_for_the_channel_wakes_it_once_read(told, reading, slack):
+    # Given a channel's post waiting for an earlier event, which no rule matches
+    first, second = told(2)
+    reading[first.pk], reading[second.pk] = None, "C1"
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as sent:
+        tasks.process_event.run(second.pk)
+        assert slack.posts == [] and drains_sent(sent) == []
+        # When the earlier event is read
+        tasks.process_event.run(first.pk)
+        # Then the waiting channel is drained, and only once
+        assert drains_sent(sent) == ["C1"]
+        run_drains_sent(sent)
+    assert [p["text"] for p in slack.posts] == ["event 1"]
+
+
+def test_a_post_waits_for_every_earlier_event_not_just_the_latest(told, reading, slack):
+    first, second, third = told(3)
+    reading.update({first.pk: "C2", second.pk: None, third.pk: "C1"})
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as sent:
+        tasks.process_event.run(third.pk)
+        tasks.process_event.run(second.pk)  # the latest earlier event is read; the first is not yet
+        assert drains_sent(sent) == ["C1"]
+        run_drains_sent(sent)
+        assert slack.posts == []  # the first is still unread
+        tasks.process_event.run(first.pk)
+        assert drains_sent(sent) == ["C1"]
+        run_drains_sent(sent)
+    assert [(p["channel"], p["text"]) for p in slack.posts] == [("C2", "event 0"), ("C1", "event 2")]
+
+
+def test_an_event_read_just_as_the_channel_is_noted_does_not_leave_the_channel_waiting(
+        monkeypatch, told, reading, slack):
+    # Given a drain that finds an earlier event unread, which another worker finishes reading before the
+    # drain has noted the channel under it (so that worker's wake-up finds no note)
+    first, second = told(2)
+    reading[first.pk], reading[second.pk] = None, "C1"
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+        tasks.process_event.run(second.pk)  # noted, waiting
+    real = ledger.inbound_unread_before
+    calls = []
+
+    def unread_before(**kw):
+        found = real(**kw)
+        if not calls:
+            tasks.process_event.run(first.pk)  # the other worker reads it now, between look and note
+        calls.append(found)
+        return found
+
+    monkeypatch.setattr(ledger, "inbound_unread_before", unread_before)
+    # When that drain runs
+    drain("C1")
+    # Then it looks again after noting the channel, finds the event read, and posts
+    assert [p["text"] for p in slack.posts] == ["event 1"]
+    assert calls == [first.pk, None]
+
+
+@pytest.mark.parametrize("stuck", ["received long ago", "claimed too often", "retrying", "held"])
+def test_an_earlier_event_that_cannot_be_read_now_does_not_hold_later_news_back(stuck, told, reading, slack):
+    first, second = told(2)
+    reading[second.pk] = "C1"
+    if stuck == "received long ago":
+        InboundEvent.objects.filter(pk=first.pk).update(received_at=timezone.now() - ORDER_WAIT - timedelta(1))
+    elif stuck == "claimed too often":  # a worker died on it each time it took it
+        InboundEvent.objects.filter(pk=first.pk).update(attempts=ORDER_WAIT_CLAIMS)
+    else:  # FreshBooks down (it retries later), or FreshBooks to reconnect (a person must act)
+        InboundEvent.objects.filter(pk=first.pk).update(status=stuck)
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+        tasks.process_event.run(second.pk)
+    assert [p["text"] for p in slack.posts] == ["event 1"]
+
+
+def test_another_tenants_unread_events_hold_nothing_back(told, reading, slack, other_tenant):
+    InboundEvent.objects.create(tenant=other_tenant, name="invoice.create", object_id="9", raw_body="")
+    [event] = told(1)
+    reading[event.pk] = "C1"
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+        tasks.process_event.run(event.pk)
+    assert [p["text"] for p in slack.posts] == ["event 0"]
+
+
+def test_a_wake_up_lost_with_redis_is_made_good_by_the_sweep(told, reading, slack):
+    from connector.pipeline import pacing
+    from connector.pipeline.sweep import sweep_run
+
+    first, second = told(2)
+    reading[first.pk], reading[second.pk] = None, "C1"
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async") as sent:
+        tasks.process_event.run(second.pk)
+        pacing.client().flushdb()  # Redis restarted empty: the note is gone
+        tasks.process_event.run(first.pk)
+        assert drains_sent(sent) == []
+        sweep_run()
+        assert drains_sent(sent) == ["C1"]
+        run_drains_sent(sent)
+    assert [p["text"] for p in slack.posts] == ["event 1"]
+    assert order.NOTE_TTL > ORDER_WAIT.total_seconds()
