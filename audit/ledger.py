@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
 from audit.models import Card, Delivery, DeliveryAttempt, HeldReason, InboundEvent
@@ -85,40 +85,66 @@ def _for_claim() -> QuerySet[Delivery]:
             .annotate(event_received_at=F("inbound_event__received_at")))
 
 
-def delivery_head(*, team_id: str, channel_id: str) -> Delivery | None:
+@dataclass(frozen=True)
+class Unread:
+    """Which of a tenant's events still being read for the first time (received, not yet processed) hold
+    its later posts back: those received after `since` and claimed fewer than `claims` times."""
+
+    since: datetime
+    claims: int
+
+
+def _unread(unread: Unread) -> QuerySet[InboundEvent]:
+    return InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED, received_at__gt=unread.since,
+                                       attempts__lt=unread.claims)
+
+
+def _unread_before(unread: Unread | None):
+    """The head's `unread_before`: the latest of its tenant's `unread` events told before its own, read in the
+    same statement as the head (a later read could find that event processed and miss the post it made)."""
+    if unread is None:
+        return Value(None, output_field=models.BigIntegerField())
+    return Subquery(_unread(unread).filter(tenant_id=OuterRef("tenant_id"), id__lt=OuterRef("inbound_event_id"))
+                    .order_by("-id").values("id")[:1])
+
+
+def delivery_head(*, team_id: str, channel_id: str, unread: Unread | None = None) -> Delivery | None:
     """The channel's next post or reply, read for delivery_take: the oldest due, in the order FreshBooks
     told us of the events (inbound ids), not the order workers finished fetching them. Card edits are not in
-    this order: they are paced per card and workspace instead."""
+    this order: they are paced per card and workspace instead. With `unread`, also its `unread_before`."""
     return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
-            .exclude(slack_action=Delivery.SlackAction.EDIT)
+            .exclude(slack_action=Delivery.SlackAction.EDIT).annotate(unread_before=_unread_before(unread))
             .filter(_due(timezone.now())).order_by("inbound_event_id", "id").first())
 
 
-def channel_head(*, team_id: str, channel_id: str) -> Delivery | None:
+def channel_head(*, team_id: str, channel_id: str, unread: Unread) -> Delivery | None:
     """The channel's next due delivery, for delivery_take, in one read (most drains find no edit waiting, and
     read no card): its card edit due soonest, ordered by (next_attempt_at, id), when one is due; else its next
-    post or reply, in delivery_head's order (inbound ids, then id). As `_for_claim()` reads it."""
+    post or reply, in delivery_head's order (inbound ids, then id). As `_for_claim()` reads it, with its
+    `unread_before` (see Unread)."""
     now = timezone.now()
     if connection.vendor != "postgresql":
-        return _channel_head_portable(team_id=team_id, channel_id=channel_id, now=now)
+        return _channel_head_portable(team_id=team_id, channel_id=channel_id, now=now, unread=unread)
     with connection.cursor() as cursor:
         edit = Delivery.SlackAction.EDIT.value
-        cursor.execute(_HEAD_SQL, [team_id, channel_id, [s.value for s in WAITING], now, edit, edit, edit])
+        cursor.execute(_HEAD_SQL, [InboundEvent.Status.RECEIVED.value, unread.since, unread.claims,
+                                   team_id, channel_id, [s.value for s in WAITING], now, edit, edit, edit])
         row = cursor.fetchone()
     if row is None:
         return None
     split = len(_HEAD_DELIVERY_FIELDS)
     head = _from_row(Delivery, _HEAD_DELIVERY_FIELDS, row[:split])
     head.event_received_at = _from_db(_RECEIVED_AT, row[split])
-    head.tenant = _from_row(Tenant, _CLAIM_TENANT_FIELDS, row[split + 1:])
+    head.unread_before = row[split + 1]
+    head.tenant = _from_row(Tenant, _CLAIM_TENANT_FIELDS, row[split + 2:])
     return head
 
 
-def _channel_head_portable(*, team_id: str, channel_id: str, now: datetime) -> Delivery | None:
+def _channel_head_portable(*, team_id: str, channel_id: str, now: datetime, unread: Unread) -> Delivery | None:
     """channel_head through the ORM (SQLite, `make run`'s default)."""
     edit = Q(slack_action=Delivery.SlackAction.EDIT)
     return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
-            .filter(_due(now))
+            .filter(_due(now)).annotate(unread_before=_unread_before(unread))
             .order_by(Case(When(edit, then=Value(0)), default=Value(1)),
                       Case(When(edit, then=F("next_attempt_at"))),
                       Case(When(~edit, then=F("inbound_event_id"))), "id").first())
@@ -340,7 +366,13 @@ def _head_sql() -> str:
     delivery = ", ".join(f'd."{f.column}"' for f in _HEAD_DELIVERY_FIELDS)
     tenant = ", ".join(f't."{f.column}"' for f in _CLAIM_TENANT_FIELDS)
     edit = 'd."slack_action" = %s'
-    return (f'SELECT {delivery}, e."{_RECEIVED_AT.column}", {tenant} FROM "{Delivery._meta.db_table}" d '  # noqa: S608
+    # delivery_head's `unread_before`, in the same statement (one snapshot); the names are the models' own.
+    events = InboundEvent._meta.db_table
+    unread_before = (f'(SELECT u."id" FROM "{events}" u WHERE u."tenant_id" = d."tenant_id" AND u."status" = %s '  # noqa: S608
+                     f'AND u."id" < d."inbound_event_id" AND u."received_at" > %s AND u."attempts" < %s '
+                     f'ORDER BY u."id" DESC LIMIT 1)')
+    return (f'SELECT {delivery}, e."{_RECEIVED_AT.column}", {unread_before}, {tenant} '  # noqa: S608
+            f'FROM "{Delivery._meta.db_table}" d '
             f'JOIN "{InboundEvent._meta.db_table}" e ON e."id" = d."inbound_event_id" '
             f'JOIN "{Tenant._meta.db_table}" t ON t."id" = d."tenant_id" '
             f'WHERE d."slack_team_id" = %s AND d."channel_id" = %s AND d."status" = ANY(%s) '
@@ -438,14 +470,9 @@ def inbound_fail(event: InboundEvent, *, reason: str) -> None:
         status=InboundEvent.Status.FAILED, status_reason=reason[:_REASON_MAX], next_attempt_at=None)
 
 
-def inbound_unread_before(*, tenant_id: int, inbound_event_id: int, since: datetime,
-                          attempts_below: int) -> int | None:
-    """The latest of the tenant's events told before this one that is still being read for the first time
-    (received, not yet processed), when received after `since` and claimed fewer than `attempts_below`
-    times; None when there is none. Workers read events in parallel, so a later event can be recorded first."""
-    return (InboundEvent.objects.filter(tenant_id=tenant_id, status=InboundEvent.Status.RECEIVED,
-                                        id__lt=inbound_event_id, received_at__gt=since,
-                                        attempts__lt=attempts_below)
+def inbound_unread_before(*, tenant_id: int, inbound_event_id: int, unread: Unread) -> int | None:
+    """The latest of the tenant's `unread` events told before this one; None when there is none."""
+    return (_unread(unread).filter(tenant_id=tenant_id, id__lt=inbound_event_id)
             .order_by("-id").values_list("id", flat=True).first())
 
 

@@ -120,7 +120,10 @@ def run(name: str, args, pool: str, concurrency: int, workers: int, web_threads:
             time.sleep(2)  # a duplicate would arrive now
         after = stack.slack("GET", "/_control/stats")
         object_of = dict(Delivery.objects.values_list("pk", "object_id"))
-        stamps, gaps, per_delivery, per_invoice, in_order = [], [], Counter(), Counter(), True
+        # The order FreshBooks told us of them: the webhooks' arrival (16 senders may overtake each other).
+        told = {o: n for n, o in enumerate(InboundEvent.objects.filter(name="invoice.create").order_by("id")
+                                           .values_list("object_id", flat=True))}
+        stamps, gaps, per_delivery, per_invoice, in_order, in_told_order = [], [], Counter(), Counter(), True, True
         for channel_id, invoices in made.items():
             posted = messages(stack, channel_id)
             ts = [float(m["ts"]) for m in posted]
@@ -130,6 +133,8 @@ def run(name: str, args, pool: str, concurrency: int, workers: int, web_threads:
             per_delivery.update(delivery_id_of(m) for m in posted)
             per_invoice.update(objects)
             in_order = in_order and objects == invoices
+            in_told_order = in_told_order and objects == sorted(invoices, key=lambda o: told.get(o, -1))
+            in_told_order = in_told_order and objects == sorted(invoices, key=lambda o: told.get(o, -1))
         last = max(stamps) if stamps else time.time()
         span = last - released
         # Where the time went: webhooks arriving, then processed into deliveries, then posted.
@@ -145,7 +150,7 @@ def run(name: str, args, pool: str, concurrency: int, workers: int, web_threads:
             "duplicated_by_delivery_id": sum(n - 1 for n in per_delivery.values() if n > 1),
             "http_429": after["ratelimited"] - before["ratelimited"],
             "min_gap_in_channel_s": round(min(gaps), 3) if gaps else None,
-            "in_order": in_order,
+            "in_order": in_order, "in_order_told": in_told_order,
             "first_webhook_to_last_post_s": round(span, 2),
             "posts_per_s": round(len(stamps) / span, 1) if span > 0 else None,
             "timeline_s_after_release": timeline,

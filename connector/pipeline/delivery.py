@@ -69,7 +69,7 @@ def next_due_in(team_id: str, channel_id: str) -> float | None:
 def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> DrainResult:
     """Send at most one delivery of this channel (a due card edit first, when its card and the workspace's
     edit budget allow; else a post, if the channel's pace allows); say when to come back."""
-    head = ledger.channel_head(team_id=team_id, channel_id=channel_id)
+    head = ledger.channel_head(team_id=team_id, channel_id=channel_id, unread=order.unread())
     if head is not None and head.slack_action == SlackAction.EDIT:
         edited = _edit_once(head, team_id=team_id, channel_id=channel_id, task_id=task_id)
         if edited is not None:
@@ -80,9 +80,9 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     candidate = _post_head(head, team_id=team_id, channel_id=channel_id)
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
-    wait = order.post_waits(candidate)
-    if wait != 0:
-        return DrainResult(again_in=wait)  # None: the earlier news, once read, wakes the channel
+    turn = order.head_turn(candidate)
+    if turn is not order.Turn.NOW:
+        return DrainResult(again_in=0.0 if turn is order.Turn.READ_AGAIN else None)
     if candidate.slack_action == SlackAction.REPLY and not candidate.thread_ts and not _reply_threaded(candidate):
         return DrainResult(again_in=0.0)  # it waits for its card; the next due delivery may go
     wait = pacing.take_slot(team_id, channel_id)
@@ -154,7 +154,7 @@ def _post_head(head: Delivery | None, *, team_id: str, channel_id: str) -> Deliv
     read again without edits: they go their own way, paced per card and workspace)."""
     if head is None or head.slack_action != SlackAction.EDIT:
         return head
-    return ledger.delivery_head(team_id=team_id, channel_id=channel_id)
+    return ledger.delivery_head(team_id=team_id, channel_id=channel_id, unread=order.unread())
 
 
 def _edit_once(edit: Delivery, *, team_id: str, channel_id: str, task_id: str) -> DrainResult | None:

@@ -1,10 +1,13 @@
 """A channel's posts in the order FreshBooks told us of their news, though workers read events in parallel.
 
 A post of event N waits while an earlier event of its tenant is still being read: that event may bring a
-post for the same channel, which must go first. The waiting channel is written down under the event it
-waits for (`mlc:order:<event id>`, in Redis), and reading that event wakes it (`news_read`): no polling.
-If Redis loses the note, the sweep's minute kick of every channel with due work wakes it instead.
+post for the same channel, which must go first. The head read says so in the same statement
+(`unread_before`, audit/ledger.py). The waiting channel is written down under the event it waits for
+(`mlc:order:<event id>`, in Redis), and reading that event wakes it (`news_read`): no polling. If Redis
+loses the note, the sweep's minute kick of every channel with due work wakes it instead.
 """
+
+import enum
 
 import redis
 from django.utils import timezone
@@ -17,39 +20,36 @@ from connector.pipeline.policy import ORDER_WAIT, ORDER_WAIT_CLAIMS
 
 # A note outlives the longest wait it stands for (ORDER_WAIT): an event never read leaves nothing behind.
 NOTE_TTL = int(ORDER_WAIT.total_seconds()) + 60
-# Each round reads the latest earlier event again after writing the note; one read while the note was
-# written finds it gone. After this many rounds (events read one after another just as we look) the drain
-# comes back in POLL_AFTER seconds instead.
-ROUNDS = 3
-POLL_AFTER = 1.0
+
+
+class Turn(enum.Enum):
+    NOW = "now"  # the head may be posted
+    WHEN_WOKEN = "when woken"  # an earlier event is being read; reading it wakes the channel
+    READ_AGAIN = "read again"  # the earlier event was read meanwhile: read the head afresh (its post may be first)
+
+
+def unread() -> ledger.Unread:
+    """The events that hold later posts back (policy.ORDER_WAIT)."""
+    return ledger.Unread(since=timezone.now() - ORDER_WAIT, claims=ORDER_WAIT_CLAIMS)
 
 
 def _note_key(inbound_event_id: int) -> str:
     return f"mlc:order:{inbound_event_id}"
 
 
-def _unread_before(delivery: Delivery) -> int | None:
-    return ledger.inbound_unread_before(tenant_id=delivery.tenant_id, inbound_event_id=delivery.inbound_event_id,
-                                        since=timezone.now() - ORDER_WAIT, attempts_below=ORDER_WAIT_CLAIMS)
-
-
-def post_waits(delivery: Delivery) -> float | None:
-    """0 when this post may go now; None when it waits for an earlier event, which wakes its channel once
-    read; else the seconds after which to look again."""
-    waits_for = _unread_before(delivery)
-    for _ in range(ROUNDS):
-        if waits_for is None:
-            return 0.0
-        pipe = pacing.client().pipeline()
-        pipe.sadd(_note_key(waits_for), f"{delivery.slack_team_id} {delivery.channel_id}")
-        pipe.expire(_note_key(waits_for), NOTE_TTL)
-        pipe.execute()
-        # Read again: had the event been read before the note was written, no one would wake the channel.
-        again = _unread_before(delivery)
-        if again == waits_for:
-            return None
-        waits_for = again
-    return 0.0 if waits_for is None else POLL_AFTER
+def head_turn(head: Delivery) -> Turn:
+    """Whether a channel's head post or reply, read with `unread()`, may go now."""
+    waits_for = head.unread_before
+    if waits_for is None:
+        return Turn.NOW
+    pipe = pacing.client().pipeline()
+    pipe.sadd(_note_key(waits_for), f"{head.slack_team_id} {head.channel_id}")
+    pipe.expire(_note_key(waits_for), NOTE_TTL)
+    pipe.execute()
+    # Look again: had the event been read before the note was written, no one would wake the channel.
+    still = ledger.inbound_unread_before(tenant_id=head.tenant_id, inbound_event_id=head.inbound_event_id,
+                                         unread=unread())
+    return Turn.WHEN_WOKEN if still == waits_for else Turn.READ_AGAIN
 
 
 def news_read(inbound_event_id: int, *, kicked=()) -> None:

@@ -104,8 +104,9 @@ def test_a_process_that_dies_by_itself_stops_the_others_and_the_supervisor_repor
 
 def test_processes_die_with_a_killed_supervisor(tmp_path):
     supervisor = _supervisor(tmp_path, _children(tmp_path, None))
-    wait_for(lambda: (tmp_path / "child0.pid").exists(), timeout=10)
-    child = int((tmp_path / "child0.pid").read_text())
+    # The stand-in creates its pid file, then writes it: wait for the number, not the file.
+    child = int(wait_for(lambda: (tmp_path / "child0.pid").exists() and (tmp_path / "child0.pid").read_text(),
+                         timeout=10))
     supervisor.kill()
     supervisor.wait(timeout=5)
     assert wait_for(lambda: (tmp_path / "child0.signals").read_text() if (tmp_path / "child0.signals").exists()

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from audit import ledger
 from audit.models import Delivery, DeliveryAttempt, HeldReason, InboundEvent
-from connector.pipeline import pacing
+from connector.pipeline import order, pacing
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.policy import CLAIM_LEASE
 from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
@@ -371,7 +371,7 @@ def head_read(request, monkeypatch):
 
     if request.param == "sqlite":
         monkeypatch.setattr(connection, "vendor", "sqlite")
-    return lambda channel_id: ledger.channel_head(team_id=TEAM, channel_id=channel_id)
+    return lambda channel_id: ledger.channel_head(team_id=TEAM, channel_id=channel_id, unread=order.unread())
 
 
 def test_the_channel_head_is_its_soonest_due_edit_else_its_oldest_post(installation, make_delivery, head_read):

@@ -13,6 +13,7 @@ from audit.models import Delivery, InboundEvent
 from connector.pipeline import inbound, order, tasks
 from connector.pipeline.policy import ORDER_WAIT, ORDER_WAIT_CLAIMS
 from tests.pipeline.conftest import TEAM, drain
+from tests.pipeline.test_delivery import head_read  # noqa: F401 (a fixture: both head reads)
 
 pytestmark = pytest.mark.django_db
 
@@ -112,30 +113,40 @@ def test_a_post_waits_for_every_earlier_event_not_just_the_latest(told, reading,
     assert [(p["channel"], p["text"]) for p in slack.posts] == [("C2", "event 0"), ("C1", "event 2")]
 
 
-def test_an_event_read_just_as_the_channel_is_noted_does_not_leave_the_channel_waiting(
-        monkeypatch, told, reading, slack):
-    # Given a drain that finds an earlier event unread, which another worker finishes reading before the
-    # drain has noted the channel under it (so that worker's wake-up finds no note)
+def test_an_earlier_event_read_just_after_the_head_was_read_still_posts_first(monkeypatch, told, reading, slack):
+    # Given a channel's post waiting for an earlier event of the same channel
     first, second = told(2)
-    reading[first.pk], reading[second.pk] = None, "C1"
+    reading[first.pk] = reading[second.pk] = "C1"
     with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
-        tasks.process_event.run(second.pk)  # noted, waiting
-    real = ledger.inbound_unread_before
-    calls = []
+        tasks.process_event.run(second.pk)
+    assert slack.posts == []
+    real = ledger.channel_head
 
-    def unread_before(**kw):
-        found = real(**kw)
-        if not calls:
-            tasks.process_event.run(first.pk)  # the other worker reads it now, between look and note
-        calls.append(found)
-        return found
+    def head_then_the_other_worker_reads(**kw):
+        head = real(**kw)
+        monkeypatch.setattr(ledger, "channel_head", real)
+        with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+            tasks.process_event.run(first.pk)  # finishes reading the earlier event, before any note is written
+        return head
 
-    monkeypatch.setattr(ledger, "inbound_unread_before", unread_before)
-    # When that drain runs
+    monkeypatch.setattr(ledger, "channel_head", head_then_the_other_worker_reads)
+    # When a drain reads the head (the later post) just before the earlier event is read elsewhere
+    result = drain("C1")
+    # Then that drain does not post what it read: it reads the head again, and the earlier news goes first
+    assert (result.posted, result.again_in) == (0, 0.0)
+    assert [p["text"] for p in slack.posts] == ["event 0"]  # the other worker's own post
     drain("C1")
-    # Then it looks again after noting the channel, finds the event read, and posts
-    assert [p["text"] for p in slack.posts] == ["event 1"]
-    assert calls == [first.pk, None]
+    assert [p["text"] for p in slack.posts] == ["event 0", "event 1"]
+
+
+def test_the_head_read_says_which_earlier_event_it_waits_for_in_the_same_statement(told, reading, head_read):
+    first, second = told(2)
+    reading[second.pk] = "C1"
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+        tasks.process_event.run(second.pk)
+    assert head_read("C1").unread_before == first.pk
+    InboundEvent.objects.filter(pk=first.pk).update(status=InboundEvent.Status.PROCESSED)
+    assert head_read("C1").unread_before is None
 
 
 @pytest.mark.parametrize("stuck", ["received long ago", "claimed too often", "retrying", "held"])
@@ -177,4 +188,4 @@ def test_a_wake_up_lost_with_redis_is_made_good_by_the_sweep(told, reading, slac
         assert drains_sent(sent) == ["C1"]
         run_drains_sent(sent)
     assert [p["text"] for p in slack.posts] == ["event 1"]
-    assert order.NOTE_TTL > ORDER_WAIT.total_seconds()
+    assert ORDER_WAIT.total_seconds() < order.NOTE_TTL
