@@ -94,18 +94,14 @@ class Unread:
     claims: int
 
 
-def _unread(unread: Unread) -> QuerySet[InboundEvent]:
-    return InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED, received_at__gt=unread.since,
-                                       attempts__lt=unread.claims)
-
-
 def _unread_before(unread: Unread | None):
     """The head's `unread_before`: the latest of its tenant's `unread` events told before its own, read in the
     same statement as the head (a later read could find that event processed and miss the post it made)."""
     if unread is None:
         return Value(None, output_field=models.BigIntegerField())
-    return Subquery(_unread(unread).filter(tenant_id=OuterRef("tenant_id"), id__lt=OuterRef("inbound_event_id"))
-                    .order_by("-id").values("id")[:1])
+    return Subquery(InboundEvent.objects.filter(
+        tenant_id=OuterRef("tenant_id"), status=InboundEvent.Status.RECEIVED, id__lt=OuterRef("inbound_event_id"),
+        received_at__gt=unread.since, attempts__lt=unread.claims).order_by("-id").values("id")[:1])
 
 
 def delivery_head(*, team_id: str, channel_id: str, unread: Unread | None = None) -> Delivery | None:
@@ -468,12 +464,6 @@ def inbound_fail(event: InboundEvent, *, reason: str) -> None:
     """A bug or a permanent refusal. Sets status failed and status_reason; clears next_attempt_at."""
     InboundEvent.objects.filter(pk=event.pk).update(
         status=InboundEvent.Status.FAILED, status_reason=reason[:_REASON_MAX], next_attempt_at=None)
-
-
-def inbound_unread_before(*, tenant_id: int, inbound_event_id: int, unread: Unread) -> int | None:
-    """The latest of the tenant's `unread` events told before this one; None when there is none."""
-    return (_unread(unread).filter(tenant_id=tenant_id, id__lt=inbound_event_id)
-            .order_by("-id").values_list("id", flat=True).first())
 
 
 def inbound_release_freshbooks_holds(*, tenant: Tenant) -> list[int]:

@@ -3,8 +3,10 @@
 A post of event N waits while an earlier event of its tenant is still being read: that event may bring a
 post for the same channel, which must go first. The head read says so in the same statement
 (`unread_before`, audit/ledger.py). The waiting channel is written down under the event it waits for
-(`mlc:order:<event id>`, in Redis), and reading that event wakes it (`news_read`): no polling. If Redis
-loses the note, the sweep's minute kick of every channel with due work wakes it instead.
+(`mlc:order:<event id>`, in Redis), and reading that event wakes it (`news_read`): no polling. The note is
+refused once the event is marked read, so a channel noted just as its event is read is never left waiting
+(the drain reads its head again instead). If Redis loses the note, the sweep's minute kick of every channel
+with due work wakes it instead.
 """
 
 import enum
@@ -20,6 +22,9 @@ from connector.pipeline.policy import ORDER_WAIT, ORDER_WAIT_CLAIMS
 
 # A note outlives the longest wait it stands for (ORDER_WAIT): an event never read leaves nothing behind.
 NOTE_TTL = int(ORDER_WAIT.total_seconds()) + 60
+# "This event was read" needs to outlive only the moment between a drain's head read, which found the event
+# unread, and its note; should that take longer, the note is left to the sweep's minute kick.
+READ_TTL = 60
 
 
 class Turn(enum.Enum):
@@ -37,29 +42,39 @@ def _note_key(inbound_event_id: int) -> str:
     return f"mlc:order:{inbound_event_id}"
 
 
+def _read_key(inbound_event_id: int) -> str:
+    return f"mlc:order:read:{inbound_event_id}"
+
+
+# Note the channel (ARGV[1]) under the event it waits for (KEYS[1]), unless that event was read meanwhile
+# (KEYS[2], set by news_read in the same step as it takes the notes): 1 when noted, 0 when already read.
+_NOTE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
 def head_turn(head: Delivery) -> Turn:
     """Whether a channel's head post or reply, read with `unread()`, may go now."""
     waits_for = head.unread_before
     if waits_for is None:
         return Turn.NOW
-    pipe = pacing.client().pipeline()
-    pipe.sadd(_note_key(waits_for), f"{head.slack_team_id} {head.channel_id}")
-    pipe.expire(_note_key(waits_for), NOTE_TTL)
-    pipe.execute()
-    # Look again: had the event been read before the note was written, no one would wake the channel.
-    still = ledger.inbound_unread_before(tenant_id=head.tenant_id, inbound_event_id=head.inbound_event_id,
-                                         unread=unread())
-    return Turn.WHEN_WOKEN if still == waits_for else Turn.READ_AGAIN
+    noted = pacing.client().eval(_NOTE, 2, _note_key(waits_for), _read_key(waits_for),
+                                 f"{head.slack_team_id} {head.channel_id}", NOTE_TTL)
+    return Turn.WHEN_WOKEN if noted else Turn.READ_AGAIN
 
 
 def news_read(inbound_event_id: int, *, kicked=()) -> None:
     """This event is read (recorded, or set aside): the channels whose posts waited for it may go on. The
     `kicked` ones, (team_id, channel_id) pairs, the caller drains itself."""
     try:
-        pipe = pacing.client().pipeline()  # MULTI: a note written in between is either read here or kept
+        pipe = pacing.client().pipeline()  # MULTI: a note is written either before this (and taken) or not at all
+        pipe.set(_read_key(inbound_event_id), 1, ex=READ_TTL)
         pipe.smembers(_note_key(inbound_event_id))
         pipe.delete(_note_key(inbound_event_id))
-        waiting, _ = pipe.execute()
+        _, waiting, _ = pipe.execute()
     except redis.RedisError:
         return  # the sweep kicks every channel with due work within a minute
     for member in waiting:

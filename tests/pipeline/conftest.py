@@ -172,6 +172,19 @@ def slack(settings):
     server.stop()
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def head_read(request, monkeypatch):
+    """The channel head read both ways: its SQL written out (PostgreSQL), and through the ORM (SQLite)."""
+    from django.db import connection
+
+    from audit import ledger
+    from connector.pipeline import order
+
+    if request.param == "sqlite":
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    return lambda channel_id: ledger.channel_head(team_id=TEAM, channel_id=channel_id, unread=order.unread())
+
+
 @pytest.fixture
 def make_delivery(tenant):
     counter = {"n": 0}

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from audit import ledger
 from audit.models import Delivery, DeliveryAttempt, HeldReason, InboundEvent
-from connector.pipeline import order, pacing
+from connector.pipeline import pacing
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.policy import CLAIM_LEASE
 from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
@@ -362,16 +362,6 @@ def test_a_delivery_claimed_or_moved_after_it_was_read_is_not_taken_as_read(inst
     ledger.deliveries_release(held=Delivery.objects.filter(pk=second.pk), channel_id="C2")
     assert ledger.delivery_take(read, lease=CLAIM_LEASE) is None
     assert ledger.delivery_head(team_id=TEAM, channel_id="C2").pk == second.pk
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def head_read(request, monkeypatch):
-    """The channel head read both ways: its SQL written out (PostgreSQL), and through the ORM (SQLite)."""
-    from django.db import connection
-
-    if request.param == "sqlite":
-        monkeypatch.setattr(connection, "vendor", "sqlite")
-    return lambda channel_id: ledger.channel_head(team_id=TEAM, channel_id=channel_id, unread=order.unread())
 
 
 def test_the_channel_head_is_its_soonest_due_edit_else_its_oldest_post(installation, make_delivery, head_read):

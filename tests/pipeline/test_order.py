@@ -13,7 +13,6 @@ from audit.models import Delivery, InboundEvent
 from connector.pipeline import inbound, order, tasks
 from connector.pipeline.policy import ORDER_WAIT, ORDER_WAIT_CLAIMS
 from tests.pipeline.conftest import TEAM, drain
-from tests.pipeline.test_delivery import head_read  # noqa: F401 (a fixture: both head reads)
 
 pytestmark = pytest.mark.django_db
 
