@@ -6,7 +6,6 @@ import io
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
-from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -196,7 +195,7 @@ def test_a_change_is_fed_once_and_the_late_webhooks_are_duplicates(client, tenan
 
     # The webhooks FreshBooks dropped arrive late: the create is refused at the door, the update (same
     # state as reported) is processed as a duplicate. Nothing more is posted.
-    with mock.patch("connector.pipeline.tasks.process_event.delay"):
+    with handed_to_processing() as handed, TestCase.captureOnCommitCallbacks(execute=True):
         for name in ("invoice.create", "invoice.update"):
             body = f"name={name}&object_id=29618&account_id={ACCOUNT_ID}&business_id=14393743"
             response = client.post(f"/webhooks/freshbooks/{tenant.webhook_token}/", data=body,
@@ -206,6 +205,7 @@ def test_a_change_is_fed_once_and_the_late_webhooks_are_duplicates(client, tenan
     assert response.json()["status"] == "received"
     late_update = InboundEvent.objects.for_tenant(tenant).get(name="invoice.update")
     assert late_update.source == InboundEvent.Source.WEBHOOK
+    assert handed == [late_update.pk]  # the refused create is not handed on
     with responses.RequestsMock() as rsps:
         rsps.add("GET", f"{API}/accounting/account/{ACCOUNT_ID}/invoices/invoices/29618",
                  json={"response": {"result": {"invoice": books.objects["invoice"][0]}}})

@@ -5,6 +5,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 
 from audit.models import Delivery, HeldReason, InboundEvent
@@ -52,12 +53,15 @@ def mock_fixture(fb_api, event: str, *, repeat: int = 1):
 
 
 def deliver(client, tenant, body: str):
-    with mock.patch("connector.pipeline.tasks.process_event.apply_async"):
+    """Post a signed webhook; the event it stored (handed to processing, which the test then runs itself)."""
+    with handed_to_processing() as handed, TestCase.captureOnCommitCallbacks(execute=True):
         response = client.post(f"/webhooks/freshbooks/{tenant.webhook_token}/", data=body,
                                content_type="application/x-www-form-urlencoded",
                                HTTP_X_FRESHBOOKS_HMAC_SHA256=signed(body))
     assert response.status_code == 200, response.content
-    return InboundEvent.objects.for_tenant(tenant).order_by("-id").first()
+    event = InboundEvent.objects.for_tenant(tenant).order_by("-id").first()
+    assert handed == ([event.pk] if response.json()["status"] == "received" else [])
+    return event
 
 
 @pytest.fixture
