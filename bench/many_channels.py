@@ -14,7 +14,8 @@ takes 200 ms to answer each post. Prints ONE JSON line.
 
 Reported for each run: posted (must equal the invoices), duplicates (by delivery id and by invoice), 429s,
 the smallest gap between two posts in one channel (>= 1 s), whether every channel got its invoices in the
-order they were made, throughput in posts/s from the release of the first webhook to the last post (the
+order they were made (`in_order`) and in the order their webhooks arrived (`in_order_told`: the senders may
+overtake each other in a small burst), throughput in posts/s from the release of the first webhook to the last post (the
 stand-in's message ts), and the peak RSS of the worker and web process groups.
 
 Two runs, one after the other in the same invocation: the worker as the Procfile runs it (`new`), then
