@@ -202,6 +202,23 @@ def test_a_429_storm_still_posts_every_message_exactly_once(stack, connected):
         assert sorted(c for c in clients for t in texts if c in t) == clients  # each once
 
 
+def test_a_burst_for_one_channel_read_all_at_once_is_posted_in_the_order_freshbooks_sent_it(stack, connected):
+    # The worker's threads read the burst's events at once, and a later one often finishes first: its post
+    # must still wait for the earlier ones (the stand-in sends its webhooks one at a time, in order).
+    accounting = channel_id(stack, "accounting")
+    invoice_rule(connected, accounting)
+    clients = [f"Burst Client {n}" for n in range(10)]
+    stack.freshbooks("POST", "/_control/delivery", json={"paused": True})
+    try:
+        for n, client in enumerate(clients):
+            fb(stack, "/_control/invoices", amount=f"{20 + n}.00", organization=client)
+    finally:
+        stack.freshbooks("POST", "/_control/delivery", json={"paused": False, "release_order": "fifo"})
+    posted(connected, len(clients), timeout=SETTLE)
+    in_channel = messages(stack, accounting, connected.since_ts)
+    assert [next(c for c in clients if c in m["text"]) for m in in_channel] == clients
+
+
 def test_a_missing_channel_holds_until_the_rule_points_elsewhere_then_posts_in_order(stack, connected):
     accounting, team = channel_id(stack, "accounting"), channel_id(stack, "accounting-team")
     [rule] = add_rules(connected, {"name": "Invoices", "events": ["invoice.create"], "channel_id": accounting})
