@@ -63,6 +63,30 @@ def inbox_push_many(tenant_id: int, inbound_event_ids) -> None:
         _drain_send(tenant_id)
 
 
+def inbox_requeue(tenant_id: int, inbound_event_ids) -> int:
+    """The sweep's push: of these events found unprocessed, those not still waiting in the tenant's inbox (a
+    long backlog holds events past the sweep's grace; queued twice, each would be claimed once and the second
+    wasted), and a ring either way, so that a drain chain whose message was lost starts again. Returns how
+    many were queued. Never raises (as inbox_push)."""
+    try:
+        waiting = {int(raw) for raw in redis_quick().lrange(_inbox_key(tenant_id), 0, -1)}
+    except redis.RedisError:
+        waiting = set()  # queue them all: a duplicate is only a wasted claim
+    lost = [pk for pk in inbound_event_ids if pk not in waiting]
+    if lost:
+        inbox_push_many(tenant_id, lost)
+    elif waiting:
+        with contextlib.suppress(redis.RedisError):
+            _ring(tenant_id)
+    return len(lost)
+
+
+def _ring(tenant_id: int) -> None:
+    """Send a drain, unless the doorbell has rung already (a drain is queued or running)."""
+    if redis_quick().set(_ring_key(tenant_id), "1", nx=True, ex=RING_TTL):
+        _drain_send(tenant_id)
+
+
 def _drain_send(tenant_id: int) -> None:
     try:
         app.send_task(DRAIN_INBOX, args=(tenant_id,))
@@ -86,6 +110,6 @@ def drain_inbox(tenant_id: int) -> int:
     _, ids, waiting = pipe.execute()
     ids = ids or []
     inbound_ring_many(int(raw) for raw in ids)
-    if waiting and client.set(_ring_key(tenant_id), "1", nx=True, ex=RING_TTL):
-        _drain_send(tenant_id)
+    if waiting:
+        _ring(tenant_id)
     return len(ids)

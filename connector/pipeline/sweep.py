@@ -13,7 +13,7 @@ from audit.models import Delivery, HeldReason, InboundEvent
 from connector.freshbooks.models import FreshBooksConnection
 from connector.pipeline import pacing
 from connector.pipeline.doorbell import channel_kick
-from connector.pipeline.inbox import inbox_push_many
+from connector.pipeline.inbox import inbox_requeue
 from connector.pipeline.policy import CHANNEL_PROBE_INTERVAL, SWEEP_GRACE
 from connector.pipeline.resume import resume_channel_holds, resume_freshbooks_holds, resume_slack_holds
 from connector.slack.client import slack_channel_usable
@@ -44,8 +44,7 @@ def sweep_run() -> SweepReport:
     for tenant_id, pk in inbound:
         by_tenant[tenant_id].append(pk)
     for tenant_id, ids in by_tenant.items():  # through the inboxes, so the tenants take turns (inbox.py)
-        inbox_push_many(tenant_id, ids)
-        report.inbound_requeued += len(ids)
+        report.inbound_requeued += inbox_requeue(tenant_id, ids)
 
     channels = (Delivery.objects.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING])
                 .exclude(slack_team_id="")

@@ -96,3 +96,38 @@ def test_the_sweep_re_enqueues_through_the_inboxes_tenant_by_tenant(tenant, othe
         assert sweep_run().inbound_requeued == 4
     assert sorted(handed) == sorted(lost)
     assert [pk for pk in handed if pk in (lost[0], lost[2])] == [lost[0], lost[2]]  # each tenant's in order
+
+
+def test_the_sweep_does_not_queue_again_what_still_waits_in_an_inbox_but_queues_what_redis_lost(tenant):
+    # Given a long backlog: events past the sweep's grace still waiting in the tenant's inbox, behind a drain
+    old = timezone.now() - timezone.timedelta(minutes=10)
+    waiting = [factories.inbound_event(tenant=tenant, at=old, status=InboundEvent.Status.RECEIVED).pk
+               for _ in range(3)]
+    with FifoBroker() as broker:
+        inbox.inbox_push_many(tenant.pk, waiting)
+        assert list(broker.queue) == [("drain", tenant.pk)]
+        # When the sweep runs, it queues none of them a second time (nor rings again: a drain is on its way)
+        assert sweep_run().inbound_requeued == 0
+        assert list(broker.queue) == [("drain", tenant.pk)]
+        broker.work()
+    assert broker.processed == waiting  # each once
+    # But an event Redis lost (not in the inbox) is queued again
+    lost = factories.inbound_event(tenant=tenant, at=old, status=InboundEvent.Status.RECEIVED).pk
+    InboundEvent.objects.filter(pk__in=waiting).update(status=InboundEvent.Status.PROCESSED)
+    with handed_to_processing() as handed:
+        assert sweep_run().inbound_requeued == 1
+    assert handed == [lost]
+
+
+def test_the_sweep_restarts_a_drain_chain_whose_message_was_lost(tenant):
+    old = timezone.now() - timezone.timedelta(minutes=10)
+    waiting = [factories.inbound_event(tenant=tenant, at=old, status=InboundEvent.Status.RECEIVED).pk
+               for _ in range(2)]
+    with FifoBroker() as broker:
+        inbox.inbox_push_many(tenant.pk, waiting)
+        broker.queue.clear()  # the drain's message is lost (a worker killed before it acknowledged it) ...
+        inbox.redis_quick().delete(f"mlc:inbox:ring:{tenant.pk}")  # ... and its doorbell has expired
+        assert sweep_run().inbound_requeued == 0
+        assert list(broker.queue) == [("drain", tenant.pk)]  # rung again, nothing queued twice
+        broker.work()
+    assert broker.processed == waiting
