@@ -98,11 +98,16 @@ def test_the_sweep_re_enqueues_through_the_inboxes_tenant_by_tenant(tenant, othe
     assert [pk for pk in handed if pk in (lost[0], lost[2])] == [lost[0], lost[2]]  # each tenant's in order
 
 
+def stale(tenant, count: int) -> list[int]:
+    """Unprocessed events of `tenant` received ten minutes ago: past the sweep's grace."""
+    old = timezone.now() - timezone.timedelta(minutes=10)
+    return [factories.inbound_event(tenant=tenant, at=old, status=InboundEvent.Status.RECEIVED).pk
+            for _ in range(count)]
+
+
 def test_the_sweep_does_not_queue_again_what_still_waits_in_an_inbox_but_queues_what_redis_lost(tenant):
     # Given a long backlog: events past the sweep's grace still waiting in the tenant's inbox, behind a drain
-    old = timezone.now() - timezone.timedelta(minutes=10)
-    waiting = [factories.inbound_event(tenant=tenant, at=old, status=InboundEvent.Status.RECEIVED).pk
-               for _ in range(3)]
+    waiting = stale(tenant, 3)
     with FifoBroker() as broker:
         inbox.inbox_push_many(tenant.pk, waiting)
         assert list(broker.queue) == [("drain", tenant.pk)]
@@ -112,7 +117,7 @@ def test_the_sweep_does_not_queue_again_what_still_waits_in_an_inbox_but_queues_
         broker.work()
     assert broker.processed == waiting  # each once
     # But an event Redis lost (not in the inbox) is queued again
-    lost = factories.inbound_event(tenant=tenant, at=old, status=InboundEvent.Status.RECEIVED).pk
+    [lost] = stale(tenant, 1)
     InboundEvent.objects.filter(pk__in=waiting).update(status=InboundEvent.Status.PROCESSED)
     with handed_to_processing() as handed:
         assert sweep_run().inbound_requeued == 1
@@ -120,9 +125,7 @@ def test_the_sweep_does_not_queue_again_what_still_waits_in_an_inbox_but_queues_
 
 
 def test_the_sweep_restarts_a_drain_chain_whose_message_was_lost(tenant):
-    old = timezone.now() - timezone.timedelta(minutes=10)
-    waiting = [factories.inbound_event(tenant=tenant, at=old, status=InboundEvent.Status.RECEIVED).pk
-               for _ in range(2)]
+    waiting = stale(tenant, 2)
     with FifoBroker() as broker:
         inbox.inbox_push_many(tenant.pk, waiting)
         broker.queue.clear()  # the drain's message is lost (a worker killed before it acknowledged it) ...
