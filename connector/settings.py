@@ -240,13 +240,19 @@ AUTHENTICATION_BACKENDS = ["tenants.auth.EmailBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Email goes through Django's one default mailer (MAILERS, Django 6.1), chosen by the EMAIL_BACKEND environment
+# variable (an import path). EMAIL_FILE_PATH is where the file-based backends write: Django's (the e2e stack)
+# and the sandbox's (connector/core/mailbox.py), which reads it back as MAILBOX_DIR.
+SANDBOX_EMAIL_BACKEND = "connector.core.mailbox.SandboxEmailBackend"
+_FILE_EMAIL_BACKENDS = ("django.core.mail.backends.filebased.EmailBackend", SANDBOX_EMAIL_BACKEND)
+_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+MAILBOX_DIR = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mailbox"))
+MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND,
+                       "OPTIONS": {"file_path": MAILBOX_DIR} if _EMAIL_BACKEND in _FILE_EMAIL_BACKENDS else {}}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ml-connector <noreply@localhost>")
-# Where file-based email backends write (Django's filebased one in the e2e stack, the sandbox mailbox).
-EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mailbox"))
-# `make run` in sandbox mode sends email to the log and to EMAIL_FILE_PATH, and /sandbox/mailbox/ lists it:
+# `make run` in sandbox mode sends email to the log and to MAILBOX_DIR, and /sandbox/mailbox/ lists it:
 # only with DEBUG on, so a production site never shows anyone's email.
-SANDBOX_MAILBOX = DEBUG and EMAIL_BACKEND == "connector.core.mailbox.SandboxEmailBackend"
+SANDBOX_MAILBOX = DEBUG and _EMAIL_BACKEND == SANDBOX_EMAIL_BACKEND
 
 # Set TRUST_PROXY only behind a reverse proxy that sets X-Forwarded-For and X-Forwarded-Proto: then the
 # client address is the proxy's last X-Forwarded-For entry and HTTPS is what the proxy says it was.

@@ -1,6 +1,6 @@
 """Email you can read without a mail server, for `make run`'s sandbox mode and the end-to-end tests.
 
-Django's file-based backend writes each connection's messages to a file in EMAIL_FILE_PATH, separated by a
+Django's file-based backend writes each connection's messages to a file in MAILBOX_DIR, separated by a
 line of 79 dashes. The sandbox backend does the same and also prints them to the log (as the console
 backend); `read_mailbox` reads the files back, newest first, for the /sandbox/mailbox/ page (DEBUG only)
 and for tests that follow an emailed link.
@@ -72,6 +72,6 @@ def mailbox_page(request):
     """The sandbox's inbox: every email the app sent, newest first. Not there unless SANDBOX_MAILBOX."""
     if not settings.SANDBOX_MAILBOX:
         raise Http404
-    mails = read_mailbox(settings.EMAIL_FILE_PATH)
+    mails = read_mailbox(settings.MAILBOX_DIR)
     return render(request, "sandbox_mailbox.html", {"mails": mails[:MAILBOX_PAGE_SIZE], "total": len(mails),
-                                                    "directory": settings.EMAIL_FILE_PATH})
+                                                    "directory": settings.MAILBOX_DIR})

@@ -18,8 +18,8 @@ SANDBOX_BACKEND = "connector.core.mailbox.SandboxEmailBackend"
 
 @pytest.fixture
 def sandbox_mail(settings, tmp_path):
-    settings.EMAIL_BACKEND = SANDBOX_BACKEND
-    settings.EMAIL_FILE_PATH = str(tmp_path)
+    settings.MAILERS = {"default": {"BACKEND": SANDBOX_BACKEND, "OPTIONS": {"file_path": str(tmp_path)}}}
+    settings.MAILBOX_DIR = str(tmp_path)
     settings.SANDBOX_MAILBOX = True
     return tmp_path
 
