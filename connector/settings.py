@@ -247,8 +247,17 @@ SANDBOX_EMAIL_BACKEND = "connector.core.mailbox.SandboxEmailBackend"
 _FILE_EMAIL_BACKENDS = ("django.core.mail.backends.filebased.EmailBackend", SANDBOX_EMAIL_BACKEND)
 _EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 MAILBOX_DIR = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mailbox"))
-MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND,
-                       "OPTIONS": {"file_path": MAILBOX_DIR} if _EMAIL_BACKEND in _FILE_EMAIL_BACKENDS else {}}}
+_EMAIL_OPTIONS = {"file_path": MAILBOX_DIR} if _EMAIL_BACKEND in _FILE_EMAIL_BACKENDS else {}
+# A mail server: EMAIL_URL, smtp+tls://user:password@smtp.example.com:587 (STARTTLS) or smtp+ssl://...:465
+# (TLS from the start); it replaces EMAIL_BACKEND. A server that stops answering fails the send after
+# EMAIL_TIMEOUT seconds instead of holding a web request.
+if env.str("EMAIL_URL", default=""):
+    _smtp = env.email_url("EMAIL_URL")
+    _EMAIL_BACKEND = _smtp["EMAIL_BACKEND"]
+    _EMAIL_OPTIONS = {"host": _smtp["EMAIL_HOST"], "port": _smtp["EMAIL_PORT"], "username": _smtp["EMAIL_HOST_USER"],
+                      "password": _smtp["EMAIL_HOST_PASSWORD"], "use_tls": _smtp.get("EMAIL_USE_TLS", False),
+                      "use_ssl": _smtp.get("EMAIL_USE_SSL", False), "timeout": env.int("EMAIL_TIMEOUT", default=10)}
+MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ml-connector <noreply@localhost>")
 # `make run` in sandbox mode sends email to the log and to MAILBOX_DIR, and /sandbox/mailbox/ lists it:
 # only with DEBUG on, so a production site never shows anyone's email.

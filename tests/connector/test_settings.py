@@ -1,8 +1,11 @@
-"""Production settings refuse to start without their secrets."""
+"""Production settings refuse to start without their secrets; a mail server set by EMAIL_URL is used."""
 
+import base64
 import os
+import socketserver
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -39,3 +42,48 @@ def test_production_starts_with_secrets_and_is_strict():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True True 31536000 ['connector.example.com']"
+
+
+class _SmtpServer(socketserver.StreamRequestHandler):
+    """Just enough SMTP to take one message: what a mail relay sees of it (sender, recipients, login, data)."""
+
+    def handle(self):
+        seen = self.server.seen
+        self.wfile.write(b"220 relay ready\r\n")
+        while line := self.rfile.readline():
+            verb = line.split(b" ", 1)[0].strip().upper()
+            if verb == b"EHLO":
+                self.wfile.write(b"250-relay\r\n250 AUTH PLAIN\r\n")
+            elif verb == b"AUTH":
+                seen["login"] = base64.b64decode(line.split()[2]).split(b"\0")[1:]
+                self.wfile.write(b"235 ok\r\n")
+            elif verb == b"DATA":
+                self.wfile.write(b"354 go on\r\n")
+                seen["data"] = b"".join(iter(lambda: self.rfile.readline(), b".\r\n"))
+                self.wfile.write(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:  # MAIL FROM, RCPT TO
+                seen.setdefault(verb.decode(), []).append(line.decode().strip().lower())
+                self.wfile.write(b"250 ok\r\n")
+
+
+def test_email_url_sends_through_that_mail_server_with_its_login():
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpServer) as server:
+        server.seen = {}
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        result = subprocess.run(
+            [sys.executable, "-c", "import django; django.setup(); from django.core.mail import send_mail; "
+             "send_mail('Confirm your email', 'Open the link.', None, ['baker@example.com'])"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            env={**{k: v for k, v in os.environ.items() if k not in ("DEBUG", "EMAIL_BACKEND")},
+                 "DJANGO_SETTINGS_MODULE": "connector.settings", "DEBUG": "true",
+                 "EMAIL_URL": f"smtp://relay%40example.com:s3cret@127.0.0.1:{port}"})
+        server.shutdown()
+    assert result.returncode == 0, result.stderr
+    assert server.seen["login"] == [b"relay@example.com", b"s3cret"]
+    assert server.seen["RCPT"] == ["rcpt to:<baker@example.com>"]
+    assert b"Subject: Confirm your email" in server.seen["data"]
+    assert "s3cret" not in result.stdout + result.stderr
