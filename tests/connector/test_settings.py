@@ -87,3 +87,15 @@ def test_email_url_sends_through_that_mail_server_with_its_login():
     assert server.seen["RCPT"] == ["rcpt to:<baker@example.com>"]
     assert b"Subject: Confirm your email" in server.seen["data"]
     assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_the_smtp_backend_without_email_url_uses_a_relay_on_this_machine():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.core.mail import mailers; "
+         "b = mailers.default; print(b.host, b.port, b.timeout)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**{k: v for k, v in os.environ.items() if k not in ("DEBUG", "EMAIL_URL")},
+             "DJANGO_SETTINGS_MODULE": "connector.settings", "DEBUG": "true",
+             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["localhost", "25", "10"]
