@@ -94,20 +94,18 @@ class Unread:
     claims: int
 
 
-def _unread_before(unread: Unread | None):
+def _unread_before(unread: Unread) -> Subquery:
     """The head's `unread_before`: the latest of its tenant's `unread` events told before its own, read in the
     same statement as the head (a later read could find that event processed and miss the post it made)."""
-    if unread is None:
-        return Value(None, output_field=models.BigIntegerField())
     return Subquery(InboundEvent.objects.filter(
         tenant_id=OuterRef("tenant_id"), status=InboundEvent.Status.RECEIVED, id__lt=OuterRef("inbound_event_id"),
         received_at__gt=unread.since, attempts__lt=unread.claims).order_by("-id").values("id")[:1])
 
 
-def delivery_head(*, team_id: str, channel_id: str, unread: Unread | None = None) -> Delivery | None:
+def delivery_head(*, team_id: str, channel_id: str, unread: Unread) -> Delivery | None:
     """The channel's next post or reply, read for delivery_take: the oldest due, in the order FreshBooks
     told us of the events (inbound ids), not the order workers finished fetching them. Card edits are not in
-    this order: they are paced per card and workspace instead. With `unread`, also its `unread_before`."""
+    this order: they are paced per card and workspace instead. With its `unread_before` (see Unread)."""
     return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
             .exclude(slack_action=Delivery.SlackAction.EDIT).annotate(unread_before=_unread_before(unread))
             .filter(_due(timezone.now())).order_by("inbound_event_id", "id").first())

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from audit import ledger
 from audit.models import Delivery, DeliveryAttempt, HeldReason, InboundEvent
-from connector.pipeline import pacing
+from connector.pipeline import order, pacing
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.policy import CLAIM_LEASE
 from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
@@ -349,19 +349,19 @@ def test_an_uninstall_saved_by_another_process_holds_the_next_post(installation,
 def test_a_delivery_claimed_or_moved_after_it_was_read_is_not_taken_as_read(installation, make_delivery, tenant):
     first, second = make_delivery("C1"), make_delivery("C1")
     # Two workers read the same head of the channel; one takes it, the other's take finds it changed.
-    read_by_a = ledger.delivery_head(team_id=TEAM, channel_id="C1")
-    read_by_b = ledger.delivery_head(team_id=TEAM, channel_id="C1")
+    read_by_a = ledger.delivery_head(team_id=TEAM, channel_id="C1", unread=order.unread())
+    read_by_b = ledger.delivery_head(team_id=TEAM, channel_id="C1", unread=order.unread())
     assert read_by_a.pk == read_by_b.pk == first.pk
     assert ledger.delivery_take(read_by_a, lease=CLAIM_LEASE) is not None
     assert ledger.delivery_take(read_by_b, lease=CLAIM_LEASE) is None
     # A delivery read, then held for its channel and released to another (a rule's channel fixed) before
     # the take: the take refuses the stale copy, so nothing is posted to the old channel.
-    read = ledger.delivery_head(team_id=TEAM, channel_id="C1")
+    read = ledger.delivery_head(team_id=TEAM, channel_id="C1", unread=order.unread())
     assert read.pk == second.pk
     ledger.delivery_hold(tenant=tenant, reason=HeldReason.CHANNEL_UNUSABLE, team_id=TEAM, channel_id="C1")
     ledger.deliveries_release(held=Delivery.objects.filter(pk=second.pk), channel_id="C2")
     assert ledger.delivery_take(read, lease=CLAIM_LEASE) is None
-    assert ledger.delivery_head(team_id=TEAM, channel_id="C2").pk == second.pk
+    assert ledger.delivery_head(team_id=TEAM, channel_id="C2", unread=order.unread()).pk == second.pk
 
 
 def test_the_channel_head_is_its_soonest_due_edit_else_its_oldest_post(installation, make_delivery, head_read):
