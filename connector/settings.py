@@ -245,16 +245,8 @@ LOGOUT_REDIRECT_URL = "login"
 # and the sandbox's (connector/core/mailbox.py), which reads it back as MAILBOX_DIR.
 SANDBOX_EMAIL_BACKEND = "connector.core.mailbox.SandboxEmailBackend"
 _FILE_EMAIL_BACKENDS = ("django.core.mail.backends.filebased.EmailBackend", SANDBOX_EMAIL_BACKEND)
-_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 MAILBOX_DIR = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mailbox"))
-_SMTP_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 _EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
-if _EMAIL_BACKEND in _FILE_EMAIL_BACKENDS:
-    _EMAIL_OPTIONS = {"file_path": MAILBOX_DIR}
-elif _EMAIL_BACKEND == _SMTP_EMAIL_BACKEND:  # without EMAIL_URL: a relay on this machine, as Django's default
-    _EMAIL_OPTIONS = {"host": "localhost", "timeout": _EMAIL_TIMEOUT}
-else:
-    _EMAIL_OPTIONS = {}
 # A mail server: EMAIL_URL, smtp+tls://user:password@smtp.example.com:587 (STARTTLS) or smtp+ssl://...:465
 # (TLS from the start); it replaces EMAIL_BACKEND. A server that stops answering fails the send after
 # EMAIL_TIMEOUT seconds instead of holding a web request.
@@ -264,6 +256,14 @@ if env.str("EMAIL_URL", default=""):
     _EMAIL_OPTIONS = {"host": _smtp["EMAIL_HOST"], "port": _smtp["EMAIL_PORT"], "username": _smtp["EMAIL_HOST_USER"],
                       "password": _smtp["EMAIL_HOST_PASSWORD"], "use_tls": _smtp.get("EMAIL_USE_TLS", False),
                       "use_ssl": _smtp.get("EMAIL_USE_SSL", False), "timeout": _EMAIL_TIMEOUT}
+else:
+    _EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+    if _EMAIL_BACKEND in _FILE_EMAIL_BACKENDS:
+        _EMAIL_OPTIONS = {"file_path": MAILBOX_DIR}
+    elif _EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":  # a relay on this machine, as Django's default
+        _EMAIL_OPTIONS = {"host": "localhost", "timeout": _EMAIL_TIMEOUT}
+    else:
+        _EMAIL_OPTIONS = {}
 MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ml-connector <noreply@localhost>")
 # `make run` in sandbox mode sends email to the log and to MAILBOX_DIR, and /sandbox/mailbox/ lists it:
