@@ -13,11 +13,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _django(code: str = "", *, without=(), **env: str) -> subprocess.CompletedProcess:
+    """A fresh Python that sets Django up on the real settings module, then runs `code`: with this process's
+    environment less the names `without`, plus `env`."""
+    environ = {k: v for k, v in os.environ.items() if k not in without}
+    environ.update({"DJANGO_SETTINGS_MODULE": "connector.settings", **env})
+    return subprocess.run([sys.executable, "-c", "; ".join(filter(None, ["import django", "django.setup()", code]))],
+                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+
+
 def _start(env_overrides: dict) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ENCRYPTION_KEYS", "DEBUG")}
-    env.update({"DJANGO_SETTINGS_MODULE": "connector.settings", "DEBUG": "false", **env_overrides})
-    return subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return _django(without=("SECRET_KEY", "ENCRYPTION_KEYS", "DEBUG"), DEBUG="false", **env_overrides)
 
 
 @pytest.mark.parametrize(("env", "missing"), [
@@ -32,14 +38,10 @@ def test_production_refuses_to_start_without_secrets(env, missing, tmp_path):
 
 
 def test_production_starts_with_secrets_and_is_strict():
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
-         "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.ALLOWED_HOSTS)"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**{k: v for k, v in os.environ.items() if k != "DEBUG"}, "DJANGO_SETTINGS_MODULE": "connector.settings",
-             "DEBUG": "false", "SECRET_KEY": "s" * 50, "ALLOWED_HOSTS": "connector.example.com",
-             "ENCRYPTION_KEYS": "Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0="},
-    )
+    result = _django("from django.conf import settings as s; "
+                     "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.ALLOWED_HOSTS)",
+                     without=("DEBUG",), DEBUG="false", SECRET_KEY="s" * 50, ALLOWED_HOSTS="connector.example.com",
+                     ENCRYPTION_KEYS="Udo6FXIdww1OjgGLuj0kDRkghFclvysBDlhHaatEtN0=")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True True 31536000 ['connector.example.com']"
 
@@ -74,13 +76,10 @@ def test_email_url_sends_through_that_mail_server_with_its_login():
         server.seen = {}
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]
-        result = subprocess.run(
-            [sys.executable, "-c", "import django; django.setup(); from django.core.mail import send_mail; "
-             "send_mail('Confirm your email', 'Open the link.', None, ['baker@example.com'])"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
-            env={**{k: v for k, v in os.environ.items() if k not in ("DEBUG", "EMAIL_BACKEND")},
-                 "DJANGO_SETTINGS_MODULE": "connector.settings", "DEBUG": "true",
-                 "EMAIL_URL": f"smtp://relay%40example.com:s3cret@127.0.0.1:{port}"})
+        result = _django("from django.core.mail import send_mail; "
+                         "send_mail('Confirm your email', 'Open the link.', None, ['baker@example.com'])",
+                         without=("DEBUG", "EMAIL_BACKEND"), DEBUG="true",
+                         EMAIL_URL=f"smtp://relay%40example.com:s3cret@127.0.0.1:{port}")
         server.shutdown()
     assert result.returncode == 0, result.stderr
     assert server.seen["login"] == [b"relay@example.com", b"s3cret"]
@@ -90,12 +89,8 @@ def test_email_url_sends_through_that_mail_server_with_its_login():
 
 
 def test_the_smtp_backend_without_email_url_uses_a_relay_on_this_machine():
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.core.mail import mailers; "
-         "b = mailers.default; print(b.host, b.port, b.timeout)"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**{k: v for k, v in os.environ.items() if k not in ("DEBUG", "EMAIL_URL")},
-             "DJANGO_SETTINGS_MODULE": "connector.settings", "DEBUG": "true",
-             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend"})
+    result = _django("from django.core.mail import mailers; b = mailers.default; print(b.host, b.port, b.timeout)",
+                     without=("DEBUG", "EMAIL_URL"), DEBUG="true",
+                     EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["localhost", "25", "10"]
