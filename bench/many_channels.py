@@ -135,7 +135,6 @@ def run(name: str, args, pool: str, concurrency: int, workers: int, web_threads:
             per_invoice.update(objects)
             in_order = in_order and objects == invoices
             in_told_order = in_told_order and objects == sorted(invoices, key=lambda o: told.get(o, -1))
-            in_told_order = in_told_order and objects == sorted(invoices, key=lambda o: told.get(o, -1))
         last = max(stamps) if stamps else time.time()
         span = last - released
         # Where the time went: webhooks arriving, then processed into deliveries, then posted.
