@@ -88,16 +88,20 @@ def _for_claim() -> QuerySet[Delivery]:
 @dataclass(frozen=True)
 class Unread:
     """Which of a tenant's events still being read for the first time (received, not yet processed) hold
-    its later posts back: those received after `since` and claimed fewer than `claims` times."""
+    its later posts back: those received after `since`, claimed fewer than `claims` times, and not claimed
+    or claimed lately (their claim's lease ends after `lease_ends_after`): a read going on for longer, its
+    worker gone or FreshBooks not answering, holds nothing back."""
 
     since: datetime
     claims: int
+    lease_ends_after: datetime
 
 
 def _unread_before(unread: Unread) -> Subquery:
     """The head's `unread_before`: the latest of its tenant's `unread` events told before its own, read in the
     same statement as the head (a later read could find that event processed and miss the post it made)."""
     return Subquery(InboundEvent.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__gt=unread.lease_ends_after),
         tenant_id=OuterRef("tenant_id"), status=InboundEvent.Status.RECEIVED, id__lt=OuterRef("inbound_event_id"),
         received_at__gt=unread.since, attempts__lt=unread.claims).order_by("-id").values("id")[:1])
 
@@ -122,7 +126,8 @@ def channel_head(*, team_id: str, channel_id: str, unread: Unread) -> Delivery |
     with connection.cursor() as cursor:
         edit = Delivery.SlackAction.EDIT.value
         cursor.execute(_HEAD_SQL, [InboundEvent.Status.RECEIVED.value, unread.since, unread.claims,
-                                   team_id, channel_id, [s.value for s in WAITING], now, edit, edit, edit])
+                                   unread.lease_ends_after, team_id, channel_id, [s.value for s in WAITING], now,
+                                   edit, edit, edit])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -278,9 +283,13 @@ def deliveries_held(*, tenant: Tenant, reasons) -> QuerySet[Delivery]:
 
 def deliveries_release(*, held: QuerySet[Delivery], **moves) -> int:
     """Held -> pending, due now. Clears held_reason, held_at, last_error_code and next_attempt_at; `moves`
-    re-point them (e.g. slack_team_id of a new installation). Returns how many were released."""
-    return held.update(status=Delivery.Status.PENDING, held_reason="", held_at=None, last_error_code="",
-                       next_attempt_at=None, updated_at=timezone.now(), **moves)
+    re-point them (e.g. slack_team_id of a new installation). Returns how many were released.
+
+    Only rows still held change: two releases racing (a rule's new channel, the sweep finding the old one
+    usable) read the same held rows, and the second must not move, or un-claim, what the first let go."""
+    return held.filter(status=Delivery.Status.HELD).update(
+        status=Delivery.Status.PENDING, held_reason="", held_at=None, last_error_code="", next_attempt_at=None,
+        updated_at=timezone.now(), **moves)
 
 
 def delivery_release(delivery: Delivery, **moves) -> bool:
@@ -289,11 +298,10 @@ def delivery_release(delivery: Delivery, **moves) -> bool:
     channel once. True when released."""
     try:
         with transaction.atomic():
-            deliveries_release(held=Delivery.objects.filter(pk=delivery.pk), **moves)
+            return deliveries_release(held=Delivery.objects.filter(pk=delivery.pk), **moves) == 1
     except IntegrityError:
         delivery_fail(delivery, error_code="already_routed_to_channel")
         return False
-    return True
 
 
 def delivery_attempt_record(delivery: Delivery, *, started: datetime, duration_ms: int, outcome: str,
@@ -364,7 +372,7 @@ def _head_sql() -> str:
     events = InboundEvent._meta.db_table
     unread_before = (f'(SELECT u."id" FROM "{events}" u WHERE u."tenant_id" = d."tenant_id" AND u."status" = %s '  # noqa: S608
                      f'AND u."id" < d."inbound_event_id" AND u."received_at" > %s AND u."attempts" < %s '
-                     f'ORDER BY u."id" DESC LIMIT 1)')
+                     f'AND (u."next_attempt_at" IS NULL OR u."next_attempt_at" > %s) ORDER BY u."id" DESC LIMIT 1)')
     return (f'SELECT {delivery}, e."{_RECEIVED_AT.column}", {unread_before}, {tenant} '  # noqa: S608
             f'FROM "{Delivery._meta.db_table}" d '
             f'JOIN "{InboundEvent._meta.db_table}" e ON e."id" = d."inbound_event_id" '

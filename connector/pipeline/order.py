@@ -18,7 +18,7 @@ from audit import ledger
 from audit.models import Delivery
 from connector.pipeline import pacing
 from connector.pipeline.doorbell import channel_kick
-from connector.pipeline.policy import ORDER_WAIT, ORDER_WAIT_CLAIMS
+from connector.pipeline.policy import CLAIM_LEASE, ORDER_WAIT, ORDER_WAIT_CLAIMS, ORDER_WAIT_READING
 
 # A note outlives the longest wait it stands for (ORDER_WAIT): an event never read leaves nothing behind.
 NOTE_TTL = int(ORDER_WAIT.total_seconds()) + 60
@@ -35,7 +35,10 @@ class Turn(enum.Enum):
 
 def unread() -> ledger.Unread:
     """The events that hold later posts back (policy.ORDER_WAIT)."""
-    return ledger.Unread(since=timezone.now() - ORDER_WAIT, claims=ORDER_WAIT_CLAIMS)
+    now = timezone.now()
+    # A claim taken ORDER_WAIT_READING ago has its lease end CLAIM_LEASE after that.
+    return ledger.Unread(since=now - ORDER_WAIT, claims=ORDER_WAIT_CLAIMS,
+                         lease_ends_after=now - ORDER_WAIT_READING + CLAIM_LEASE)
 
 
 def _note_key(inbound_event_id: int) -> str:

@@ -69,7 +69,9 @@ def freshbooks_retry_delay(attempt_number: int) -> float:
 CHECK_NOW_INTERVAL = timedelta(minutes=1)
 # A channel's post waits for the tenant's news told before it that is still being read (workers read events
 # in parallel, and a later one can be recorded first), so that a channel shows its news in FreshBooks' order.
-# Not forever: an earlier event received this long ago, or claimed this many times without being read (a
-# worker died on it each time), no longer holds later news back.
+# Not forever: an earlier event received this long ago, claimed this many times without being read (a
+# worker died on it each time), or whose read has gone on this long (longer than FreshBooks' timeouts: its
+# worker died, or the read failed and waits for the sweep) no longer holds later news back.
 ORDER_WAIT = timedelta(minutes=10)
 ORDER_WAIT_CLAIMS = 3
+ORDER_WAIT_READING = timedelta(seconds=30)

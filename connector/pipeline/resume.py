@@ -11,6 +11,7 @@ from connector.pipeline.doorbell import channel_kick
 from connector.pipeline.inbox import inbox_push_many
 from connector.slack.models import SlackInstallation
 from connector.slack.selectors import installation_active
+from routing.models import Rule
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,22 @@ def resume_channel_holds(*, tenant: Tenant, old_channel_id: str, new_channel_id:
         channel_kick(team_id, target)
     logger.info("resume.channel", extra={"tenant": tenant.slug, "channel": old_channel_id, "released": released})
     return released
+
+
+def resume_holds_of_moved_rules(*, tenant: Tenant, channel_id: str) -> int:
+    """Deliveries held for a broken channel whose rules all name one other channel now: they follow the rules
+    there. A rule changed while they were still on their way (or released for a moment by the sweep's probe)
+    found nothing held to move; the hold that came after must not keep them from the rule's new channel."""
+    rule_ids = {pk for ids in ledger.deliveries_held(tenant=tenant, reasons=[HeldReason.CHANNEL_UNUSABLE])
+                .filter(channel_id=channel_id).values_list("rule_ids", flat=True) for pk in ids}
+    targets = set(Rule.objects.for_tenant(tenant).filter(pk__in=rule_ids).values_list("channel_id", "channel_name"))
+    if len({target_id for target_id, _ in targets}) != 1:
+        return 0
+    [(target_id, target_name), *_] = targets
+    if target_id == channel_id:
+        return 0
+    return resume_channel_holds(tenant=tenant, old_channel_id=channel_id, new_channel_id=target_id,
+                                new_channel_name=target_name)
 
 
 def resume_freshbooks_holds(*, tenant: Tenant) -> int:

@@ -15,7 +15,12 @@ from connector.pipeline import pacing
 from connector.pipeline.doorbell import channel_kick
 from connector.pipeline.inbox import inbox_requeue
 from connector.pipeline.policy import CHANNEL_PROBE_INTERVAL, SWEEP_GRACE
-from connector.pipeline.resume import resume_channel_holds, resume_freshbooks_holds, resume_slack_holds
+from connector.pipeline.resume import (
+    resume_channel_holds,
+    resume_freshbooks_holds,
+    resume_holds_of_moved_rules,
+    resume_slack_holds,
+)
 from connector.slack.client import slack_channel_usable
 from connector.slack.errors import SlackError
 from connector.slack.selectors import installation_active
@@ -77,9 +82,13 @@ def _release_resolved_holds(report: SweepReport) -> int:
     broken = (Delivery.objects.filter(status=Delivery.Status.HELD, held_reason=HeldReason.CHANNEL_UNUSABLE)
               .order_by().values_list("tenant_id", "slack_team_id", "channel_id").distinct())
     for tenant_id, team_id, channel_id in broken:
+        tenant = Tenant.objects.get(pk=tenant_id)
+        moved = resume_holds_of_moved_rules(tenant=tenant, channel_id=channel_id)
+        if moved:
+            released += moved
+            continue
         if not pacing.probe_due(team_id, channel_id, int(CHANNEL_PROBE_INTERVAL.total_seconds())):
             continue
-        tenant = Tenant.objects.get(pk=tenant_id)
         installation = installation_active(tenant=tenant)
         if installation is None or installation.team_id != team_id:
             continue

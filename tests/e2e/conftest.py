@@ -13,6 +13,7 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 import requests
 
@@ -29,6 +30,38 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed end-to-end test also shows what the system held: the tenant's unfinished events and
+    deliveries, and the worker's last log lines (CI keeps nothing else of a run)."""
+    report = (yield).get_result()
+    stack, operator = item.funcargs.get("stack"), item.funcargs.get("operator")
+    if report.when == "call" and report.failed and isinstance(stack, Stack) and operator is not None:
+        report.sections.append(("what the stack held", _stack_state(stack, operator.slug)))
+
+
+def _stack_state(stack: Stack, slug: str) -> str:
+    queries = {
+        "events not final": "SELECT e.id, e.name, e.status, e.attempts, e.received_at, e.next_attempt_at "
+                            "FROM audit_inboundevent e JOIN tenants_tenant t ON t.id = e.tenant_id "
+                            "WHERE t.slug = %s AND e.status IN ('received', 'retrying', 'held') ORDER BY e.id",
+        "deliveries not posted": "SELECT d.id, d.inbound_event_id, d.status, d.channel_id, d.slack_action, "
+                                 "d.attempt_count, d.next_attempt_at, d.sending_since, d.held_reason, "
+                                 "d.last_error_code FROM audit_delivery d JOIN tenants_tenant t ON t.id = d.tenant_id "
+                                 "WHERE t.slug = %s AND d.status <> 'posted' ORDER BY d.id",
+    }
+    lines = []
+    try:
+        with psycopg.connect(stack.config.database_url) as db:
+            for title, sql in queries.items():
+                lines += [f"{title}:"] + [f"  {row}" for row in db.execute(sql, (slug,))]
+    except psycopg.Error as exc:
+        lines.append(f"database unreadable: {exc}")
+    worker = [line for line in stack.log_text("worker").splitlines()
+              if line.startswith("[") and not line.endswith(" received") and " succeeded in " not in line]
+    return "\n".join(lines + ["worker log, last lines:"] + worker[-40:])
 
 
 @pytest.fixture(autouse=True)

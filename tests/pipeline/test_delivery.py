@@ -10,6 +10,8 @@ from connector.pipeline import order, pacing
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.policy import CLAIM_LEASE
 from connector.pipeline.resume import resume_channel_holds, resume_slack_holds
+from connector.pipeline.sweep import sweep_run
+from routing.models import Rule
 from tests.pipeline.conftest import TEAM, drain
 
 pytestmark = pytest.mark.django_db
@@ -221,6 +223,56 @@ def test_channel_not_found_holds_that_channel_then_rule_fix_posts_in_order(insta
     for _ in held:
         drain("C9")
     assert [p["text"] for p in slack.posts_to("C9")] == ["held 0", "held 1", "held 2"]
+
+
+def test_a_release_racing_another_moves_only_what_is_still_held(installation, slack, make_delivery):
+    # The sweep finds the broken channel usable and releases its holds in place while the rule's new channel
+    # releases them too: both read the same held rows. The first release wins; the second neither moves nor
+    # un-claims what the first let go (a claimed post keeps its lease: no second post while it is in flight).
+    held = [make_delivery("C1", text=f"held {i}") for i in range(2)]
+    slack.script["C1"] = ["channel_not_found"]
+    drain("C1")
+    read_by_sweep = list(ledger.deliveries_held(tenant=held[0].tenant, reasons=[HeldReason.CHANNEL_UNUSABLE]))
+    assert resume_channel_holds(tenant=held[0].tenant, old_channel_id="C1", new_channel_id="C9") == 2
+    claim = ledger.delivery_claim(delivery_id=held[0].pk, lease=CLAIM_LEASE)
+    assert claim is not None
+    assert [ledger.delivery_release(d) for d in read_by_sweep] == [False, False]
+    assert {(d.channel_id, d.next_attempt_at is not None) for d in Delivery.objects.filter(pk__in=[h.pk for h in held])} \
+        == {("C9", True), ("C9", False)}  # the claimed one keeps its lease
+    assert ledger.delivery_claim(delivery_id=held[0].pk, lease=CLAIM_LEASE) is None
+
+
+def test_posts_held_after_their_rule_moved_follow_it_at_the_next_sweep(installation, slack, make_delivery, tenant):
+    # The rule was pointed at C9 while these were on their way to C1: its release found nothing held yet.
+    rule = Rule.objects.create(tenant=tenant, name="Invoices", events=["invoice.create"], channel_id="C9",
+                               channel_name="finance")
+    held = [make_delivery("C1", text=f"held {i}") for i in range(2)]
+    Delivery.objects.filter(pk__in=[d.pk for d in held]).update(rule_ids=[rule.pk])
+    slack.script["C1"] = ["channel_not_found"]
+    drain("C1")
+    assert {d.status for d in Delivery.objects.filter(pk__in=[d.pk for d in held])} == {Delivery.Status.HELD}
+
+    assert sweep_run().holds_released == 2
+    assert set(Delivery.objects.filter(pk__in=[d.pk for d in held]).values_list("status", "channel_id",
+                                                                               "channel_name")) \
+        == {(Delivery.Status.PENDING, "C9", "finance")}
+    drain("C9")
+    drain("C9")
+    assert [p["text"] for p in slack.posts_to("C9")] == ["held 0", "held 1"]
+    assert slack.posts_to("C1") == []  # the old channel is not probed nor posted to again
+
+
+def test_posts_held_for_a_channel_their_rule_still_names_wait_for_the_channel(installation, slack, make_delivery,
+                                                                              tenant):
+    rule = Rule.objects.create(tenant=tenant, name="Invoices", events=["invoice.create"], channel_id="C1")
+    delivery = make_delivery("C1")
+    Delivery.objects.filter(pk=delivery.pk).update(rule_ids=[rule.pk])
+    slack.script["C1"] = ["channel_not_found"]
+    drain("C1")
+    slack.usable["C1"] = False
+    assert sweep_run().channels_probed == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.channel_id) == (Delivery.Status.HELD, "C1")
 
 
 def reinstall(installation):

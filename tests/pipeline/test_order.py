@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit import ledger
 from audit.models import Delivery, InboundEvent
 from connector.pipeline import inbound, order, tasks
-from connector.pipeline.policy import ORDER_WAIT, ORDER_WAIT_CLAIMS
+from connector.pipeline.policy import CLAIM_LEASE, ORDER_WAIT, ORDER_WAIT_CLAIMS, ORDER_WAIT_READING
 from tests.pipeline.conftest import TEAM, drain
 
 pytestmark = pytest.mark.django_db
@@ -144,11 +144,21 @@ def test_the_head_read_says_which_earlier_event_it_waits_for_in_the_same_stateme
     with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
         tasks.process_event.run(second.pk)
     assert head_read("C1").unread_before == first.pk
-    InboundEvent.objects.filter(pk=first.pk).update(status=InboundEvent.Status.PROCESSED)
+    claimed(first, ago=timedelta(seconds=1))  # being read
+    assert head_read("C1").unread_before == first.pk
+    claimed(first, ago=ORDER_WAIT_READING + timedelta(seconds=1))  # its read failed, or its worker died
+    assert head_read("C1").unread_before is None
+    InboundEvent.objects.filter(pk=first.pk).update(status=InboundEvent.Status.PROCESSED, next_attempt_at=None)
     assert head_read("C1").unread_before is None
 
 
-@pytest.mark.parametrize("stuck", ["received long ago", "claimed too often", "retrying", "held"])
+def claimed(event: InboundEvent, ago: timedelta) -> None:
+    """As a worker's claim of the event `ago` leaves it, the read not finished since."""
+    InboundEvent.objects.filter(pk=event.pk).update(attempts=1, next_attempt_at=timezone.now() - ago + CLAIM_LEASE)
+
+
+@pytest.mark.parametrize("stuck", ["received long ago", "claimed too often", "read for too long", "retrying",
+                                   "held"])
 def test_an_earlier_event_that_cannot_be_read_now_does_not_hold_later_news_back(stuck, told, reading, slack):
     first, second = told(2)
     reading[second.pk] = "C1"
@@ -156,11 +166,22 @@ def test_an_earlier_event_that_cannot_be_read_now_does_not_hold_later_news_back(
         InboundEvent.objects.filter(pk=first.pk).update(received_at=timezone.now() - ORDER_WAIT - timedelta(1))
     elif stuck == "claimed too often":  # a worker died on it each time it took it
         InboundEvent.objects.filter(pk=first.pk).update(attempts=ORDER_WAIT_CLAIMS)
+    elif stuck == "read for too long":  # its worker died, or its read failed and waits for the sweep
+        claimed(first, ago=ORDER_WAIT_READING + timedelta(seconds=1))
     else:  # FreshBooks down (it retries later), or FreshBooks to reconnect (a person must act)
         InboundEvent.objects.filter(pk=first.pk).update(status=stuck)
     with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
         tasks.process_event.run(second.pk)
     assert [p["text"] for p in slack.posts] == ["event 1"]
+
+
+def test_an_earlier_event_being_read_right_now_holds_later_news_back(told, reading, slack):
+    first, second = told(2)
+    reading[second.pk] = "C1"
+    claimed(first, ago=ORDER_WAIT_READING - timedelta(seconds=5))
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+        tasks.process_event.run(second.pk)
+    assert slack.posts == []
 
 
 def test_another_tenants_unread_events_hold_nothing_back(told, reading, slack, other_tenant):
