@@ -56,8 +56,9 @@ def resume_holds_of_moved_rules(*, tenant: Tenant, channel_id: str) -> int:
     """Deliveries held for a broken channel whose rules all name one other channel now: they follow the rules
     there. A rule changed while they were still on their way (or released for a moment by the sweep's probe)
     found nothing held to move; the hold that came after must not keep them from the rule's new channel."""
-    rule_ids = {pk for ids in ledger.deliveries_held(tenant=tenant, reasons=[HeldReason.CHANNEL_UNUSABLE])
-                .filter(channel_id=channel_id).values_list("rule_ids", flat=True) for pk in ids}
+    held = ledger.deliveries_held(tenant=tenant, reasons=[HeldReason.CHANNEL_UNUSABLE]).filter(channel_id=channel_id)
+    # A channel's held posts share a few lists of rules, however many they are: read each list once.
+    rule_ids = {pk for ids in held.order_by().values_list("rule_ids", flat=True).distinct() for pk in ids}
     targets = set(Rule.objects.for_tenant(tenant).filter(pk__in=rule_ids).values_list("channel_id", "channel_name"))
     if len({target_id for target_id, _ in targets}) != 1:
         return 0
