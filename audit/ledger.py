@@ -115,6 +115,18 @@ def delivery_head(*, team_id: str, channel_id: str, unread: Unread) -> Delivery 
             .filter(_due(timezone.now())).order_by("inbound_event_id", "id").first())
 
 
+def delivery_head_not_waiting(*, team_id: str, channel_id: str, unread: Unread,
+                              waiting_tenant_id: int) -> Delivery | None:
+    """delivery_head of the tenants other than `waiting_tenant_id` (whose head waits for an unread event)
+    whose own head need not wait: another tenant sharing the workspace is not held back by its news. A
+    tenant's later posts wait whenever its first does (the same unread event is earlier than each), so
+    the first post found without an unread event keeps every tenant's order."""
+    return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
+            .exclude(slack_action=Delivery.SlackAction.EDIT).exclude(tenant_id=waiting_tenant_id)
+            .filter(_due(timezone.now())).annotate(unread_before=_unread_before(unread))
+            .filter(unread_before__isnull=True).order_by("inbound_event_id", "id").first())
+
+
 def channel_head(*, team_id: str, channel_id: str, unread: Unread) -> Delivery | None:
     """The channel's next due delivery, for delivery_take, in one read (most drains find no edit waiting, and
     read no card): its card edit due soonest, ordered by (next_attempt_at, id), when one is due; else its next

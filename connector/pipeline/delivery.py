@@ -81,8 +81,14 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
     turn = order.head_turn(candidate)
-    if turn is not order.Turn.NOW:
-        return DrainResult(again_in=0.0 if turn is order.Turn.READ_AGAIN else None)
+    if turn is order.Turn.READ_AGAIN:
+        return DrainResult(again_in=0.0)
+    if turn is order.Turn.WHEN_WOKEN:
+        # Its tenant's news waits (and wakes the channel once read); another tenant's post may go meanwhile.
+        candidate = ledger.delivery_head_not_waiting(team_id=team_id, channel_id=channel_id, unread=order.unread(),
+                                                     waiting_tenant_id=candidate.tenant_id)
+        if candidate is None:
+            return DrainResult(again_in=None)
     if candidate.slack_action == SlackAction.REPLY and not candidate.thread_ts and not _reply_threaded(candidate):
         return DrainResult(again_in=0.0)  # it waits for its card; the next due delivery may go
     wait = pacing.take_slot(team_id, channel_id)

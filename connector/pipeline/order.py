@@ -6,7 +6,8 @@ post for the same channel, which must go first. The head read says so in the sam
 (`mlc:order:<event id>`, in Redis), and reading that event wakes it (`news_read`): no polling. The note is
 refused once the event is marked read, so a channel noted just as its event is read is never left waiting
 (the drain reads its head again instead). If Redis loses the note, the sweep's minute kick of every channel
-with due work wakes it instead.
+with due work wakes it instead. The wait is the tenant's own: another tenant sharing the workspace posts in
+the channel meanwhile (connector/pipeline/delivery.py).
 """
 
 import enum

@@ -193,6 +193,47 @@ def test_another_tenants_unread_events_hold_nothing_back(told, reading, slack, o
     assert [p["text"] for p in slack.posts] == ["event 0"]
 
 
+def other_tenants_post(other_tenant, channel_id: str, text: str) -> Delivery:
+    """A post of another tenant whose Slack is the same workspace, its event read (told after ours)."""
+    from connector.slack.models import InstallationStatus, SlackInstallation
+
+    SlackInstallation.objects.get_or_create(tenant=other_tenant, defaults={
+        "team_id": TEAM, "bot_token": "xoxb-other-token", "installed_at": timezone.now(),
+        "status": InstallationStatus.ACTIVE})
+    event = InboundEvent.objects.create(tenant=other_tenant, name="invoice.create", object_id=text, raw_body="",
+                                        status=InboundEvent.Status.PROCESSED)
+    return Delivery.objects.create(tenant=other_tenant, inbound_event=event, event_name=event.name,
+                                   object_id=text, kind="invoice", action="created", slack_team_id=TEAM,
+                                   channel_id=channel_id, channel_name=channel_id.lower(), message_text=text,
+                                   message_blocks=[])
+
+
+def test_another_tenants_post_in_a_shared_workspace_goes_while_ours_waits_for_our_news(
+        told, reading, slack, other_tenant):
+    first, second = told(2)
+    reading[first.pk] = reading[second.pk] = "C1"
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+        tasks.process_event.run(second.pk)  # ours waits for the first
+    other_tenants_post(other_tenant, "C1", "theirs")
+    assert drain("C1").posted == 1
+    assert [p["text"] for p in slack.posts] == ["theirs"]
+    assert drain("C1").posted == 0  # ours still waits
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+        tasks.process_event.run(first.pk)
+    drain("C1")
+    assert [p["text"] for p in slack.posts] == ["theirs", "event 0", "event 1"]
+
+
+def test_another_tenant_waiting_for_its_own_news_keeps_its_order_too(told, reading, slack, other_tenant):
+    first, second = told(2)
+    reading[second.pk] = "C1"
+    with mock.patch("connector.pipeline.tasks.drain_channel.apply_async"):
+        tasks.process_event.run(second.pk)  # ours waits for the first
+    InboundEvent.objects.create(tenant=other_tenant, name="invoice.create", object_id="t0", raw_body="")
+    other_tenants_post(other_tenant, "C1", "theirs")  # told after their own event, still unread
+    assert drain("C1").posted == 0 and slack.posts == []  # each waits for its own tenant's news
+
+
 def test_a_wake_up_lost_with_redis_is_made_good_by_the_sweep(told, reading, slack):
     from connector.pipeline import pacing
     from connector.pipeline.sweep import sweep_run
