@@ -36,7 +36,7 @@ from connector.slack.client import (
     slack_post_message,
     slack_update_message,
 )
-from connector.slack.installation_cache import installation_cached
+from connector.slack.installation_cache import installation_cached, workspaces_shared
 from connector.slack.lifecycle import installation_mark_revoked
 from connector.slack.models import SlackInstallation
 
@@ -85,6 +85,8 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
         return DrainResult(again_in=0.0)
     if turn is order.Turn.WHEN_WOKEN:
         # Its tenant's news waits (and wakes the channel once read); another tenant's post may go meanwhile.
+        if team_id not in workspaces_shared():
+            return DrainResult(again_in=None)
         candidate = ledger.delivery_head_not_waiting(team_id=team_id, channel_id=channel_id, unread=order.unread(),
                                                      waiting_tenant_id=candidate.tenant_id)
         if candidate is None:
