@@ -17,7 +17,7 @@ from tenants.models import Tenant
 installations = TenantCache("slack-installation", lambda tenant: installation_for(tenant=tenant))
 
 SHARED_TTL = 60.0  # seconds; a workspace a second tenant installed counts as shared at most this much later
-_shared: tuple[float, frozenset[str]] = (0.0, frozenset())  # (read at, monotonic; team ids)
+_shared: tuple[float, frozenset[str]] = (float("-inf"), frozenset())  # (read at, monotonic; team ids)
 
 
 def installation_cached(*, tenant: Tenant) -> SlackInstallation | None:
@@ -42,4 +42,4 @@ def workspaces_shared() -> frozenset[str]:
 def _on_installation_change(sender, instance, **kwargs):
     global _shared
     installations.changed(instance.tenant_id)
-    _shared = (0.0, frozenset())  # read again at the next ask (other processes within SHARED_TTL)
+    _shared = (float("-inf"), frozenset())  # read again at the next ask (other processes within SHARED_TTL)
