@@ -45,6 +45,17 @@ def inbound_process(*, inbound_event_id: int) -> Outcome | None:
     if event is None:
         return None
     try:
+        return _read(event)
+    except Exception as exc:
+        # A bug, or the database failing mid-way (what was written is rolled back): try again on FreshBooks'
+        # schedule, failed for good after FRESHBOOKS_GIVE_UP_AFTER, instead of again at every sweep forever.
+        logger.exception("inbound.error", extra={"inbound_event_id": event.pk})
+        return _retry(event, freshbooks_retry_delay(event.attempts), f"unexpected error ({type(exc).__name__})")
+
+
+def _read(event: InboundEvent) -> Outcome:
+    """Fetch and normalise a claimed event, then record it; FreshBooks' refusals decide what happens next."""
+    try:
         normalised = normalise_inbound(inbound_event=event)
     except fb_errors.AuthorizationLost:
         ledger.inbound_hold(event, reason=HeldReason.FRESHBOOKS_REAUTH)

@@ -149,6 +149,35 @@ def test_freshbooks_outage_retries_later_and_loses_nothing(client, tenant, conne
     assert Delivery.objects.for_tenant(tenant).count() == 2
 
 
+def test_an_unexpected_error_while_recording_retries_on_schedule_with_nothing_half_written(
+        client, tenant, connected, rules, installation, fb_api, monkeypatch):
+    from connector.pipeline import inbound as inbound_module
+
+    fixture = mock_fixture(fb_api, "invoice.create", repeat=2)
+    event = deliver(client, tenant, fixture["webhook"])
+    real_build = inbound_module.build_message
+    calls = {"n": 0}
+
+    def build_once_broken(*args, **kwargs):  # the second delivery's message: a bug, after the first was made
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyError("amount")
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(inbound_module, "build_message", build_once_broken)
+    outcome = inbound_process(inbound_event_id=event.pk)
+    event.refresh_from_db()
+    assert (event.status, event.status_reason) == (InboundEvent.Status.RETRYING, "unexpected error (KeyError)")
+    assert outcome.retry_in and event.next_attempt_at > timezone.now()
+    assert Delivery.objects.for_tenant(tenant).count() == 0  # the event's writes were rolled back together
+
+    InboundEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+    inbound_process(inbound_event_id=event.pk)
+    event.refresh_from_db()
+    assert event.status == InboundEvent.Status.PROCESSED
+    assert Delivery.objects.for_tenant(tenant).count() == 2
+
+
 def test_lost_authorisation_holds_events_until_reconnect(client, tenant, connected, rules, installation, fb_api,
                                                          django_capture_on_commit_callbacks):
     fixture = load_fixture("invoice.create")
