@@ -106,25 +106,22 @@ def _unread_before(unread: Unread) -> Subquery:
         received_at__gt=unread.since, attempts__lt=unread.claims).order_by("-id").values("id")[:1])
 
 
-def delivery_head(*, team_id: str, channel_id: str, unread: Unread) -> Delivery | None:
+def delivery_head(*, team_id: str, channel_id: str, unread: Unread,
+                  waiting_tenant_id: int | None = None) -> Delivery | None:
     """The channel's next post or reply, read for delivery_take: the oldest due, in the order FreshBooks
     told us of the events (inbound ids), not the order workers finished fetching them. Card edits are not in
-    this order: they are paced per card and workspace instead. With its `unread_before` (see Unread)."""
-    return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
-            .exclude(slack_action=Delivery.SlackAction.EDIT).annotate(unread_before=_unread_before(unread))
-            .filter(_due(timezone.now())).order_by("inbound_event_id", "id").first())
+    this order: they are paced per card and workspace instead. With its `unread_before` (see Unread).
 
-
-def delivery_head_not_waiting(*, team_id: str, channel_id: str, unread: Unread,
-                              waiting_tenant_id: int) -> Delivery | None:
-    """delivery_head of the tenants other than `waiting_tenant_id` (whose head waits for an unread event)
-    whose own head need not wait: another tenant sharing the workspace is not held back by its news. A
-    tenant's later posts wait whenever its first does (the same unread event is earlier than each), so
-    the first post found without an unread event keeps every tenant's order."""
-    return (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
-            .exclude(slack_action=Delivery.SlackAction.EDIT).exclude(tenant_id=waiting_tenant_id)
-            .filter(_due(timezone.now())).annotate(unread_before=_unread_before(unread))
-            .filter(unread_before__isnull=True).order_by("inbound_event_id", "id").first())
+    With `waiting_tenant_id` (a tenant whose head waits for an unread event): the next post of another
+    tenant sharing the workspace whose own head need not wait, so that it is not held back by that news. A
+    tenant's later posts wait whenever its first does (the same unread event is earlier than each), so the
+    first post found without an unread event keeps every tenant's order."""
+    heads = (_for_claim().filter(slack_team_id=team_id, channel_id=channel_id, status__in=WAITING)
+             .exclude(slack_action=Delivery.SlackAction.EDIT).annotate(unread_before=_unread_before(unread))
+             .filter(_due(timezone.now())))
+    if waiting_tenant_id is not None:
+        heads = heads.exclude(tenant_id=waiting_tenant_id).filter(unread_before__isnull=True)
+    return heads.order_by("inbound_event_id", "id").first()
 
 
 def channel_head(*, team_id: str, channel_id: str, unread: Unread) -> Delivery | None:

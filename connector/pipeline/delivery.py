@@ -69,7 +69,8 @@ def next_due_in(team_id: str, channel_id: str) -> float | None:
 def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> DrainResult:
     """Send at most one delivery of this channel (a due card edit first, when its card and the workspace's
     edit budget allow; else a post, if the channel's pace allows); say when to come back."""
-    head = ledger.channel_head(team_id=team_id, channel_id=channel_id, unread=order.unread())
+    unread = order.unread()
+    head = ledger.channel_head(team_id=team_id, channel_id=channel_id, unread=unread)
     if head is not None and head.slack_action == SlackAction.EDIT:
         edited = _edit_once(head, team_id=team_id, channel_id=channel_id, task_id=task_id)
         if edited is not None:
@@ -77,7 +78,7 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     parked = pacing.parked_for(team_id, channel_id)
     if parked:
         return DrainResult(again_in=parked)
-    candidate = _post_head(head, team_id=team_id, channel_id=channel_id)
+    candidate = _post_head(head, team_id=team_id, channel_id=channel_id, unread=unread)
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
     turn = order.head_turn(candidate)
@@ -87,8 +88,8 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
         # Its tenant's news waits (and wakes the channel once read); another tenant's post may go meanwhile.
         if team_id not in workspaces_shared():
             return DrainResult(again_in=None)
-        candidate = ledger.delivery_head_not_waiting(team_id=team_id, channel_id=channel_id, unread=order.unread(),
-                                                     waiting_tenant_id=candidate.tenant_id)
+        candidate = ledger.delivery_head(team_id=team_id, channel_id=channel_id, unread=unread,
+                                         waiting_tenant_id=candidate.tenant_id)
         if candidate is None:
             return DrainResult(again_in=None)
     if candidate.slack_action == SlackAction.REPLY and not candidate.thread_ts and not _reply_threaded(candidate):
@@ -157,12 +158,13 @@ def _edit_wait(card: Card) -> float:
     return max(CARD_EDIT_INTERVAL.total_seconds() - since, pacing.card_edit_wait(card.pk), 0.0)
 
 
-def _post_head(head: Delivery | None, *, team_id: str, channel_id: str) -> Delivery | None:
+def _post_head(head: Delivery | None, *, team_id: str, channel_id: str,
+               unread: ledger.Unread) -> Delivery | None:
     """The channel's next due post or reply: the head read, unless that was an edit which had to wait (then
     read again without edits: they go their own way, paced per card and workspace)."""
     if head is None or head.slack_action != SlackAction.EDIT:
         return head
-    return ledger.delivery_head(team_id=team_id, channel_id=channel_id, unread=order.unread())
+    return ledger.delivery_head(team_id=team_id, channel_id=channel_id, unread=unread)
 
 
 def _edit_once(edit: Delivery, *, team_id: str, channel_id: str, task_id: str) -> DrainResult | None:
