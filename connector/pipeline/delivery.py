@@ -11,7 +11,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.db.models import F
 from django.utils import timezone
 
 from audit import ledger
@@ -56,14 +55,7 @@ class DrainResult:
 
 def next_due_in(team_id: str, channel_id: str) -> float | None:
     """Seconds until the channel's next waiting delivery is due (0 when one is due now), None if none waits."""
-    soonest = list(ledger.deliveries_waiting(team_id=team_id, channel_id=channel_id)
-                   .order_by(F("next_attempt_at").asc(nulls_first=True))  # no time set: due now
-                   .values_list("next_attempt_at", flat=True)[:1])
-    if not soonest:
-        return None
-    if soonest[0] is None:
-        return 0.0
-    return max(0.0, (soonest[0] - timezone.now()).total_seconds())
+    return ledger.next_due_in(team_id=team_id, channel_id=channel_id)
 
 
 def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> DrainResult:
@@ -101,15 +93,15 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     if claim is None:  # another worker took it (or it was held) between our read and our claim
         return DrainResult(again_in=0.0)
     try:
-        posted = delivery_send(claim=claim, task_id=task_id)
+        sent = delivery_send(claim=claim, task_id=task_id)
     finally:
         pacing.slot_restart(team_id, channel_id)
         slot_opens = time.monotonic() + CHANNEL_INTERVAL_MS / 1000
-    again = next_due_in(team_id, channel_id)
+    again = sent.next_due_in if sent.posted else next_due_in(team_id, channel_id)
     if again is not None:
         # The slot just restarted: come back when it opens (not later, not to be told to wait).
         again = max(again, slot_opens - time.monotonic(), 0.0)
-    return DrainResult(again_in=again, posted=int(posted))
+    return DrainResult(again_in=again, posted=int(sent.posted))
 
 
 def _never_posted(card: Card | None) -> bool:
@@ -186,8 +178,9 @@ def _edit_once(edit: Delivery, *, team_id: str, channel_id: str, task_id: str) -
     if claim is None:  # taken, or its content replaced by newer news, since we read it: read it again
         return DrainResult(again_in=0.0)
     pacing.card_edit_mark(edit.card_id)
-    posted = delivery_send(claim=claim, task_id=task_id)
-    return DrainResult(again_in=next_due_in(team_id, channel_id), posted=int(posted))
+    sent = delivery_send(claim=claim, task_id=task_id)
+    return DrainResult(again_in=sent.next_due_in if sent.posted else next_due_in(team_id, channel_id),
+                       posted=int(sent.posted))
 
 
 def _installation(delivery: Delivery) -> SlackInstallation | None:
@@ -272,15 +265,8 @@ def _send(claim: Claim, installation: SlackInstallation, started) -> SendResult:
                       thread_ts=delivery.thread_ts if threaded else "")
 
 
-# What each outcome does to the delivery (and to its channel, workspace or installation). An effect returns
-# the seconds until the delivery's next try, or None when there is none.
-
-def _on_posted(delivery: Delivery, result: SendResult, installation) -> float | None:
-    ledger.delivery_posted(delivery, channel=result.channel, ts=result.ts, thread_ts=result.thread_ts)
-    if result.outcome == Outcome.DUPLICATE_FOUND:
-        logger.info("delivery.found_in_history", extra={"delivery_id": delivery.pk})
-    return None
-
+# What each outcome but a post does to the delivery (and to its channel, workspace or installation). An
+# effect returns the seconds until the delivery's next try, or None when there is none.
 
 def _on_rate_limited(delivery: Delivery, result: SendResult, installation) -> float | None:
     retry_after = result.error.retry_after or DEFAULT_RETRY_AFTER
@@ -348,9 +334,8 @@ def _on_payload_bug(delivery: Delivery, result: SendResult, installation) -> flo
     return None
 
 
+POSTED = (Outcome.POSTED, Outcome.DUPLICATE_FOUND)
 EFFECTS = {
-    Outcome.POSTED: _on_posted,
-    Outcome.DUPLICATE_FOUND: _on_posted,
     Outcome.RATE_LIMITED: _on_rate_limited,
     Outcome.TRANSIENT: _on_failed_for_now,
     Outcome.UNKNOWN: _on_failed_for_now,
@@ -361,8 +346,17 @@ EFFECTS = {
 }
 
 
-def delivery_send(*, claim: Claim, task_id: str = "") -> bool:
-    """Post a claimed delivery; record the attempt; move the delivery on. True when it is now posted."""
+@dataclass(frozen=True)
+class Sent:
+    """What sending a claimed delivery came to. Once `posted`, `next_due_in` is its channel's (next_due_in's
+    answer, read with the post's record)."""
+
+    posted: bool
+    next_due_in: float | None = None
+
+
+def delivery_send(*, claim: Claim, task_id: str = "") -> Sent:
+    """Post a claimed delivery; record the attempt; move the delivery on."""
     delivery = claim.delivery
     started = timezone.now()
     clock = time.monotonic()
@@ -374,9 +368,13 @@ def delivery_send(*, claim: Claim, task_id: str = "") -> bool:
     else:
         result = _send(claim, installation, started)
     error = result.error
-    ledger.delivery_outcome(
-        delivery, lambda: EFFECTS[result.outcome](delivery, result, installation),
-        started=started, duration_ms=int((time.monotonic() - clock) * 1000), outcome=result.outcome,
-        error_code=result.code, http_status=getattr(error, "http_status", None),
-        retry_after=getattr(error, "retry_after", None), task_id=task_id)
-    return result.outcome in (Outcome.POSTED, Outcome.DUPLICATE_FOUND)
+    attempt = {"started": started, "duration_ms": int((time.monotonic() - clock) * 1000),
+               "outcome": result.outcome, "error_code": result.code, "http_status": getattr(error, "http_status", None),
+               "retry_after": getattr(error, "retry_after", None), "task_id": task_id}
+    if result.outcome in POSTED:
+        if result.outcome == Outcome.DUPLICATE_FOUND:
+            logger.info("delivery.found_in_history", extra={"delivery_id": delivery.pk})
+        return Sent(posted=True, next_due_in=ledger.delivery_posted(
+            delivery, channel=result.channel, ts=result.ts, thread_ts=result.thread_ts, attempt=attempt))
+    ledger.delivery_outcome(delivery, lambda: EFFECTS[result.outcome](delivery, result, installation), **attempt)
+    return Sent(posted=False)

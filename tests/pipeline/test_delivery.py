@@ -342,6 +342,37 @@ def test_unknown_outcome_is_checked_in_history_and_never_posted_twice(installati
     assert list(delivery.attempts.values_list("outcome", flat=True)) == ["unknown", "duplicate_found"]
 
 
+def test_a_post_comes_back_for_the_channel_when_its_next_delivery_is_due(installation, slack, make_delivery,
+                                                                         write_path):
+    # Given a channel with a post due now behind the one being posted, and another channel's post
+    first, second = make_delivery("C1"), make_delivery("C1")
+    make_delivery("C2")
+
+    # Then the drain comes back when the channel's slot opens, for the second
+    result = drain("C1")
+    assert result.posted == 1 and 0.9 <= result.again_in <= 1.0
+
+    # When the second must wait 30 s, a third 10 s, and a fourth is due now
+    ledger.delivery_postpone(Delivery.objects.get(pk=second.pk), in_seconds=30)
+    third, fourth = make_delivery("C1"), make_delivery("C1")
+    ledger.delivery_postpone(Delivery.objects.get(pk=third.pk), in_seconds=10)
+
+    # Then the fourth goes, and the drain comes back for the third's time, the soonest
+    result = drain("C1")
+    assert result.posted == 1 and 9 <= result.again_in <= 10
+
+    # And after a post that leaves nothing waiting, nothing comes back
+    Delivery.objects.filter(pk__in=[second.pk, third.pk]).update(status=Delivery.Status.FAILED)
+    fifth = make_delivery("C1")
+    result = drain("C1")
+    assert result.posted == 1 and result.again_in is None
+    for delivery in (first, fourth, fifth):
+        delivery.refresh_from_db()
+        assert delivery.status == Delivery.Status.POSTED
+        assert list(delivery.attempts.values_list("outcome", flat=True)) == ["posted"]
+    assert [p["channel"] for p in slack.posts] == ["C1", "C1", "C1"]
+
+
 def test_a_crashed_worker_claim_is_retried_after_the_lease_with_a_history_check(installation, slack, make_delivery):
     delivery = make_delivery("C1")
     claimed = ledger.delivery_claim(delivery_id=delivery.pk, lease=CLAIM_LEASE)  # ... and the worker dies
@@ -354,17 +385,48 @@ def test_a_crashed_worker_claim_is_retried_after_the_lease_with_a_history_check(
     assert len(slack.posts_to("C1")) == 1
 
 
-def test_a_posted_status_is_never_saved_without_its_attempt(installation, slack, make_delivery, monkeypatch):
+@pytest.fixture(params=["postgresql", "sqlite"])
+def write_path(request, monkeypatch):
+    """A post's record written both ways: one statement written out (PostgreSQL), and through the ORM (SQLite)."""
+    from django.db import connection
+
+    if request.param == "sqlite":
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    return request.param
+
+
+@pytest.fixture
+def attempts_refused():
+    """The database refuses every new attempt row (a trigger), as a full disk or a lost connection would;
+    calling the fixture's value lifts the refusal."""
+    from django.db import connection
+
+    table = DeliveryAttempt._meta.db_table
+
+    def allow():
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP TRIGGER IF EXISTS refuse_attempt ON "{table}"')
+            cursor.execute("DROP FUNCTION IF EXISTS refuse_attempt()")
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE FUNCTION refuse_attempt() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RAISE EXCEPTION 'attempt row refused'; END $$")
+        cursor.execute(f'CREATE TRIGGER refuse_attempt BEFORE INSERT ON "{table}" '
+                       "FOR EACH ROW EXECUTE FUNCTION refuse_attempt()")
+    yield allow
+    allow()
+
+
+# Committed as in production (the claim before the post, the record after it in its own statement): inside a
+# test's transaction the refused record would abort the claim's transaction with it.
+@pytest.mark.django_db(transaction=True)
+def test_a_posted_status_is_never_saved_without_its_attempt(installation, slack, make_delivery, write_path,
+                                                            attempts_refused):
     # Given a post Slack accepted, whose attempt cannot be recorded (the database refuses the row)
     delivery = make_delivery("C1")
-
-    def refuse(*args, **kwargs):
-        raise DatabaseError("attempt row refused")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ledger, "delivery_attempt_record", refuse)
-        with pytest.raises(DatabaseError):
-            drain("C1")
+    with pytest.raises(DatabaseError):
+        drain("C1")
+    attempts_refused()
 
     # Then the delivery is not shown posted without an attempt: its status change went with the attempt,
     # and its sending mark stays, so the next try looks in the channel's history instead of posting again
