@@ -293,6 +293,45 @@ def delivery_thread(delivery: Delivery, *, thread_ts: str) -> None:
     Delivery.objects.filter(pk=delivery.pk).update(thread_ts=thread_ts, updated_at=now)
 
 
+def card_open(card: Card) -> bool:
+    """A new card (unsaved), unless its document already has one in the channel that is not forgotten: True
+    when saved (its pk set), False when that other card exists (read it with a row lock). Inside the caller's
+    transaction, without a savepoint on PostgreSQL (INSERT ... ON CONFLICT DO NOTHING): a conflicting insert
+    there would abort the whole transaction, a savepoint costs two more round trips."""
+    if connection.vendor != "postgresql":
+        try:
+            with transaction.atomic():
+                card.save(force_insert=True)
+        except IntegrityError:
+            return False
+        return True
+    values = [f.get_db_prep_save(f.pre_save(card, add=True), connection) for f in _CARD_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_CARD_OPEN_SQL, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    card.pk = row[0]
+    card._state.adding, card._state.db = False, connection.alias
+    return True
+
+
+_CARD_FIELDS = [f for f in Card._meta.concrete_fields if not f.primary_key]
+
+
+def _card_open_sql() -> str:
+    """card_open's insert; the conflict is the one open card per document and channel (its unique constraint,
+    partial: forgotten cards do not count). The names are the models' own."""
+    unique = next(c for c in Card._meta.constraints if c.name == "card_one_per_document_channel")
+    target = ", ".join(f'"{Card._meta.get_field(name).column}"' for name in unique.fields)
+    columns = ", ".join(f'"{f.column}"' for f in _CARD_FIELDS)
+    return (f'INSERT INTO "{Card._meta.db_table}" ({columns}) VALUES ({", ".join(["%s"] * len(_CARD_FIELDS))}) '  # noqa: S608
+            f'ON CONFLICT ({target}) WHERE "forgotten_at" IS NULL DO NOTHING RETURNING "id"')
+
+
+_CARD_OPEN_SQL = _card_open_sql()
+
+
 def card_show(card: Card, *, state: dict) -> None:
     """The document's newer state, which the card's next post or edit shows. Sets state."""
     card.state = state

@@ -54,18 +54,21 @@ def card_deliveries(*, event: InboundEvent, fin: FinancialEvent, fetched: dict, 
         return None
     key = {"tenant": event.tenant, "slack_team_id": installation.team_id, "channel_id": target.channel_id,
            "document_kind": str(state.kind), "document_id": state.document_id}
-    card = Card.objects.select_for_update().filter(**key, forgotten_at__isnull=True).first()
+    # News about a document this channel has no card of opens one, except a payment's, a deletion's or an
+    # overdue alert's (a message as today).
+    opens = fin.kind != Kind.PAYMENT and fin.action not in (Action.DELETED, Action.OVERDUE)
+    card = None
+    # A new document's card is all but sure not to exist yet: it is opened without reading first (one
+    # statement, no lock to wait for). Should it exist, it is read with a row lock as for any other news.
+    if not (opens and fin.action == Action.CREATED):
+        card = Card.objects.select_for_update().filter(**key, forgotten_at__isnull=True).first()
+        if card is None and not opens:
+            return None
     if card is None:
-        if fin.kind == Kind.PAYMENT or fin.action in (Action.DELETED, Action.OVERDUE):
-            return None  # news about a document this channel has no card of: a message as today
-        opened = dataclasses.replace(state, last_change=fin.label).to_dict()
-        try:
-            with transaction.atomic():
-                card = Card.objects.create(**key, state=opened, note=target_note(target))
-        except IntegrityError:  # another worker opened it first (no longer possible once we hold the lock)
-            card = Card.objects.select_for_update().get(**key, forgotten_at__isnull=True)
-        else:
+        card = Card(**key, state=dataclasses.replace(state, last_change=fin.label).to_dict(), note=target_note(target))
+        if ledger.card_open(card):
             return [_card_open(card, make=make)]
+        card = Card.objects.select_for_update().get(**key, forgotten_at__isnull=True)  # opened before, or meanwhile
     return _card_news(card, event=event, fin=fin, state=state, make=make)
 
 

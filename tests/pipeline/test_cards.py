@@ -312,3 +312,36 @@ def test_replaying_a_card_posts_it_as_it_is_now(story, slack, owner, tenant):
 
     assert replay.slack_action == "post" and replay.card is None
     assert replay.message_text == "Invoice 0000077 for Acme Corporation, $2,000.00, Paid, $0.00 outstanding"
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def card_write_path(request, monkeypatch):
+    """A card opened both ways: one INSERT ... ON CONFLICT (PostgreSQL), and a savepoint around the ORM's insert
+    (SQLite)."""
+    from django.db import connection
+
+    if request.param == "sqlite":
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    return request.param
+
+
+def test_news_of_a_new_invoice_whose_card_is_already_open_edits_that_card(story, slack, card_write_path):
+    # Given an invoice's card, opened by its first create (told twice, as after a FreshBooks re-send)
+    [post] = story.event("invoice.create", fetched_invoice=invoice())
+    assert post.slack_action == "post" and post.card_id is not None
+
+    # When a second create of the same invoice comes, with a new total
+    later = story.event("invoice.create", fetched_invoice=invoice(total="2500.00", updated="2026-11-28 08:00:00"))
+
+    # Then it is news of that card (an edit with the new total), not a second card of the invoice
+    assert Card.objects.filter(document_id=INVOICE_ID).count() == 1
+    assert [d.slack_action for d in later] == ["edit"] and later[0].card_id == post.card_id
+    assert "2,500.00" in later[0].message_text
+
+
+def test_a_new_invoice_opens_its_card_in_one_statement(story, django_assert_num_queries):
+    # One to open the card (no read before it, no savepoint around it), one for its first message, one to point
+    # the card at it; the story adds its event's row and a savepoint around the rest (as processing's transaction)
+    with django_assert_num_queries(3 + 1 + 2):
+        [post] = story.event("invoice.create", fetched_invoice=invoice())
+    assert Card.objects.get(document_id=INVOICE_ID).post_delivery_id == post.pk
