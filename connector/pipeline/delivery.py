@@ -67,9 +67,6 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
         edited = _edit_once(head, team_id=team_id, channel_id=channel_id, task_id=task_id)
         if edited is not None:
             return edited
-    parked = pacing.parked_for(team_id, channel_id)
-    if parked:
-        return DrainResult(again_in=parked)
     candidate = _post_head(head, team_id=team_id, channel_id=channel_id, unread=unread)
     if candidate is None:
         return DrainResult(again_in=next_due_in(team_id, channel_id))
@@ -86,7 +83,7 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
             return DrainResult(again_in=None)
     if candidate.slack_action == SlackAction.REPLY and not candidate.thread_ts and not _reply_threaded(candidate):
         return DrainResult(again_in=0.0)  # it waits for its card; the next due delivery may go
-    wait = pacing.take_slot(team_id, channel_id)
+    wait = pacing.take_slot(team_id, channel_id)  # or Slack's park (429) of the channel or workspace
     if wait:
         return DrainResult(again_in=wait)
     claim = ledger.delivery_take(candidate, lease=CLAIM_LEASE)

@@ -41,7 +41,7 @@ def _park_keys(team_id: str, channel_id: str) -> tuple[str, str]:
 
 def parked_for(team_id: str, channel_id: str) -> float:
     """Seconds left while Slack told us (429) to leave this channel or its whole team alone; 0 if not."""
-    pipe = client().pipeline()
+    pipe = client().pipeline(transaction=False)
     for key in _park_keys(team_id, channel_id):
         pipe.pttl(key)
     remaining = [ms for ms in pipe.execute() if ms and ms > 0]
@@ -53,23 +53,34 @@ def park(team_id: str, channel_id: str, seconds: float, *, whole_team: bool = Fa
     client().set(team_key if whole_team else channel_key, 1, px=max(1, int(seconds * 1000)))
 
 
+# Take the channel's post slot (KEYS[1]) for ARGV[1] ms, and one of the workspace's posts this second
+# (KEYS[2], at most ARGV[2]), unless Slack parked the workspace or the channel (KEYS[3], KEYS[4]). Answers 0
+# when taken; else the ms to wait: the park's or the slot's, or -1 when the second's posts are all taken (the
+# slot is given back: nothing was posted).
+_TAKE_SLOT = """
+local parked = math.max(redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]))
+if parked > 0 then return parked end
+if not redis.call('SET', KEYS[1], 1, 'PX', ARGV[1], 'NX') then return math.max(redis.call('PTTL', KEYS[1]), 50) end
+local count = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], 2)
+if count > tonumber(ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+return 0
+"""
+
+
 def take_slot(team_id: str, channel_id: str) -> float:
-    """Take the channel's next post slot. Returns 0 when taken, else the seconds until one may be free."""
-    r = client()
-    key = _channel_key(team_id, channel_id)
-    if not r.set(key, 1, px=CHANNEL_INTERVAL_MS, nx=True):
-        ttl = r.pttl(key)
-        return max(ttl, 1) / 1000 if ttl and ttl > 0 else 0.05
-    second = int(time.time())
-    team_key = f"mlc:teamcap:{team_id}:{second}"
-    pipe = r.pipeline()
-    pipe.incr(team_key)
-    pipe.expire(team_key, 2)
-    count, _ = pipe.execute()
-    if count > TEAM_MAX_POSTS_PER_SECOND:
-        r.delete(key)  # give the channel slot back: nothing was posted
-        return max(0.05, second + 1 - time.time())
-    return 0.0
+    """Take the channel's next post slot, unless Slack told us (429) to leave the channel or its workspace
+    alone. Returns 0 when taken, else the seconds until one may be free (one round trip)."""
+    now = time.time()
+    second = int(now)
+    wait_ms = client().eval(_TAKE_SLOT, 4, _channel_key(team_id, channel_id), f"mlc:teamcap:{team_id}:{second}",
+                            *_park_keys(team_id, channel_id), CHANNEL_INTERVAL_MS, TEAM_MAX_POSTS_PER_SECOND)
+    if wait_ms < 0:
+        return max(0.05, second + 1 - now)
+    return wait_ms / 1000
 
 
 def slot_restart(team_id: str, channel_id: str) -> None:

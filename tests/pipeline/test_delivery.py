@@ -86,6 +86,22 @@ def test_429_parks_the_channel_until_retry_after(installation, slack, make_deliv
     assert pacing.parked_for(TEAM, "C2") == 0  # other channels are not parked
 
 
+def test_a_workspace_parked_by_slack_posts_in_none_of_its_channels_until_the_park_ends(installation, slack,
+                                                                                        make_delivery):
+    # Given a 429 for the whole workspace (Retry-After 5 s) and a post waiting in another channel
+    make_delivery("C2")
+    pacing.park(TEAM, "C1", 5, whole_team=True)
+
+    # Then that channel posts nothing and comes back when the park ends
+    result = drain("C2")
+    assert result.posted == 0 and 4 < result.again_in <= 5 and slack.posts_to("C2") == []
+
+    # And the park took nothing from the channel's pace: once it ends, the post goes at once (drained without
+    # clearing the channel's slot first)
+    pacing.client().delete(f"mlc:park:{TEAM}")
+    assert channel_drain_once(team_id=TEAM, channel_id="C2").posted == 1
+
+
 def test_next_post_in_a_channel_waits_a_full_second_after_slack_answered_a_slow_one(installation, slack,
                                                                                     make_delivery):
     # Given a channel with two waiting messages, and Slack slow to answer the first post (0.5 s)
