@@ -53,11 +53,6 @@ class DrainResult:
     posted: int = 0
 
 
-def next_due_in(team_id: str, channel_id: str) -> float | None:
-    """Seconds until the channel's next waiting delivery is due (0 when one is due now), None if none waits."""
-    return ledger.next_due_in(team_id=team_id, channel_id=channel_id)
-
-
 def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> DrainResult:
     """Send at most one delivery of this channel (a due card edit first, when its card and the workspace's
     edit budget allow; else a post, if the channel's pace allows); say when to come back."""
@@ -69,7 +64,7 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
             return edited
     candidate = _post_head(head, team_id=team_id, channel_id=channel_id, unread=unread)
     if candidate is None:
-        return DrainResult(again_in=next_due_in(team_id, channel_id))
+        return DrainResult(again_in=ledger.next_due_in(team_id=team_id, channel_id=channel_id))
     turn = order.head_turn(candidate)
     if turn is order.Turn.READ_AGAIN:
         return DrainResult(again_in=0.0)
@@ -94,7 +89,7 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
     finally:
         pacing.slot_restart(team_id, channel_id)
         slot_opens = time.monotonic() + CHANNEL_INTERVAL_MS / 1000
-    again = sent.next_due_in if sent.posted else next_due_in(team_id, channel_id)
+    again = sent.next_due_in
     if again is not None:
         # The slot just restarted: come back when it opens (not later, not to be told to wait).
         again = max(again, slot_opens - time.monotonic(), 0.0)
@@ -176,8 +171,7 @@ def _edit_once(edit: Delivery, *, team_id: str, channel_id: str, task_id: str) -
         return DrainResult(again_in=0.0)
     pacing.card_edit_mark(edit.card_id)
     sent = delivery_send(claim=claim, task_id=task_id)
-    return DrainResult(again_in=sent.next_due_in if sent.posted else next_due_in(team_id, channel_id),
-                       posted=int(sent.posted))
+    return DrainResult(again_in=sent.next_due_in, posted=int(sent.posted))
 
 
 def _installation(delivery: Delivery) -> SlackInstallation | None:
@@ -345,11 +339,11 @@ EFFECTS = {
 
 @dataclass(frozen=True)
 class Sent:
-    """What sending a claimed delivery came to. Once `posted`, `next_due_in` is its channel's (next_due_in's
-    answer, read with the post's record)."""
+    """What sending a claimed delivery came to, and when its channel is next due (ledger.next_due_in's answer:
+    read with the post's record when it was posted)."""
 
     posted: bool
-    next_due_in: float | None = None
+    next_due_in: float | None
 
 
 def delivery_send(*, claim: Claim, task_id: str = "") -> Sent:
@@ -374,4 +368,5 @@ def delivery_send(*, claim: Claim, task_id: str = "") -> Sent:
         return Sent(posted=True, next_due_in=ledger.delivery_posted(
             delivery, channel=result.channel, ts=result.ts, thread_ts=result.thread_ts, attempt=attempt))
     ledger.delivery_outcome(delivery, lambda: EFFECTS[result.outcome](delivery, result, installation), **attempt)
-    return Sent(posted=False)
+    return Sent(posted=False, next_due_in=ledger.next_due_in(team_id=delivery.slack_team_id,
+                                                             channel_id=delivery.channel_id))
