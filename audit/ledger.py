@@ -26,6 +26,8 @@ from audit.models import Card, Delivery, DeliveryAttempt, HeldReason, InboundEve
 from tenants.models import Tenant
 
 WAITING = (Delivery.Status.PENDING, Delivery.Status.RETRYING)
+# The attempts after which a delivery is in Slack: posted now, or found posted by an earlier try.
+POSTED_OUTCOMES = (DeliveryAttempt.Outcome.POSTED, DeliveryAttempt.Outcome.DUPLICATE_FOUND)
 PROCESSABLE = (InboundEvent.Status.RECEIVED, InboundEvent.Status.RETRYING)
 
 # Held reasons a working Slack installation resolves, and the one a working channel resolves.
@@ -209,15 +211,14 @@ def delivery_posted(delivery: Delivery, *, channel: str, ts: str, thread_ts: str
         return next_due_in(team_id=delivery.slack_team_id, channel_id=delivery.channel_id)
     card_id = delivery.card_id if delivery.slack_action != Delivery.SlackAction.REPLY else None
     first_message = delivery.slack_action == Delivery.SlackAction.POST
-    attempt_values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in _ATTEMPT_FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(_POSTED_SQL, [
             Delivery.Status.POSTED.value, channel or delivery.channel_id, ts, now, now, thread_ts, delivery.pk,
             first_message, ts, now, now, card_id, first_message, delivery.pk,
-            *attempt_values,
+            *_insert_values(record, _ATTEMPT_FIELDS),
             delivery.slack_team_id, delivery.channel_id, [s.value for s in WAITING], delivery.pk])
-        record.pk, waiting, soonest, due_now = cursor.fetchone()
-    record._state.adding = False
+        attempt_id, waiting, soonest, due_now = cursor.fetchone()
+    _inserted(record, attempt_id)
     # Saved without Model.save: tell its listeners (the metrics) as save would.
     post_save.send(sender=DeliveryAttempt, instance=record, created=True, update_fields=None, raw=False,
                    using=connection.alias)
@@ -306,18 +307,28 @@ def card_open(card: Card) -> bool:
         except IntegrityError:
             return False
         return True
-    values = [f.get_db_prep_save(f.pre_save(card, add=True), connection) for f in _CARD_FIELDS]
     with connection.cursor() as cursor:
-        cursor.execute(_CARD_OPEN_SQL, values)
+        cursor.execute(_CARD_OPEN_SQL, _insert_values(card, _CARD_FIELDS))
         row = cursor.fetchone()
     if row is None:
         return False
-    card.pk = row[0]
-    card._state.adding, card._state.db = False, connection.alias
+    _inserted(card, row[0])
     return True
 
 
 _CARD_FIELDS = [f for f in Card._meta.concrete_fields if not f.primary_key]
+
+
+def _insert_values(instance: models.Model, fields: list) -> list:
+    """An unsaved instance's values for a hand-written INSERT of `fields`, as Model.save would send them (times
+    set on creation, encrypted fields encrypted)."""
+    return [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+
+
+def _inserted(instance: models.Model, pk: int) -> None:
+    """The instance as Model.save leaves it once a hand-written INSERT saved it with primary key `pk`."""
+    instance.pk = pk
+    instance._state.adding, instance._state.db = False, connection.alias
 
 
 def _card_open_sql() -> str:

@@ -325,7 +325,6 @@ def _on_payload_bug(delivery: Delivery, result: SendResult, installation) -> flo
     return None
 
 
-POSTED = (Outcome.POSTED, Outcome.DUPLICATE_FOUND)
 EFFECTS = {
     Outcome.RATE_LIMITED: _on_rate_limited,
     Outcome.TRANSIENT: _on_failed_for_now,
@@ -362,7 +361,7 @@ def delivery_send(*, claim: Claim, task_id: str = "") -> Sent:
     attempt = {"started": started, "duration_ms": int((time.monotonic() - clock) * 1000),
                "outcome": result.outcome, "error_code": result.code, "http_status": getattr(error, "http_status", None),
                "retry_after": getattr(error, "retry_after", None), "task_id": task_id}
-    if result.outcome in POSTED:
+    if result.outcome in ledger.POSTED_OUTCOMES:
         if result.outcome == Outcome.DUPLICATE_FOUND:
             logger.info("delivery.found_in_history", extra={"delivery_id": delivery.pk})
         return Sent(posted=True, next_due_in=ledger.delivery_posted(

@@ -32,6 +32,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from audit.ledger import POSTED_OUTCOMES
 from audit.models import Delivery, DeliveryAttempt, InboundEvent
 
 WEBHOOKS = Counter("mlc_webhooks_received_total", "FreshBooks webhooks received, by the intake's answer",
@@ -44,7 +45,6 @@ POST_LATENCY = Histogram(
 
 WAITING_INBOUND = (InboundEvent.Status.RECEIVED, InboundEvent.Status.RETRYING, InboundEvent.Status.HELD)
 UNFINISHED = (Delivery.Status.PENDING, Delivery.Status.RETRYING, Delivery.Status.HELD)
-POSTED_OUTCOMES = (DeliveryAttempt.Outcome.POSTED, DeliveryAttempt.Outcome.DUPLICATE_FOUND)
 
 
 # --- Hooks ----------------------------------------------------------------------------------------------
