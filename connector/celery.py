@@ -14,6 +14,8 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["connector.pipeline"])
 app.autodiscover_tasks(["connector.pipeline"], related_name="schedules")
 app.autodiscover_tasks(["connector.pipeline"], related_name="inbox")  # drain_inbox
+# A worker keeps the drains it schedules for later and runs them on its pool (connector/pipeline/drain_timers.py).
+app.steps["worker"].add("connector.pipeline.tasks:DrainTimersStep")
 
 
 @worker_ready.connect

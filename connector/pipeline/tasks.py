@@ -3,8 +3,10 @@
 import functools
 import logging
 
-from celery import shared_task
+from celery import bootsteps, shared_task
+from celery.concurrency.thread import TaskPool as ThreadsPool
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db import connections
 from django.utils import timezone
 
 from audit.models import BulkReplay
@@ -16,6 +18,7 @@ from connector.pipeline import catch_up_schedule, inbound, order, pacing
 from connector.pipeline.catch_up import catch_up_run
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.doorbell import channel_kick
+from connector.pipeline.drain_timers import DrainTimers, drain_timers_start, drain_timers_stop
 from connector.pipeline.inbox import inbox_push_many
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 from connector.pipeline.sweep import sweep_run
@@ -64,6 +67,40 @@ def _drain_here(team_id: str, channel_id: str, claim: str, *, task_id: str) -> N
     except Exception:
         logger.exception("drain.in_process_event_failed", extra={"channel": channel_id})
         channel_kick(team_id, channel_id)
+
+
+def _drain_timed(team_id: str, channel_id: str, claim: str) -> None:
+    """A drain kept by this worker's timers (connector/pipeline/drain_timers.py), run on its pool. Nothing
+    raises out of it: there is no task to retry; what fails is found again by the sweep."""
+    try:
+        _drain_here(team_id, channel_id, claim, task_id="")
+    except Exception:  # the fallback kick failed too (Redis or the broker down)
+        logger.exception("drain.timed_failed", extra={"channel": channel_id})
+    finally:
+        connections.close_all()  # hand the connection back to the pool, as Celery does after a task
+
+
+class DrainTimersStep(bootsteps.StartStopStep):
+    """Runs drain timers in a worker whose pool is threads (the Procfile's); registered in connector/celery.py.
+    On a warm stop, the drains still waiting go to the broker as ETA tasks."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def include_if(self, worker):
+        return isinstance(getattr(worker, "pool", None), ThreadsPool)
+
+    def start(self, worker):
+        drain_timers_start(DrainTimers(run=_drain_timed, submit=worker.pool.apply_async))
+
+    def stop(self, worker):
+        for waiting in drain_timers_stop():
+            try:
+                drain_channel.apply_async((waiting.team_id, waiting.channel_id, waiting.claim),
+                                          countdown=waiting.countdown() or None)
+            except Exception:  # broker down: its claim expires and the sweep schedules it again
+                logger.exception("drain.hand_over_failed", extra={"channel": waiting.channel_id})
+
+    terminate = stop  # a cold stop hands them over too
 
 
 @shared_task(acks_late=True, ignore_result=True)
