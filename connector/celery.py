@@ -14,8 +14,9 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["connector.pipeline"])
 app.autodiscover_tasks(["connector.pipeline"], related_name="schedules")
 app.autodiscover_tasks(["connector.pipeline"], related_name="inbox")  # drain_inbox
-# A worker keeps the drains it schedules for later and runs them on its pool (connector/pipeline/drain_timers.py).
-app.steps["worker"].add("connector.pipeline.tasks:DrainTimersStep")
+# A worker runs the drains it schedules for later and the inbox slices it takes on its own pool, without a
+# task message for each (connector/pipeline/local_pool.py).
+app.steps["worker"].add("connector.pipeline.tasks:LocalPoolStep")
 
 
 @worker_ready.connect

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from connector.celery import app
 from connector.pipeline import pacing
-from connector.pipeline.drain_timers import drain_later
+from connector.pipeline.local_pool import drain_later
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 
 DRAIN_CHANNEL = "connector.pipeline.tasks.drain_channel"
@@ -38,7 +38,7 @@ def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0, *,
     `drain_here(token)`: when the drain is due now, run it in the caller's thread with its claim's token
     instead of sending it to the broker (a task message costs the worker more CPU than the drain itself
     saves by running elsewhere, and waits in the queue). A drain due later is kept by this process when it
-    is a worker that runs drain timers (connector/pipeline/drain_timers.py), else sent as an ETA task."""
+    is a worker that runs a local pool (connector/pipeline/local_pool.py), else sent as an ETA task."""
     if not team_id:
         return
     # A drain woken before its channel is due finds nothing to post and kicks again for the rest.

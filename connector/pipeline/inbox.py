@@ -20,6 +20,7 @@ from celery import shared_task
 
 from connector.celery import app
 from connector.core.redis_client import redis_quick
+from connector.pipeline import local_pool
 from connector.pipeline.doorbell import inbound_ring_many
 
 logger = logging.getLogger(__name__)
@@ -98,11 +99,24 @@ def _drain_send(tenant_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def drain_inbox(tenant_id: int) -> int:
-    """Hands the next INBOX_SLICE ids waiting in the tenant's inbox to process_event, then, if more wait,
-    rings again: the next drain joins the broker's queue behind this slice and every other tenant's
-    messages sent meanwhile. The doorbell is silenced first, so an id pushed while this runs either is
-    popped here or rings for another drain. Returns how many ids it handed."""
+    """Hands the next INBOX_SLICE ids waiting in the tenant's inbox to processing, then, if more wait, rings
+    again: the next drain joins the broker's queue behind every other tenant's messages sent meanwhile.
+    Returns how many ids it handed.
+
+    In a worker that runs a local pool (connector/pipeline/local_pool.py) the slice is processed there, as
+    many as its threads would start now (at least one), and the doorbell stays rung until the slice's last
+    event has started: a push meanwhile sends no drain. So a worker takes only the events it can start, holds
+    at most one of each tenant's waiting, and the next slice goes to whichever worker has room. Elsewhere each id goes to the broker as a
+    `process_event` task, behind which the next drain is queued; the doorbell is silenced first, so an id
+    pushed while this runs either is popped here or rings for another drain."""
     client = redis_quick()
+    if local_pool.running():
+        take = max(1, min(INBOX_SLICE, local_pool.events_room()))
+        ids = [int(raw) for raw in client.lpop(_inbox_key(tenant_id), take) or []]
+        if not ids or not local_pool.events_here(tenant_id, ids, last_started=lambda: _ring_again(tenant_id)):
+            inbound_ring_many(ids)  # none, or the worker is stopping
+            _ring_again(tenant_id)
+        return len(ids)
     pipe = client.pipeline(transaction=False)  # in this order, in one round trip
     pipe.delete(_ring_key(tenant_id))
     pipe.lpop(_inbox_key(tenant_id), INBOX_SLICE)
@@ -113,3 +127,28 @@ def drain_inbox(tenant_id: int) -> int:
     if waiting:
         _ring(tenant_id)
     return len(ids)
+
+
+def _ring_again(tenant_id: int) -> None:
+    """Silence the doorbell, then ring it if ids wait (one pushed in between rang it itself). Never raises."""
+    try:
+        pipe = redis_quick().pipeline(transaction=False)
+        pipe.delete(_ring_key(tenant_id))
+        pipe.llen(_inbox_key(tenant_id))
+        _, waiting = pipe.execute()
+        if waiting:
+            _ring(tenant_id)
+    except redis.RedisError:  # the doorbell expires after RING_TTL; the sweep covers what is waiting
+        logger.warning("pipeline.inbox.ring_failed", extra={"tenant_id": tenant_id})
+
+
+def inbox_give_back(tenant_id: int, inbound_event_ids: list[int]) -> None:
+    """Events a stopping worker had taken but not started: back at the front of their inbox, in order, and
+    the doorbell rung for another worker. Never raises (the sweep finds them otherwise)."""
+    try:
+        redis_quick().lpush(_inbox_key(tenant_id), *reversed(inbound_event_ids))
+    except redis.RedisError:
+        logger.warning("pipeline.inbox.give_back_failed",
+                       extra={"tenant_id": tenant_id, "inbound_events": len(inbound_event_ids)})
+        return
+    _ring_again(tenant_id)

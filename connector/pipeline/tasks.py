@@ -2,6 +2,7 @@
 
 import functools
 import logging
+from collections.abc import Callable
 
 from celery import bootsteps, shared_task
 from celery.concurrency.thread import TaskPool as ThreadsPool
@@ -18,8 +19,8 @@ from connector.pipeline import catch_up_schedule, inbound, order, pacing
 from connector.pipeline.catch_up import catch_up_run
 from connector.pipeline.delivery import channel_drain_once
 from connector.pipeline.doorbell import channel_kick
-from connector.pipeline.drain_timers import DrainTimers, drain_timers_start, drain_timers_stop
-from connector.pipeline.inbox import inbox_push_many
+from connector.pipeline.inbox import inbox_give_back, inbox_push_many
+from connector.pipeline.local_pool import LocalPool, local_pool_start, local_pool_stop
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 from connector.pipeline.sweep import sweep_run
 
@@ -32,6 +33,10 @@ BULK_REPLAY_STOPPED = ("An unexpected error stopped this replay. What was replay
 
 @shared_task(acks_late=True, ignore_result=True)
 def process_event(inbound_event_id: int) -> None:
+    _process(inbound_event_id, task_id=process_event.request.id or "")
+
+
+def _process(inbound_event_id: int, *, task_id: str) -> None:
     outcome = inbound.inbound_process(inbound_event_id=inbound_event_id)
     if outcome is None:
         return
@@ -39,7 +44,6 @@ def process_event(inbound_event_id: int) -> None:
         process_event.apply_async((inbound_event_id,), countdown=outcome.retry_in)
     # A longer wait is the sweep's: it re-enqueues the event once its next_attempt_at has passed.
     order.news_read(inbound_event_id, kicked=outcome.channels)
-    task_id = process_event.request.id or ""
     for n, (team_id, channel_id) in enumerate(outcome.channels):
         # The first channel's post goes out from here when the channel is free (most events have one
         # channel, and most find it free): no second task. The others' drains run in parallel as tasks.
@@ -69,20 +73,22 @@ def _drain_here(team_id: str, channel_id: str, claim: str, *, task_id: str) -> N
         channel_kick(team_id, channel_id)
 
 
-def _drain_timed(team_id: str, channel_id: str, claim: str) -> None:
-    """A drain kept by this worker's timers (connector/pipeline/drain_timers.py), run on its pool. Nothing
-    raises out of it: there is no task to retry; what fails is found again by the sweep."""
+def _run_on_local_pool(work: Callable[[], None], *, what: str) -> None:
+    """Work run by this worker's local pool (connector/pipeline/local_pool.py), not as a task: nothing raises
+    out of it (there is no task to retry; the sweep finds what failed), and the database connection goes back
+    to the pool afterwards, as Celery does after a task."""
     try:
-        _drain_here(team_id, channel_id, claim, task_id="")
-    except Exception:  # the fallback kick failed too (Redis or the broker down)
-        logger.exception("drain.timed_failed", extra={"channel": channel_id})
+        work()
+    except Exception:
+        logger.exception("local_pool.failed", extra={"work": what})
     finally:
-        connections.close_all()  # hand the connection back to the pool, as Celery does after a task
+        connections.close_all()
 
 
-class DrainTimersStep(bootsteps.StartStopStep):
-    """Runs drain timers in a worker whose pool is threads (the Procfile's); registered in connector/celery.py.
-    On a warm stop, the drains still waiting go to the broker as ETA tasks."""
+class LocalPoolStep(bootsteps.StartStopStep):
+    """Runs a local pool in a worker whose pool is threads (the Procfile's); registered in connector/celery.py.
+    On a warm or cold stop, what has not started is given back: the drains to the broker as ETA tasks, the
+    events to their inboxes."""
 
     requires = ("celery.worker.components:Pool",)
 
@@ -90,17 +96,26 @@ class DrainTimersStep(bootsteps.StartStopStep):
         return isinstance(getattr(worker, "pool", None), ThreadsPool)
 
     def start(self, worker):
-        drain_timers_start(DrainTimers(run=_drain_timed, submit=worker.pool.apply_async))
+        local_pool_start(LocalPool(
+            # A quarter of the threads kept for drains coming due and the broker's tasks.
+            submit=worker.pool.apply_async, events_at_once=max(1, worker.pool.limit * 3 // 4),
+            run_drain=lambda team_id, channel_id, claim: _run_on_local_pool(
+                functools.partial(_drain_here, team_id, channel_id, claim, task_id=""), what="drain"),
+            run_event=lambda inbound_event_id: _run_on_local_pool(
+                functools.partial(_process, inbound_event_id, task_id=""), what="event")))
 
     def stop(self, worker):
-        for waiting in drain_timers_stop():
+        stopped = local_pool_stop()
+        for drain in stopped.drains:
             try:
-                drain_channel.apply_async((waiting.team_id, waiting.channel_id, waiting.claim),
-                                          countdown=waiting.countdown() or None)
+                drain_channel.apply_async((drain.team_id, drain.channel_id, drain.claim),
+                                          countdown=drain.countdown() or None)
             except Exception:  # broker down: its claim expires and the sweep schedules it again
-                logger.exception("drain.hand_over_failed", extra={"channel": waiting.channel_id})
+                logger.exception("drain.hand_over_failed", extra={"channel": drain.channel_id})
+        for tenant_id, inbound_event_ids in stopped.events.items():
+            inbox_give_back(tenant_id, inbound_event_ids)
 
-    terminate = stop  # a cold stop hands them over too
+    terminate = stop  # a cold stop gives them back too
 
 
 @shared_task(acks_late=True, ignore_result=True)
