@@ -83,6 +83,7 @@ def channel_drain_once(*, team_id: str, channel_id: str, task_id: str = "") -> D
         return DrainResult(again_in=wait)
     claim = ledger.delivery_take(candidate, lease=CLAIM_LEASE)
     if claim is None:  # another worker took it (or it was held) between our read and our claim
+        pacing.slot_give_back(team_id, channel_id)
         return DrainResult(again_in=0.0)
     try:
         sent = delivery_send(claim=claim, task_id=task_id)

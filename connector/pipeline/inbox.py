@@ -99,23 +99,24 @@ def _drain_send(tenant_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def drain_inbox(tenant_id: int) -> int:
-    """Hands the next INBOX_SLICE ids waiting in the tenant's inbox to processing, then, if more wait, rings
-    again: the next drain joins the broker's queue behind every other tenant's messages sent meanwhile.
-    Returns how many ids it handed.
+    """Hands the next ids waiting in the tenant's inbox to processing, then, if more wait, rings again: the
+    next drain joins the broker's queue behind every other tenant's messages sent meanwhile. Returns how
+    many ids it handed.
 
-    In a worker that runs a local pool (connector/pipeline/local_pool.py) the slice is processed there, as
-    many as its threads would start now (at least one), and the doorbell stays rung until the slice's last
-    event has started: a push meanwhile sends no drain. So a worker takes only the events it can start, holds
-    at most one of each tenant's waiting, and the next slice goes to whichever worker has room. Elsewhere each id goes to the broker as a
-    `process_event` task, behind which the next drain is queued; the doorbell is silenced first, so an id
-    pushed while this runs either is popped here or rings for another drain."""
+    A worker with room on its local pool (connector/pipeline/local_pool.py) processes there as many as its
+    threads would start now (at most INBOX_SLICE), and the doorbell stays rung until the last of them has
+    started: a push meanwhile sends no drain, so the next slice goes to whichever worker has room then.
+    Elsewhere, or when it has no room, INBOX_SLICE ids go to the broker as `process_event` tasks for any
+    worker, and the next drain is queued behind them; the doorbell is silenced first, so an id pushed while
+    this runs either is popped here or rings for another drain."""
     client = redis_quick()
-    if local_pool.running():
-        take = max(1, min(INBOX_SLICE, local_pool.events_room()))
-        ids = [int(raw) for raw in client.lpop(_inbox_key(tenant_id), take) or []]
-        if not ids or not local_pool.events_here(tenant_id, ids, last_started=lambda: _ring_again(tenant_id)):
-            inbound_ring_many(ids)  # none, or the worker is stopping
-            _ring_again(tenant_id)
+    room = min(INBOX_SLICE, local_pool.events_room())
+    if room:
+        ids = [int(raw) for raw in client.lpop(_inbox_key(tenant_id), room) or []]
+        if ids and local_pool.events_here(tenant_id, ids, last_started=lambda: _ring_again(tenant_id)):
+            return len(ids)
+        inbound_ring_many(ids)  # none, or the worker is stopping
+        _ring_again(tenant_id)
         return len(ids)
     pipe = client.pipeline(transaction=False)  # in this order, in one round trip
     pipe.delete(_ring_key(tenant_id))

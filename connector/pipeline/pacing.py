@@ -17,6 +17,7 @@ from connector.pipeline.policy import (
     CARD_EDIT_INTERVAL,
     CHANNEL_INTERVAL_MS,
     EDITS_PER_MINUTE,
+    SLOT_HOLD_MS,
     TEAM_MAX_POSTS_PER_SECOND,
     THREAD_LOOKUP_INTERVAL_MS,
 )
@@ -55,12 +56,15 @@ def park(team_id: str, channel_id: str, seconds: float, *, whole_team: bool = Fa
 
 # Take the channel's post slot (KEYS[1]) for ARGV[1] ms, and one of the workspace's posts this second
 # (KEYS[2], at most ARGV[2]), unless Slack parked the workspace or the channel (KEYS[3], KEYS[4]). Answers 0
-# when taken; else the ms to wait: the park's or the slot's, or -1 when the second's posts are all taken (the
-# slot is given back: nothing was posted).
+# when taken; else the ms to wait: the park's or the slot's (at most ARGV[3]: a slot held past an interval
+# is a post still waiting for Slack's answer, which restarts it), or -1 when the second's posts are all
+# taken (the slot is given back: nothing was posted).
 _TAKE_SLOT = """
 local parked = math.max(redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]))
 if parked > 0 then return parked end
-if not redis.call('SET', KEYS[1], 1, 'PX', ARGV[1], 'NX') then return math.max(redis.call('PTTL', KEYS[1]), 50) end
+if not redis.call('SET', KEYS[1], 1, 'PX', ARGV[1], 'NX') then
+  return math.max(math.min(redis.call('PTTL', KEYS[1]), tonumber(ARGV[3])), 50)
+end
 local count = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], 2)
 if count > tonumber(ARGV[2]) then
@@ -77,10 +81,16 @@ def take_slot(team_id: str, channel_id: str) -> float:
     now = time.time()
     second = int(now)
     wait_ms = client().eval(_TAKE_SLOT, 4, _channel_key(team_id, channel_id), f"mlc:teamcap:{team_id}:{second}",
-                            *_park_keys(team_id, channel_id), CHANNEL_INTERVAL_MS, TEAM_MAX_POSTS_PER_SECOND)
+                            *_park_keys(team_id, channel_id), SLOT_HOLD_MS, TEAM_MAX_POSTS_PER_SECOND,
+                            CHANNEL_INTERVAL_MS)
     if wait_ms < 0:
         return max(0.05, second + 1 - now)
     return wait_ms / 1000
+
+
+def slot_give_back(team_id: str, channel_id: str) -> None:
+    """The slot was taken but nothing was sent (the delivery went to another worker meanwhile)."""
+    client().delete(_channel_key(team_id, channel_id))
 
 
 def slot_restart(team_id: str, channel_id: str) -> None:
@@ -99,12 +109,13 @@ def slot_restart(team_id: str, channel_id: str) -> None:
 # waiting for a far retry (or a claimed delivery's lease) would hold back a new message or a sooner retry.
 DRAIN_SOONER_BY_MS = 250
 
-# A drain is due at ARGV[1] (epoch ms), or when the channel's post slot (KEYS[2]) opens if that is later:
-# sooner it could only find the slot taken. Set the drain key (KEYS[1]) to that due and answer it, unless a
+# A drain is due at ARGV[1] (epoch ms), or when the channel's post slot (KEYS[2]) opens if that is later
+# (within ARGV[5], an interval: a slot held longer waits for a post's answer): sooner it could only find the
+# slot taken. Set the drain key (KEYS[1]) to that due and answer it, unless a
 # drain is already due no later than it + ARGV[3] (answer 0). ARGV[4]: now (ms); ARGV[2]: the key's lease.
 _CLAIM_DRAIN = """
 local due = tonumber(ARGV[1])
-local slot = redis.call('PTTL', KEYS[2])
+local slot = math.min(redis.call('PTTL', KEYS[2]), tonumber(ARGV[5]))
 if slot > 0 then due = math.max(due, tonumber(ARGV[4]) + slot) end
 local current = tonumber(redis.call('GET', KEYS[1]) or '')
 if current and current <= due + tonumber(ARGV[3]) then return 0 end
@@ -134,7 +145,8 @@ def claim_drain(team_id: str, channel_id: str, *, countdown: float, lease: float
     more than DRAIN_SOONER_BY_MS later; None when one already covers it."""
     now_ms = int(time.time() * 1000)
     due = client().eval(_CLAIM_DRAIN, 2, _drain_key(team_id, channel_id), _channel_key(team_id, channel_id),
-                        now_ms + int(countdown * 1000), int(lease * 1000), DRAIN_SOONER_BY_MS, now_ms)
+                        now_ms + int(countdown * 1000), int(lease * 1000), DRAIN_SOONER_BY_MS, now_ms,
+                        CHANNEL_INTERVAL_MS)
     if not due:
         return None
     return DrainClaim(token=str(int(due)), countdown=max(0.0, (int(due) - now_ms) / 1000))

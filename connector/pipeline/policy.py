@@ -5,8 +5,15 @@ from datetime import timedelta
 
 from django.conf import settings
 
+from connector.slack.constants import HTTP_TIMEOUT_SECONDS
+
 # Slack allows about one chat.postMessage per second per channel.
 CHANNEL_INTERVAL_MS = 1000
+# A slot taken is held until the post's answer restarts it (slot_restart), for at most this long: a post on
+# a busy machine may reach Slack more than CHANNEL_INTERVAL_MS after its slot was taken (its claim, its
+# request), and the next post must not reach Slack less than an interval after it. A drain that took the
+# slot and posted nothing gives it back (slot_give_back); one that died holds its channel this long.
+SLOT_HOLD_MS = CHANNEL_INTERVAL_MS + HTTP_TIMEOUT_SECONDS * 1000
 # Slack's workspace-wide cap is unpublished (slack-api.md §2); this coarse per-team cap bounds a runaway
 # workspace while letting 100 busy channels of one workspace post at their full 1/s. Slack's own 429s,
 # whatever their cause, still park the channel they answer.

@@ -1,5 +1,7 @@
 """Posting deliveries: outcomes by Slack's error class, pacing, exactly-once after unknown outcomes."""
 
+import time
+
 import pytest
 from django.db import DatabaseError
 from django.utils import timezone
@@ -114,6 +116,28 @@ def test_next_post_in_a_channel_waits_a_full_second_after_slack_answered_a_slow_
     assert first.posted == 1
     assert pacing.take_slot(TEAM, "C1") > 0.9
     assert 0.9 <= first.again_in <= 1.0  # the drain comes back when the slot opens, not to be told to wait
+
+
+def test_a_post_slower_than_the_interval_holds_its_channels_slot_until_slack_answers(monkeypatch):
+    # (a shorter interval, to keep the test quick)
+    monkeypatch.setattr(pacing, "CHANNEL_INTERVAL_MS", 200)
+    monkeypatch.setattr(pacing, "SLOT_HOLD_MS", 5000)
+    assert pacing.take_slot(TEAM, "C1") == 0
+    time.sleep(0.3)  # the post has not reached Slack yet, a whole interval after its slot was taken
+    wait = pacing.take_slot(TEAM, "C1")
+    assert 0 < wait <= 0.2  # still taken; the next drain looks again within an interval
+    pacing.slot_restart(TEAM, "C1")  # Slack answered: the next post may go an interval later
+    assert pacing.take_slot(TEAM, "C1") > 0
+    time.sleep(0.25)
+    assert pacing.take_slot(TEAM, "C1") == 0
+
+
+def test_a_drain_that_loses_its_delivery_to_another_worker_gives_the_slot_back(installation, slack, make_delivery,
+                                                                                monkeypatch):
+    make_delivery("C1")
+    monkeypatch.setattr(ledger, "delivery_take", lambda delivery, lease: None)  # taken meanwhile elsewhere
+    assert drain("C1").posted == 0
+    assert pacing.take_slot(TEAM, "C1") == 0  # the channel's next post need not wait
 
 
 @pytest.mark.django_db(transaction=True)

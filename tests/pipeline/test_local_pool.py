@@ -143,6 +143,26 @@ def test_a_worker_takes_from_an_inbox_the_events_it_can_start_and_rings_for_the_
     assert pacing.client().llen(f"mlc:inbox:{TENANT}") == len(ids) - 3
 
 
+def test_a_worker_without_room_sends_the_slice_to_the_broker_for_any_worker(worker, broker, monkeypatch):
+    started, busy = [], threading.Event()
+
+    def process(inbound_event_id, task_id):
+        started.append(inbound_event_id)
+        busy.wait(5)
+
+    monkeypatch.setattr(tasks, "_process", process)
+    inbox.inbox_push_many(TENANT, [1, 2, 3])
+    assert inbox.drain_inbox.run(TENANT) == 3  # the worker's room: its events now take its threads
+    wait_for(lambda: len(started) == 3, timeout=5, message="the three started")
+    ids = list(range(10, 10 + inbox.INBOX_SLICE + 1))
+    inbox.inbox_push_many(TENANT, ids)  # rings again (the doorbell was silenced once the three started)
+    assert broker.inbox_drains.call_count == 2
+    assert inbox.drain_inbox.run(TENANT) == inbox.INBOX_SLICE
+    assert [call.args[0][0] for call in broker.events.call_args_list] == ids[:inbox.INBOX_SLICE]
+    assert broker.inbox_drains.call_count == 3  # one more waits: the next drain queued behind the slice
+    busy.set()
+
+
 def test_a_stopping_worker_gives_its_waiting_drains_to_the_broker_and_its_events_back_to_their_inbox(
         worker, broker):
     channel_kick(TEAM, "C1", countdown=30)
