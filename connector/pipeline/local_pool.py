@@ -4,7 +4,7 @@ schedules for later, and the events of an inbox slice it took.
 Each Celery message cost the worker more CPU (publish, receive, the unacknowledged-message bookkeeping, the
 ack) than the drain it carried, and about a third of an event's processing. In the Procfile's worker (the
 threads pool) a drain due later is kept here, in a heap watched by one thread, and handed to the worker's
-pool at its due time; an inbox slice's events go to the pool at once.
+pool at its due time; an inbox slice's events are handed to the pool as its share of threads allows.
 
 Nothing is lost with the process: the database is the truth. A drain's claim in Redis lasts only until its
 due time plus its lease (pacing.claim_drain), after which the next kick or the sweep schedules it again; an
@@ -181,10 +181,6 @@ def local_pool_stop() -> Stopped:
     global _running
     pool, _running = _running, None
     return pool.stop() if pool is not None else Stopped(drains=[], events={})
-
-
-def running() -> bool:
-    return _running is not None
 
 
 def events_room() -> int:
