@@ -46,6 +46,14 @@ def test_production_starts_with_secrets_and_is_strict():
     assert result.stdout.strip() == "True True 31536000 ['connector.example.com']"
 
 
+@pytest.mark.parametrize(("minutes", "read"), [("15", "15"), ("0.5", "0.5")])
+def test_catch_up_interval_is_whole_minutes_or_a_fraction_of_one(minutes, read):
+    result = _django("from django.conf import settings as s; print(s.CATCH_UP_INTERVAL_MINUTES)",
+                     CATCH_UP_INTERVAL_MINUTES=minutes)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == read  # "15", not "15.0", in the dashboard's sentence
+
+
 class _SmtpServer(socketserver.StreamRequestHandler):
     """Just enough SMTP to take one message: what a mail relay sees of it (sender, recipients, login, data)."""
 

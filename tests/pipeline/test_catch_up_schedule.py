@@ -41,6 +41,14 @@ def test_a_tenant_reads_at_its_own_slot_once_per_interval(settings):
     assert int(first.timestamp()) % 900 == offset
 
 
+def test_an_interval_of_a_fraction_of_a_minute_gives_slots_that_far_apart(settings):
+    settings.CATCH_UP_INTERVAL_MINUTES = 0.25
+    now = datetime(2026, 3, 3, 14, 0, 30, tzinfo=UTC)
+    first = next_slot(tenant_id=42, after=now)
+    assert now < first <= now + timedelta(seconds=15)
+    assert next_slot(tenant_id=42, after=first) - first == timedelta(seconds=15)
+
+
 def test_backoff_follows_retry_after_else_doubles_up_to_the_interval(settings):
     settings.CATCH_UP_INTERVAL_MINUTES = 15
     assert failure_backoff(failures=1, retry_after=120) == timedelta(seconds=120)
