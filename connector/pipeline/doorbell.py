@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from connector.celery import app
 from connector.pipeline import pacing
-from connector.pipeline.local_pool import drain_later
+from connector.pipeline.local_pool import drain_later, events_room
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 
 DRAIN_CHANNEL = "connector.pipeline.tasks.drain_channel"
@@ -37,8 +37,10 @@ def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0, *,
 
     `drain_here(token)`: when the drain is due now, run it in the caller's thread with its claim's token
     instead of sending it to the broker (a task message costs the worker more CPU than the drain itself
-    saves by running elsewhere, and waits in the queue). A drain due later is kept by this process when it
-    is a worker that runs a local pool (connector/pipeline/local_pool.py), else sent as an ETA task."""
+    saves by running elsewhere, and waits in the queue). In a worker that runs a local pool
+    (connector/pipeline/local_pool.py) a drain due later is kept by the process until due, and one due now
+    runs on its threads when one is free; else each is sent to the broker (an ETA task when due later), for
+    any worker."""
     if not team_id:
         return
     # A drain woken before its channel is due finds nothing to post and kicks again for the rest.
@@ -49,6 +51,6 @@ def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0, *,
     due_now = claim.countdown <= DRAIN_MIN_COUNTDOWN
     if due_now and drain_here is not None:
         drain_here(claim.token)
-    elif due_now or not drain_later(team_id, channel_id, claim.token, claim.countdown):
+    elif (due_now and not events_room()) or not drain_later(team_id, channel_id, claim.token, claim.countdown):
         app.tasks[DRAIN_CHANNEL].apply_async((team_id, channel_id, claim.token),
                                              countdown=None if due_now else claim.countdown)

@@ -127,6 +127,26 @@ def test_a_worker_posts_a_paced_channels_next_message_when_its_slot_opens_withou
     assert delivery.status == Delivery.Status.POSTED
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_with_a_free_thread_drains_a_channel_due_now_itself_and_one_without_leaves_it_to_any_worker(
+        worker, broker, installation, slack, make_delivery, monkeypatch):
+    # A second channel of an event, or a channel woken by an event read: due now, no caller to run it
+    make_delivery("C1")
+    channel_kick(TEAM, "C1")
+    wait_for(lambda: slack.posts_to("C1"), timeout=5, message="the post")
+    broker.drains.assert_not_called()
+    # Its threads' share for events all taken: the drain goes to the broker at once, for a worker with room
+    busy = threading.Event()
+    monkeypatch.setattr(tasks, "_process", lambda inbound_event_id, task_id: busy.wait(5))
+    inbox.inbox_push_many(TENANT, [1, 2, 3])
+    inbox.drain_inbox.run(TENANT)
+    make_delivery("C2")
+    channel_kick(TEAM, "C2")
+    busy.set()
+    assert [(call.args[0][:2], call.kwargs.get("countdown")) for call in broker.drains.call_args_list] == [
+        ((TEAM, "C2"), None)]
+
+
 def test_a_worker_takes_from_an_inbox_the_events_it_can_start_and_rings_for_the_next_once_they_started(
         worker, broker, monkeypatch):
     processed = []
