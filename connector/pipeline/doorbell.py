@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from connector.celery import app
 from connector.pipeline import pacing
-from connector.pipeline.local_pool import drain_later, events_room
+from connector.pipeline.local_pool import drain_later, drain_now
 from connector.pipeline.policy import MAX_TASK_COUNTDOWN
 
 DRAIN_CHANNEL = "connector.pipeline.tasks.drain_channel"
@@ -51,6 +51,7 @@ def channel_kick(team_id: str, channel_id: str, countdown: float = 0.0, *,
     due_now = claim.countdown <= DRAIN_MIN_COUNTDOWN
     if due_now and drain_here is not None:
         drain_here(claim.token)
-    elif (due_now and not events_room()) or not drain_later(team_id, channel_id, claim.token, claim.countdown):
+    elif not (drain_now(team_id, channel_id, claim.token) if due_now
+              else drain_later(team_id, channel_id, claim.token, claim.countdown)):
         app.tasks[DRAIN_CHANNEL].apply_async((team_id, channel_id, claim.token),
                                              countdown=None if due_now else claim.countdown)

@@ -52,14 +52,15 @@ class LocalPool:
     """`run_drain(team_id, channel_id, claim)` and `run_event(inbound_event_id)` run through `submit` (the
     worker's pool); one thread waits for the earliest due drain.
 
-    At most `events_at_once` events are handed to the pool at a time (the rest wait here, in order), so that a
-    drain that comes due finds a thread soon instead of waiting behind a slice: a paced post late by a
-    moment delays every later post of its channel."""
+    Events, and drains due now, start only while fewer than `share` pieces of this pool's work run (the rest
+    of the events wait here, in order; a drain due now that finds no room goes to the broker, for any worker):
+    the threads beyond the share are kept for the broker's tasks and for drains coming due, which are handed
+    to the pool whatever runs, since a paced post late by a moment delays every later post of its channel."""
 
-    def __init__(self, *, submit: Callable[[Callable[[], None]], object], events_at_once: int,
+    def __init__(self, *, submit: Callable[[Callable[[], None]], object], share: int,
                  run_drain: Callable[[str, str, str], None], run_event: Callable[[int], None]):
         self._submit = submit
-        self._events_at_once = max(1, events_at_once)
+        self._share = max(1, share)
         self._run_drain = run_drain
         self._run_event = run_event
         self._heap: list[DueDrain] = []
@@ -68,7 +69,7 @@ class LocalPool:
         # in order are not yet handed to the pool.
         self._queued: dict[int, tuple[int, int, Callable[[], None] | None]] = {}
         self._unhanded: collections.deque[int] = collections.deque()
-        self._events_handed = 0  # handed to the pool and not finished
+        self._busy = 0  # events and drains handed to the pool and not finished
         self._lock = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._timers, name="local-pool-timers", daemon=True)
@@ -100,10 +101,22 @@ class LocalPool:
         self._feed()
         return True
 
+    def drain_now(self, team_id: str, channel_id: str, claim: str) -> bool:
+        """Run the drain on the pool now, if this pool's share has room; False when it has none."""
+        with self._lock:
+            if self._stopping or self._room() <= 0:
+                return False
+            self._busy += 1
+        self._hand_drain(team_id, channel_id, claim)
+        return True
+
     def events_room(self) -> int:
         """How many more events would start now (none wait for a thread)."""
         with self._lock:
-            return max(0, self._events_at_once - self._events_handed - len(self._unhanded))
+            return self._room()
+
+    def _room(self) -> int:
+        return max(0, self._share - self._busy - len(self._unhanded))
 
     def stop(self) -> Stopped:
         with self._lock:
@@ -122,13 +135,13 @@ class LocalPool:
     def _feed(self) -> None:
         with self._lock:
             handing = []
-            while self._unhanded and self._events_handed < self._events_at_once and not self._stopping:
+            while self._unhanded and self._busy < self._share and not self._stopping:
                 handing.append(self._unhanded.popleft())
-                self._events_handed += 1
+                self._busy += 1
         for seq in handing:
             if not self._hand(functools.partial(self._event, seq)):
                 with self._lock:  # left in _queued: given back when the worker stops
-                    self._events_handed -= 1
+                    self._busy -= 1
 
     def _event(self, seq: int) -> None:
         try:
@@ -141,9 +154,12 @@ class LocalPool:
                 last_started()
             self._run_event(pk)
         finally:
-            with self._lock:
-                self._events_handed -= 1
-            self._feed()
+            self._finished()
+
+    def _finished(self) -> None:
+        with self._lock:
+            self._busy -= 1
+        self._feed()  # the room it leaves may start an event waiting
 
     def _timers(self) -> None:
         while True:
@@ -155,8 +171,20 @@ class LocalPool:
                 due = []
                 while self._heap and self._heap[0].due <= time.monotonic():
                     due.append(heapq.heappop(self._heap))
+                self._busy += len(due)
             for drain in due:
-                self._hand(functools.partial(self._run_drain, drain.team_id, drain.channel_id, drain.claim))
+                self._hand_drain(drain.team_id, drain.channel_id, drain.claim)
+
+    def _hand_drain(self, team_id: str, channel_id: str, claim: str) -> None:
+        if not self._hand(functools.partial(self._drain, team_id, channel_id, claim)):
+            with self._lock:
+                self._busy -= 1
+
+    def _drain(self, team_id: str, channel_id: str, claim: str) -> None:
+        try:
+            self._run_drain(team_id, channel_id, claim)
+        finally:
+            self._finished()
 
     def _hand(self, work: Callable[[], None]) -> bool:
         try:
@@ -187,6 +215,12 @@ def events_room() -> int:
     """How many more events this process's local pool would start now (0 when it runs none)."""
     pool = _running
     return pool.events_room() if pool is not None else 0
+
+
+def drain_now(team_id: str, channel_id: str, claim: str) -> bool:
+    """Run this drain on this process's pool now, when it runs a local pool with room; False otherwise."""
+    pool = _running
+    return pool is not None and pool.drain_now(team_id, channel_id, claim)
 
 
 def drain_later(team_id: str, channel_id: str, claim: str, countdown: float) -> bool:

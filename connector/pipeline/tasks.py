@@ -46,7 +46,7 @@ def _process(inbound_event_id: int, *, task_id: str) -> None:
     order.news_read(inbound_event_id, kicked=outcome.channels)
     for n, (team_id, channel_id) in enumerate(outcome.channels):
         # The first channel's post goes out from here when the channel is free (most events have one
-        # channel, and most find it free): no second task. The others' drains run in parallel as tasks.
+        # channel, and most find it free): no second task. The others' drains run in parallel (doorbell.py).
         here = functools.partial(_drain_here, team_id, channel_id, task_id=task_id) if n == 0 else None
         channel_kick(team_id, channel_id, drain_here=here)
 
@@ -98,7 +98,7 @@ class LocalPoolStep(bootsteps.StartStopStep):
     def start(self, worker):
         local_pool_start(LocalPool(
             # A quarter of the threads kept for drains coming due and the broker's tasks.
-            submit=worker.pool.apply_async, events_at_once=max(1, worker.pool.limit * 3 // 4),
+            submit=worker.pool.apply_async, share=max(1, worker.pool.limit * 3 // 4),
             run_drain=lambda team_id, channel_id, claim: _run_on_local_pool(
                 functools.partial(_drain_here, team_id, channel_id, claim, task_id=""), what="drain"),
             run_event=lambda inbound_event_id: _run_on_local_pool(

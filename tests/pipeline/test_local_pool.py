@@ -54,7 +54,7 @@ def test_timers_run_each_drain_at_its_due_time_earliest_first():
         if len(ran) == 3:
             done.set()
 
-    local = LocalPool(submit=lambda work: threading.Thread(target=work).start(), events_at_once=1, run_drain=run,
+    local = LocalPool(submit=lambda work: threading.Thread(target=work).start(), share=1, run_drain=run,
                       run_event=print)
     local.start()
     start = time.monotonic()
@@ -74,7 +74,7 @@ def test_a_slice_takes_at_most_its_share_of_threads_so_a_drain_coming_due_runs_a
         started.append(inbound_event_id)
         release.wait(5)
 
-    local = LocalPool(submit=lambda work: threading.Thread(target=work).start(), events_at_once=2,
+    local = LocalPool(submit=lambda work: threading.Thread(target=work).start(), share=2,
                       run_drain=lambda *drain: drained.set(), run_event=process)
     local.start()
     local.events_here(TENANT, [1, 2, 3, 4, 5], last_started=lambda: None)
@@ -88,10 +88,29 @@ def test_a_slice_takes_at_most_its_share_of_threads_so_a_drain_coming_due_runs_a
     local.stop()
 
 
+def test_drains_due_now_take_the_share_too_so_a_mass_kick_spills_to_the_broker():
+    release, drained = threading.Event(), []
+
+    def drain(team_id, channel_id, claim):
+        drained.append(channel_id)
+        release.wait(5)
+
+    local = LocalPool(submit=lambda work: threading.Thread(target=work).start(), share=2, run_drain=drain,
+                      run_event=print)
+    local.start()
+    # e.g. the sweep kicking every channel with due work: the first two run here, the rest go elsewhere
+    assert [local.drain_now(TEAM, f"C{n}", f"t{n}") for n in range(4)] == [True, True, False, False]
+    assert local.events_room() == 0
+    release.set()
+    wait_for(lambda: local.events_room() == 2, timeout=5, message="the drains finished")
+    assert sorted(drained) == ["C0", "C1"]
+    local.stop()
+
+
 def test_a_stopped_local_pool_gives_back_what_has_not_started_and_takes_nothing_more():
     handed = []  # the pool is busy: nothing handed to it starts
     ran = []
-    local = LocalPool(submit=handed.append, events_at_once=2, run_drain=lambda *drain: ran.append(drain),
+    local = LocalPool(submit=handed.append, share=2, run_drain=lambda *drain: ran.append(drain),
                       run_event=ran.append)
     local.start()
     local.drain_later(TEAM, "C2", "t2", 60)
