@@ -20,6 +20,9 @@ DRAIN_MIN_COUNTDOWN = 0.02  # seconds; Celery countdowns below this are not wort
 def inbound_ring_many(inbound_event_ids) -> None:
     """Have a worker process each of these inbound events (an inbox's slice, connector/pipeline/inbox.py),
     over one broker connection: taking a connection from the pool for each message costs about 40% more."""
+    inbound_event_ids = list(inbound_event_ids)
+    if not inbound_event_ids:  # an inbox found empty: no connection to take
+        return
     with app.producer_or_acquire() as producer:
         for inbound_event_id in inbound_event_ids:
             app.tasks[PROCESS_EVENT].apply_async((inbound_event_id,), producer=producer)

@@ -115,7 +115,7 @@ def drain_inbox(tenant_id: int) -> int:
         ids = [int(raw) for raw in client.lpop(_inbox_key(tenant_id), room) or []]
         if ids and local_pool.events_here(tenant_id, ids, last_started=lambda: _ring_again(tenant_id)):
             return len(ids)
-        inbound_ring_many(ids)  # none, or the worker is stopping
+        inbound_ring_many(ids)  # none, or the worker is stopping: to the broker
         _ring_again(tenant_id)
         return len(ids)
     pipe = client.pipeline(transaction=False)  # in this order, in one round trip
